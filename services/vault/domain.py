@@ -1,0 +1,108 @@
+"""Vault domain: a subject's key generations (with erasure tombstones) and stored records.
+
+Rules (DESIGN.md §4.3): an erased key generation can never be re-created, written to or read;
+anything received before an erasure completed is covered by it; an account that keeps using the
+service afterwards starts a new generation. Events name subjects only by ``subject_ref`` and content
+only by record ids; no key material and no content ever enters an event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+
+from eventsourcing.domain import Aggregate, event
+
+from shared.errors import FailedPrecondition, InvalidArgument
+from shared.ids import stable_id
+
+CATEGORIES = ("user.content", "system.operations", "user.contact")
+FORMS = ("original", "redacted", "metadata", "contact")
+SUBJECT_REF = re.compile(r"^sr_[0-9a-f]{32}$")
+MAX_CONTENT_BYTES = 1024 * 1024
+
+
+class VaultError(FailedPrecondition):
+    """Base of the vault's own rule violations."""
+
+
+class SubjectErased(VaultError):
+    """The data was received before the subject's erasure completed: it must not be stored."""
+
+    reason = "SUBJECT_ERASED"
+
+
+def check_subject_ref(value: str) -> None:
+    """Raise InvalidArgument unless ``value`` looks like ``sr_`` + 32 hex characters."""
+    if not SUBJECT_REF.match(value):
+        raise InvalidArgument("subject_ref is malformed", "SUBJECT_REF_INVALID")
+
+
+class SubjectKeyring(Aggregate):
+    """The key generations of one data subject (id: uuid5 of the subject_ref)."""
+
+    @staticmethod
+    def create_id(subject_ref: str) -> uuid.UUID:
+        """Stable id of a subject's keyring."""
+        return stable_id("keyring", subject_ref)
+
+    @event("KeyringCreated")
+    def __init__(self, subject_ref: str) -> None:
+        self.subject_ref = subject_ref
+        self.generation = 0
+        self.active = False
+        self.erased_before: dt.datetime | None = None
+        self.shreds: dict[str, dict[str, object]] = {}
+
+    def check_can_store(self, received_at: dt.datetime) -> None:
+        """Raise SubjectErased when data received at ``received_at`` is covered by an erasure."""
+        if self.erased_before is not None and received_at < self.erased_before:
+            raise SubjectErased("subject erased after this data was received")
+
+    def needs_generation(self) -> bool:
+        """True when a new key generation must be created before storing."""
+        return not self.active
+
+    @event("KeyGenerationCreated")
+    def create_generation(self, generation: int, bucket: int) -> None:
+        """Start generation ``generation`` (its DEK is wrapped under bucket ``bucket``)."""
+        self.generation = generation
+        self.active = True
+
+    @event("SubjectShredded")
+    def shred(self, request_id: str, generation: int, erased_at: dt.datetime,
+              records_purged: int) -> None:
+        """Record that generation ``generation`` was crypto-shredded for erasure ``request_id``."""
+        self.active = False
+        self.erased_before = erased_at
+        self.shreds[request_id] = {"generation": generation, "erased_at": erased_at.isoformat(),
+                                   "records_purged": records_purged}
+
+
+class VaultRecord(Aggregate):
+    """One encrypted record (its ciphertext lives in the record store, never in an event)."""
+
+    @staticmethod
+    def create_id(record_id: uuid.UUID, **_: object) -> uuid.UUID:
+        """The record id is the aggregate id."""
+        return record_id
+
+    @event("RecordStored")
+    def __init__(self, record_id: uuid.UUID, subject_ref: str, generation: int, category: str,
+                 form: str, region: str, interaction_id: str, received_at: dt.datetime,
+                 size_bytes: int) -> None:
+        self.subject_ref = subject_ref
+        self.generation = generation
+        self.category = category
+        self.form = form
+        self.purged = False
+
+    @event("RecordRead")
+    def read(self, purpose: str, request_id: str) -> None:
+        """Record a decryption of this record for ``purpose``."""
+
+    @event("RecordPurged")
+    def purge(self, reason: str, request_id: str) -> None:
+        """Record that the ciphertext was deleted."""
+        self.purged = True

@@ -1,0 +1,195 @@
+"""The vault's key hierarchy: root KEK -> bucket keys -> per-subject DEKs (envelope encryption).
+
+Where each key lives::
+
+    key source (true deletion)      vault/root/v<n>              root KEK, 32 bytes
+                                    vault/buckets/<bbb>/v<n>     bucket key (intermediate KEK),
+                                                                 stored as root_version(4 bytes, BE)
+                                                                 || seal(root KEK, key, aad=name)
+    data dir (copied by backups)    deks table                   seal(bucket key, DEK,
+                                                                 aad=subject_ref|generation)
+
+A subject's DEK generation lives in bucket ``H(subject_ref|generation) mod B``. Erasing it deletes
+its wrapped DEK *and* moves the bucket to a fresh key version: every other DEK of the bucket is
+rewrapped, then the old bucket key is destroyed in the key source. A copy of the data dir taken
+before the erasure then holds the erased DEK wrapped under a key that no longer exists anywhere.
+Cost of one erasure: O(subjects in the bucket) = O(S / B) AES-GCM operations, independent of how
+many records the subject has. Rotation of the root rewraps B bucket keys; of a bucket, its DEKs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import threading
+
+from shared.crypto import DecryptionError, open_sealed, seal
+from shared.keysource import FileKeySource, KeySourceError
+from shared.store import SqlStore
+
+
+class KeyDestroyed(Exception):
+    """Raised when a DEK generation was shredded (or never existed): nothing can decrypt."""
+
+
+def _version(name: str) -> int:
+    return int(name.rsplit("/v", 1)[1])
+
+
+class KeyHierarchy:
+    """Creates, unwraps, rotates and destroys the vault's keys. Not thread-safe: callers lock."""
+
+    def __init__(self, source: FileKeySource, store: SqlStore, buckets: int = 64) -> None:
+        self.source = source
+        self.store = store
+        self.buckets = buckets
+        self._deks: dict[tuple[str, int], bytes] = {}
+        self._bucket_cache: dict[tuple[int, int], bytes] = {}
+        self._lock = threading.RLock()
+        store.execute(f"""CREATE TABLE IF NOT EXISTS deks (
+            subject_ref TEXT NOT NULL, generation BIGINT NOT NULL, bucket BIGINT NOT NULL,
+            bucket_version BIGINT NOT NULL, wrapped {store.blob} NOT NULL,
+            PRIMARY KEY (subject_ref, generation))""")
+        store.execute("CREATE INDEX IF NOT EXISTS deks_bucket ON deks (bucket)")
+        if not source.list("vault/root"):
+            source.put("vault/root/v1", os.urandom(32))
+        self.reconcile()
+
+    # ---- root and bucket keys (in the key source) ----
+    def _root(self, version: int | None = None) -> tuple[int, bytes]:
+        names = self.source.list("vault/root")
+        version = version or max(_version(n) for n in names)
+        return version, self.source.get(f"vault/root/v{version}")
+
+    def _bucket_versions(self, bucket: int) -> list[int]:
+        return sorted(_version(n) for n in self.source.list(f"vault/buckets/{bucket:03d}"))
+
+    def _put_bucket_key(self, bucket: int, version: int, key: bytes) -> None:
+        name = f"vault/buckets/{bucket:03d}/v{version}"
+        root_version, root = self._root()
+        self.source.put(name, struct.pack(">I", root_version) + seal(root, key, name.encode()))
+
+    def _bucket_key(self, bucket: int, version: int | None = None) -> tuple[int, bytes]:
+        if version is None:
+            versions = self._bucket_versions(bucket)
+            if not versions:
+                self._put_bucket_key(bucket, 1, os.urandom(32))
+                versions = [1]
+            version = versions[-1]
+        if (bucket, version) not in self._bucket_cache:
+            name = f"vault/buckets/{bucket:03d}/v{version}"
+            try:
+                blob = self.source.get(name)
+            except KeySourceError:
+                raise KeyDestroyed(f"bucket {bucket} v{version} destroyed") from None
+            (root_version,) = struct.unpack(">I", blob[:4])
+            self._bucket_cache[(bucket, version)] = open_sealed(self._root(root_version)[1],
+                                                                blob[4:], name.encode())
+        return version, self._bucket_cache[(bucket, version)]
+
+    def bucket_of(self, subject_ref: str, generation: int) -> int:
+        """Bucket number of a DEK generation, in [0, buckets)."""
+        digest = hashlib.sha256(f"{subject_ref}|{generation}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") % self.buckets
+
+    # ---- DEKs (wrapped, in the store) ----
+    def create_dek(self, subject_ref: str, generation: int) -> int:
+        """Create and store the wrapped DEK of a new generation; returns its bucket."""
+        with self._lock:
+            bucket = self.bucket_of(subject_ref, generation)
+            version, kek = self._bucket_key(bucket)
+            dek = os.urandom(32)
+            wrapped = seal(kek, dek, f"{subject_ref}|{generation}".encode())
+            self.store.execute("INSERT INTO deks VALUES (?, ?, ?, ?, ?)",
+                               (subject_ref, generation, bucket, version, wrapped))
+            self._deks[(subject_ref, generation)] = dek
+            return bucket
+
+    def dek(self, subject_ref: str, generation: int) -> bytes:
+        """The plaintext DEK (32 bytes); raises KeyDestroyed when shredded."""
+        with self._lock:
+            cached = self._deks.get((subject_ref, generation))
+            if cached:
+                return cached
+            rows = self.store.execute(
+                "SELECT bucket, bucket_version, wrapped FROM deks WHERE subject_ref=? AND generation=?",
+                (subject_ref, generation))
+            if not rows:
+                raise KeyDestroyed("no key for this generation")
+            bucket, version, wrapped = rows[0]
+            try:
+                dek = open_sealed(self._bucket_key(bucket, version)[1], bytes(wrapped),
+                                  f"{subject_ref}|{generation}".encode())
+            except DecryptionError:
+                raise KeyDestroyed("key does not unwrap") from None
+            self._deks[(subject_ref, generation)] = dek
+            return dek
+
+    def _rewrap_bucket(self, bucket: int) -> int:
+        """Move every DEK of ``bucket`` to a fresh bucket key; destroy the old versions."""
+        old_versions = self._bucket_versions(bucket)
+        new_version = (old_versions[-1] if old_versions else 0) + 1
+        new_key = os.urandom(32)
+        self._put_bucket_key(bucket, new_version, new_key)
+        rows = self.store.execute(
+            "SELECT subject_ref, generation, bucket_version, wrapped FROM deks WHERE bucket=?",
+            (bucket,))
+        updates = []
+        for subject_ref, generation, version, wrapped in rows:
+            aad = f"{subject_ref}|{generation}".encode()
+            dek = open_sealed(self._bucket_key(bucket, version)[1], bytes(wrapped), aad)
+            updates.append((new_version, seal(new_key, dek, aad), subject_ref, generation))
+        with self.store.transaction() as tx:
+            tx.executemany("UPDATE deks SET bucket_version=?, wrapped=? "
+                           "WHERE subject_ref=? AND generation=?", updates)
+        for version in old_versions:
+            self.source.destroy(f"vault/buckets/{bucket:03d}/v{version}")
+            self._bucket_cache.pop((bucket, version), None)
+        return len(updates)
+
+    def destroy_dek(self, subject_ref: str, generation: int) -> None:
+        """Crypto-shred one generation: delete its wrapped DEK, then rotate its bucket.
+
+        After this returns, no copy of the wrapped DEK (in any backup) can be unwrapped.
+        """
+        with self._lock:
+            bucket = self.bucket_of(subject_ref, generation)
+            self.store.execute("DELETE FROM deks WHERE subject_ref=? AND generation=?",
+                               (subject_ref, generation))
+            self._deks.pop((subject_ref, generation), None)
+            self._rewrap_bucket(bucket)
+            self.store.scrub()
+
+    def rotate_bucket(self, bucket: int) -> int:
+        """Rotate one bucket key (or all with -1); returns the number of DEKs rewrapped."""
+        with self._lock:
+            targets = range(self.buckets) if bucket < 0 else [bucket]
+            return sum(self._rewrap_bucket(b) for b in targets)
+
+    def rotate_root(self) -> int:
+        """New root KEK version; rewrap every bucket key; destroy the old root. Returns count."""
+        with self._lock:
+            old = self.source.list("vault/root")
+            new_version = max(_version(n) for n in old) + 1
+            keys = {}
+            for bucket in range(self.buckets):
+                for version in self._bucket_versions(bucket):
+                    keys[(bucket, version)] = self._bucket_key(bucket, version)[1]
+            self.source.put(f"vault/root/v{new_version}", os.urandom(32))
+            for (bucket, version), key in keys.items():
+                self._put_bucket_key(bucket, version, key)
+            for name in old:
+                self.source.destroy(name)
+            return len(keys)
+
+    def reconcile(self) -> None:
+        """After a crash: destroy bucket key versions that no DEK uses and that are not current."""
+        with self._lock:
+            used = {(b, v) for b, v in self.store.execute(
+                "SELECT DISTINCT bucket, bucket_version FROM deks")}
+            for bucket in range(self.buckets):
+                versions = self._bucket_versions(bucket)
+                for version in versions[:-1]:
+                    if (bucket, version) not in used:
+                        self.source.destroy(f"vault/buckets/{bucket:03d}/v{version}")

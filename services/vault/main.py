@@ -1,0 +1,27 @@
+"""Vault service process: ``python -m services.vault.main [--data-dir D] [--key-dir K] [--address A]``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.vault.application import VaultApplication
+from services.vault.servicer import VaultServicer
+from shared.config import Settings
+from shared.gen.lethe.v1 import vault_pb2, vault_pb2_grpc
+from shared.keysource import FileKeySource
+from shared.server import run_service
+
+
+def build(settings: Settings, keys: FileKeySource) -> tuple[Any, Any, Any]:
+    """Wire the vault: application, servicer registration, background workers (none)."""
+    app = VaultApplication(settings, keys)
+
+    def register(server: Any) -> list[str]:
+        vault_pb2_grpc.add_VaultServiceServicer_to_server(VaultServicer(app), server)
+        return [vault_pb2.DESCRIPTOR.services_by_name["VaultService"].full_name]
+
+    return app, register, lambda: None
+
+
+if __name__ == "__main__":
+    run_service("vault", build)

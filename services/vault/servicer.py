@@ -1,0 +1,76 @@
+"""VaultService over gRPC: translates protos to application calls and back, nothing else."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from services.vault.application import RecordIn, RecordOut, VaultApplication
+from shared.errors import require
+from shared.gen.lethe.v1 import vault_pb2, vault_pb2_grpc
+from shared.server import to_timestamp
+
+_OUTCOME = {"stored": vault_pb2.STORE_OUTCOME_STORED, "duplicate": vault_pb2.STORE_OUTCOME_DUPLICATE,
+            "erased": vault_pb2.STORE_OUTCOME_ERASED}
+MAX_ITEMS = 10_000
+
+
+def _when(ts: Any) -> dt.datetime:
+    require(ts.seconds > 0, "received_at is required", "RECEIVED_AT_MISSING")
+    return ts.ToDatetime(tzinfo=dt.timezone.utc)
+
+
+def _record(r: RecordOut) -> vault_pb2.RecordContent:
+    return vault_pb2.RecordContent(record_id=r.record_id, category=r.category, form=r.form,
+                                   region=r.region, content=r.content,
+                                   received_at=to_timestamp(r.received_at),
+                                   stored_at=to_timestamp(r.stored_at),
+                                   interaction_id=r.interaction_id)
+
+
+class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
+    """Thin gRPC adapter over :class:`VaultApplication`."""
+
+    def __init__(self, app: VaultApplication) -> None:
+        self.app = app
+
+    def OpenSessions(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        require(len(request.sessions) <= MAX_ITEMS, "too many sessions", "BATCH_TOO_LARGE")
+        found = self.app.open_sessions([(s.subject_ref, s.session_hint, _when(s.received_at))
+                                        for s in request.sessions])
+        return vault_pb2.OpenSessionsResponse(sessions=[
+            vault_pb2.Session(session_id=f[0], pseudonym_key=f[1]) if f else vault_pb2.Session()
+            for f in found])
+
+    def Store(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        require(len(request.records) <= MAX_ITEMS, "too many records", "BATCH_TOO_LARGE")
+        outcomes = self.app.store([RecordIn(r.record_id, r.subject_ref, r.category, r.form, r.region,
+                                            r.content, _when(r.received_at), r.interaction_id)
+                                   for r in request.records])
+        return vault_pb2.StoreResponse(outcomes=[_OUTCOME[o] for o in outcomes])
+
+    def Read(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        require(len(request.record_ids) <= MAX_ITEMS, "too many ids", "BATCH_TOO_LARGE")
+        records = self.app.read(list(request.record_ids), request.purpose)
+        return vault_pb2.ReadResponse(records=[_record(r) for r in records])
+
+    def ExportSubject(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        records = self.app.export_subject(request.subject_ref, request.request_id)
+        return vault_pb2.ExportSubjectResponse(records=[_record(r) for r in records])
+
+    def Purge(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        require(len(request.record_ids) <= MAX_ITEMS, "too many ids", "BATCH_TOO_LARGE")
+        purged = self.app.purge(list(request.record_ids), request.reason, request.request_id)
+        return vault_pb2.PurgeResponse(purged=purged)
+
+    def ShredSubject(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        generation, purged, erased_at = self.app.shred_subject(request.subject_ref,
+                                                               request.request_id)
+        return vault_pb2.ShredSubjectResponse(generation=generation, records_purged=purged,
+                                              erased_at=to_timestamp(erased_at))
+
+    def RotateKey(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        require(request.scope != vault_pb2.KEY_SCOPE_UNSPECIFIED, "scope is required",
+                "SCOPE_MISSING")
+        count = self.app.rotate(request.scope == vault_pb2.KEY_SCOPE_ROOT, request.bucket)
+        return vault_pb2.RotateKeyResponse(rewrapped=count)

@@ -1,0 +1,185 @@
+"""The gRPC server every Lethe service runs: mTLS, health, reflection, ReadEvents, errors, SIGTERM.
+
+``create_server`` builds and starts a server (tests bind port 0); ``run_service`` is each service's
+``main``: it reads configuration once, starts the server, and on SIGTERM flips health to NOT_SERVING,
+lets in-flight calls finish (grace period), then closes the event store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2, timestamp_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from shared.app import LetheApplication
+from shared.config import Settings, load_settings
+from shared.errors import LetheError
+from shared.gen.lethe.v1 import common_pb2, events_pb2, events_pb2_grpc
+from shared.keysource import FileKeySource
+from shared.tls import server_credentials
+
+log = logging.getLogger("lethe")
+
+GRACE_S = 10.0
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+OPTIONS = [("grpc.so_reuseport", 0),
+           ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+           ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+
+
+def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, reason: str) -> None:
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain="lethe.v1"))
+    status = status_pb2.Status(code=code.value[0], message=message, details=[info])
+    context.abort_with_status(rpc_status.to_status(status))
+
+
+def _guard(method: str, fn: Callable[..., Any], streaming_response: bool) -> Callable[..., Any]:
+    """Wrap a handler: LetheError -> its status; anything else -> INTERNAL, generic message."""
+
+    def translate(exc: Exception, context: grpc.ServicerContext) -> None:
+        if isinstance(exc, LetheError):
+            _abort(context, exc.code, exc.message, exc.reason)
+        log.error("unexpected %s in %s", type(exc).__name__, method)
+        _abort(context, grpc.StatusCode.INTERNAL, "internal error", "INTERNAL")
+
+    if streaming_response:
+        def stream(request: Any, context: grpc.ServicerContext) -> Any:
+            try:
+                yield from fn(request, context)
+            except Exception as exc:  # noqa: BLE001 - translated into a status, never leaked
+                translate(exc, context)
+        return stream
+
+    def unary(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return fn(request, context)
+        except Exception as exc:  # noqa: BLE001
+            translate(exc, context)
+    return unary
+
+
+class ErrorInterceptor(grpc.ServerInterceptor):
+    """Maps the service's errors to gRPC status codes so servicers never handle them."""
+
+    def intercept_service(self, continuation: Any, details: Any) -> Any:  # noqa: D102
+        handler = continuation(details)
+        if handler is None:
+            return None
+        m = details.method
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _guard(m, handler.unary_unary, False), handler.request_deserializer,
+                handler.response_serializer)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _guard(m, handler.unary_stream, True), handler.request_deserializer,
+                handler.response_serializer)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _guard(m, handler.stream_unary, False), handler.request_deserializer,
+                handler.response_serializer)
+        return handler
+
+
+def to_timestamp(value: Any) -> timestamp_pb2.Timestamp:
+    """A timezone-aware datetime as a protobuf Timestamp."""
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+class EventLogServicer(events_pb2_grpc.EventLogServiceServicer):
+    """Streams the service's own event log (audit replay and followers read this)."""
+
+    def __init__(self, app: LetheApplication) -> None:
+        self.app = app
+
+    def ReadEvents(self, request: events_pb2.ReadEventsRequest, context: Any) -> Any:  # noqa: N802, D102
+        for e in self.app.read_events(after=max(0, request.after_position),
+                                      limit=max(0, request.limit)):
+            yield events_pb2.ReadEventsResponse(event=common_pb2.LogEvent(
+                position=e.position, originator_id=e.originator_id,
+                originator_version=e.originator_version, event_type=e.event_type,
+                recorded_at=to_timestamp(e.recorded_at), attributes_json=e.attributes_json(),
+                stored_state=e.stored_state, topic=e.topic))
+
+
+def create_server(service: str, settings: Settings, keys: FileKeySource, app: LetheApplication,
+                  register: Callable[[grpc.Server], list[str]],
+                  address: str = "127.0.0.1:0") -> tuple[grpc.Server, int, health.HealthServicer]:
+    """Build and start a service's server.
+
+    Args:
+        register: adds the service's servicers to the server; returns their full service names.
+        address: ``host:port`` to bind; port 0 picks a free port.
+    Returns:
+        ``(server, bound_port, health_servicer)``.
+    Raises:
+        RuntimeError: when the port cannot be bound (gRPC returns 0 rather than raising).
+    """
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
+                         interceptors=[ErrorInterceptor()], options=OPTIONS)
+    names = register(server)
+    events_pb2_grpc.add_EventLogServiceServicer_to_server(EventLogServicer(app), server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [*names, events_pb2.DESCRIPTOR.services_by_name["EventLogService"].full_name]
+    if os.environ.get("LETHE_PROFILE", "local") != "production":
+        reflection.enable_server_reflection([*names, health.SERVICE_NAME,
+                                             reflection.SERVICE_NAME], server)
+    if settings.tls:
+        port = server.add_secure_port(address, server_credentials(keys, service))
+    else:
+        port = server.add_insecure_port(address)
+    if port == 0:
+        raise RuntimeError(f"{service}: cannot bind {address}")
+    server.start()
+    for name in ["", *names]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, port, health_servicer
+
+
+def run_service(service: str, build: Callable[[Settings, FileKeySource], tuple[LetheApplication, Callable[[grpc.Server], list[str]], Callable[[], None]]]) -> None:
+    """Entry point of a service process: ``python -m services.<service>.main``.
+
+    ``build(settings, keys)`` returns ``(app, register, stop_workers)``.
+    """
+    parser = argparse.ArgumentParser(prog=f"lethe-{service}")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--key-dir")
+    parser.add_argument("--address", default=os.environ.get("LETHE_LISTEN", "127.0.0.1:0"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO,
+                        format=f"%(asctime)s {service} %(levelname)s %(message)s")
+    settings = load_settings(args.data_dir, args.key_dir)
+    keys = FileKeySource(settings.key_dir)
+    app, register, stop_workers = build(settings, keys)
+    server, port, health_servicer = create_server(service, settings, keys, app, register,
+                                                  args.address)
+    log.info("serving on port %d", port)
+    done = threading.Event()
+
+    def on_term(*_: Any) -> None:
+        health_servicer.enter_graceful_shutdown()
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    done.wait()
+    stop_workers()
+    server.stop(GRACE_S).wait()
+    app.close()
+    log.info("stopped")
