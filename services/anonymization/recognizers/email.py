@@ -1,0 +1,35 @@
+"""E-mail addresses, including internationalised local parts and punycode (``xn--``) domains."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Optional
+
+import tldextract
+
+from .base import RegexRecognizer
+
+
+@lru_cache(maxsize=1)
+def suffix_extractor() -> tldextract.TLDExtract:
+    """A tldextract instance that only ever uses its bundled public-suffix snapshot (no network)."""
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=False)
+
+
+class EmailRecognizer(RegexRecognizer):
+    """``local@domain.tld`` where the TLD is a public suffix (punycode suffixes included)."""
+
+    ENTITY = "EMAIL_ADDRESS"
+    PATTERNS = [
+        (
+            "email",
+            r"(?<![\w.+-])(?P<v>[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
+            r"@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:xn--[a-z0-9-]{2,59}|[^\W\d_]{2,63}))(?![\w-])",
+            1.0,
+        ),
+    ]
+
+    def check(self, text: str, start: int, end: int, score: float) -> Optional[float]:
+        """Accept when the domain ends in a known public suffix (bundled snapshot)."""
+        domain = text[start:end].rsplit("@", 1)[1]
+        return score if suffix_extractor()(domain.lower()).suffix else None

@@ -1,0 +1,53 @@
+"""Person names after a label or a salutation: ``Name: MARGOT ELLERBY``, ``my name is ...``, ``Dear ...``."""
+
+from __future__ import annotations
+
+import re
+
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+from .names import scan_name
+
+_ROLE = (
+    r"full|first|last|given|family|sur|middle|maiden|legal|patient|customer|client|contact|user|"
+    r"employee|applicant|account|card ?holder|holder|sender|recipient|guest|passenger|student|member|"
+    r"tenant|owner|beneficiary|insured|subscriber|caller|driver|buyer|seller|payee|emergency contact|"
+    r"mother'?s?|father'?s?|spouse'?s?|next of kin"
+)
+_LABEL = re.compile(
+    r"(?i:\b(?:(?:" + _ROLE + r")[ _-]?)?name\b)[ \t]*(?:(?P<is>is|was|=|:|-)[ \t]*)"
+    r"|(?i:\b(?:patient|applicant|claimant|customer|client|attn|attention|signed|from|to|cc|"
+    r"contact|respondent|defendant|plaintiff|witness|victim|suspect|beneficiary|employee)\b)[ \t]*:[ \t]*"
+    r"|(?i:\b(?:named|called|i'm|i am|this is|it's)\b)[ \t]+(?=[^\W\d_])"
+    r"|(?i:\b(?:dear|hi|hello|hey|regards|sincerely|cheers|thanks|yours truly|best)\b)[ \t]*,?[ \t]*"
+    r"(?:\n[ \t]*)?"
+)
+_WEAK = re.compile(r"(?i)(?:named|called|i'm|i am|this is|it's|hi|hello|hey|thanks|best|cheers)")
+
+
+class LabelledNameRecognizer(EntityRecognizer):
+    """Names in form fields and greetings, also when written in capitals."""
+
+    ENTITY = "PERSON"
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=[self.ENTITY], name=type(self).__name__)
+
+    def load(self) -> None:  # noqa: D102
+        pass
+
+    def analyze(self, text, entities, nlp_artifacts=None):  # noqa: D102 - see class docstring
+        if entities and self.ENTITY not in entities:
+            return []
+        out = []
+        for m in _LABEL.finditer(text):
+            explicit = m.group("is") is not None
+            start, end = scan_name(text, m.end(), max_tokens=4, allow_lower=explicit)
+            if end <= start:
+                continue
+            weak = _WEAK.match(m.group().strip()) is not None
+            value = text[start:end]
+            if weak and (value.isupper() or " " not in value and len(value) < 3):
+                continue
+            out.append(RecognizerResult(self.ENTITY, start, end, 0.7 if weak else 0.9))
+        return out

@@ -1,0 +1,75 @@
+"""Telephone numbers in international (+CC / 00CC) and national formats, checked with phonenumbers."""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+import phonenumbers
+
+from .base import RegexRecognizer, cue_regex, has_cue
+
+# Regions whose national numbering plans we try for numbers written without a country code.
+REGIONS = (
+    "US", "GB", "DE", "FR", "ES", "IT", "NL", "BE", "CH", "AT", "SE", "NO", "DK", "FI", "PL", "CZ",
+    "IE", "PT", "GR", "HU", "RO", "AU", "NZ", "CA", "IN", "BR", "MX", "ZA", "JP", "SG", "IL", "TR",
+)
+_CUE = cue_regex([
+    "phone", "phones", "tel", "telephone", "mobile", "cell", "cellphone", "call", "called", "calling",
+    "fax", "ring", "reach", "contact", "number", "no", "whatsapp", "text", "sms", "dial", "landline",
+    "hotline", "extension", "ext", "voicemail", "signal", "telegram", "#",
+])
+_DATE_SHAPE = re.compile(
+    r"^(?:\d{4}[-. ](?:0?[1-9]|1[0-2])[-. ](?:0?[1-9]|[12]\d|3[01])"
+    r"|(?:0?[1-9]|[12]\d|3[01])[-. ](?:0?[1-9]|[12]\d|3[01])[-. ](?:19|20)?\d\d)$"
+)
+_EXT = re.compile(r"(?i)\s?(?:x|ext\.?|extension)\s?\d{1,6}$")
+
+
+class PhoneRecognizer(RegexRecognizer):
+    """Digit groups that form a phone number; validity per phonenumbers raises the score."""
+
+    ENTITY = "PHONE_NUMBER"
+    PATTERNS = [
+        (
+            "phone",
+            r"(?<![\w+/.,-])(?P<v>(?:(?:\+|00)\d{1,3}[ .-]?)?(?:\(\d{1,5}\)|\d{1,5})"
+            r"(?:[ .-]?\(?\d{1,6}\)?){1,6}(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?)"
+            r"(?![\w]|[.,/-]\d)",
+            0.55,
+        ),
+    ]
+
+    def check(self, text: str, start: int, end: int, score: float) -> Optional[float]:
+        """Score by validity (any of REGIONS, or the explicit country code), format and cue words."""
+        value = text[start:end]
+        core = _EXT.sub("", value)
+        digits = re.sub(r"\D", "", core)
+        if not 7 <= len(digits) <= 15 or len(set(digits)) == 1 or _DATE_SHAPE.match(core):
+            return None
+        cue = has_cue(text, start, _CUE, 40)
+        international = core.startswith(("+", "00"))
+        grouped = bool(re.search(r"[ .()-]", core.strip()))
+        valid = False
+        try:
+            if international:
+                num = phonenumbers.parse("+" + core[2:] if core.startswith("00") else core, None)
+                valid = phonenumbers.is_valid_number(num)
+                if not valid and not phonenumbers.is_possible_number(num):
+                    return 0.5 if cue else None
+            else:
+                for region in REGIONS:
+                    if phonenumbers.is_valid_number(phonenumbers.parse(core, region)):
+                        valid = True
+                        break
+        except phonenumbers.NumberParseException:
+            valid = False
+        if valid:
+            score = 0.85 if (grouped or international) else 0.6
+        elif not grouped:
+            score = 0.3
+        elif len(digits) < 8 and not cue:
+            score = 0.45
+        if cue:
+            score += 0.25
+        return score

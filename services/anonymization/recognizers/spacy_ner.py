@@ -1,0 +1,79 @@
+"""Named entities from the spaCy model (PERSON, LOCATION, NRP, ORGANIZATION, DATE_TIME).
+
+The engine runs spaCy once per batch and hands each document over in ``NlpArtifacts``; this
+recognizer only maps labels, cleans span edges and drops date entities with no date in them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+LABEL_MAP = {
+    "PERSON": "PERSON", "PER": "PERSON",
+    "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION",
+    "NORP": "NRP",
+    "ORG": "ORGANIZATION",
+    "DATE": "DATE_TIME", "TIME": "DATE_TIME",
+}
+SCORES = {"PERSON": 0.85, "LOCATION": 0.8, "NRP": 0.7, "ORGANIZATION": 0.6, "DATE_TIME": 0.7}
+_DATEY = re.compile(
+    r"\d|(?i:\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\b|"
+    r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b)"
+)
+# Field names and acronyms the small model tags as ORG/PERSON although they name no one.
+_NOT_NAMES = frozenset(
+    """ssn ss# iban bic swift dob d.o.b pin cvv cvc id url ip ipv4 ipv6 api email e-mail phone tel fax
+    mobile zip postcode passport dl vat tin nhs mrn otp sms pan iban_code n/a""".split()
+)
+_EDGE = " \t\n\r.,;:!?\"'()[]{}<>-–—/|*"
+
+
+def ner_spans(nlp_artifacts) -> list[tuple[str, int, int]]:
+    """The ``(label, start, end)`` triples the engine attached, else the spaCy doc's entities."""
+    extra = getattr(nlp_artifacts, "lethe_ner_spans", None)
+    if extra is not None:
+        return extra
+    doc = getattr(nlp_artifacts, "tokens", None)
+    if doc is None or not hasattr(doc, "ents"):
+        return []
+    return [(e.label_, e.start_char, e.end_char) for e in doc.ents]
+
+
+class SpacyNerRecognizer(EntityRecognizer):
+    """Map spaCy labels to Presidio entity names; trim punctuation and possessives off the edges."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entities=sorted(set(LABEL_MAP.values())), name=type(self).__name__
+        )
+
+    def load(self) -> None:  # noqa: D102
+        pass
+
+    def analyze(self, text, entities, nlp_artifacts=None):  # noqa: D102 - see class docstring
+        if nlp_artifacts is None:
+            return []
+        out = []
+        for label, start, end in ner_spans(nlp_artifacts):
+            etype = LABEL_MAP.get(label)
+            if etype is None or (entities and etype not in entities):
+                continue
+            while start < end and text[start] in _EDGE:
+                start += 1
+            while end > start and text[end - 1] in _EDGE:
+                end -= 1
+            if text[max(start, end - 2):end] in ("'s", "’s") and end - start > 2:
+                end -= 2
+            value = text[start:end]
+            if end - start < 2 or not any(c.isalnum() for c in value):
+                continue
+            if value.lower() in _NOT_NAMES:
+                continue
+            if etype == "DATE_TIME" and not _DATEY.search(value):
+                continue
+            if etype == "PERSON" and not any(c.isupper() for c in value):
+                continue
+            out.append(RecognizerResult(etype, start, end, SCORES[etype]))
+        return out
