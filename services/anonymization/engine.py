@@ -235,9 +235,43 @@ def resolve(text: str, results: Iterable[RecognizerResult], threshold: float) ->
             union = (min(c[1], p[1]), max(c[2], p[2]))
             if not any(o is not c and _overlaps(union, (o[1], o[2])) for o in soft_chosen):
                 c[1], c[2] = union
+    soft_chosen = _propagate_person_names(text, chosen, soft_chosen)
     final = chosen + soft_chosen
     final.sort(key=lambda c: (c[1], c[2]))
     return [Detected(t, s, e, round(float(sc), 3)) for t, s, e, sc in final]
+
+
+_NAME_WORD = re.compile(r"[^\W\d_][\w'-]*")
+
+
+def _propagate_person_names(text: str, hard: list[list], soft: list[list]) -> list[list]:
+    """Within one text, a word seen inside a PERSON entity marks other mentions of it as PERSON.
+
+    ``Bryan Maclean ... starring Maclean``: the second mention is added; a model span made only of
+    such words (``ORGANIZATION: Christine``) is relabelled PERSON. Words must be capitalised and 3+
+    letters long.
+    """
+    names = {
+        m.group()
+        for t, s, e, _ in soft
+        if t == "PERSON"
+        for m in _NAME_WORD.finditer(text, s, e)
+        if len(m.group()) >= 3 and m.group()[0].isupper() and not m.group().isupper()
+    }
+    if not names:
+        return soft
+    for c in soft:
+        if c[0] in ("ORGANIZATION", "LOCATION", "NRP"):
+            words = [m.group() for m in _NAME_WORD.finditer(text, c[1], c[2])]
+            if words and all(w in names for w in words):
+                c[0] = "PERSON"
+    taken = [(c[1], c[2]) for c in hard + soft]
+    pattern = re.compile(r"(?<![\w'-])(?:" + "|".join(map(re.escape, sorted(names))) + r")(?![\w-])")
+    added = []
+    for m in pattern.finditer(text):
+        if not any(_overlaps(m.span(), t) for t in taken):
+            added.append(["PERSON", m.start(), m.end(), 0.7])
+    return soft + added
 
 
 def merge_overlapping(entities: Iterable[Detected]) -> list[Detected]:

@@ -19,10 +19,14 @@ _CUE = cue_regex([
     "fax", "ring", "reach", "contact", "number", "no", "whatsapp", "text", "sms", "dial", "landline",
     "hotline", "extension", "ext", "voicemail", "signal", "telegram", "#",
 ])
+_AFTER_CUE = re.compile(
+    r"(?i)[ \t]*[(\[]?(?:phone|tel|mobile|cell|fax|office|desk|home|work|landline|direct)\b"
+)
 _DATE_SHAPE = re.compile(
     r"^(?:\d{4}[-. ](?:0?[1-9]|1[0-2])[-. ](?:0?[1-9]|[12]\d|3[01])"
     r"|(?:0?[1-9]|[12]\d|3[01])[-. ](?:0?[1-9]|[12]\d|3[01])[-. ](?:19|20)?\d\d)$"
 )
+_SSN_SHAPE = re.compile(r"^\d{3}([- .])\d{2}\1\d{4}$")
 _EXT = re.compile(r"(?i)\s?(?:x|ext\.?|extension)\s?\d{1,6}$")
 
 
@@ -35,7 +39,7 @@ class PhoneRecognizer(RegexRecognizer):
             "phone",
             r"(?<![\w+/.,-])(?P<v>(?:(?:\+|00)\d{1,3}[ .-]?)?(?:\(\d{1,5}\)|\d{1,5})"
             r"(?:[ .-]?\(?\d{1,6}\)?){1,6}(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?)"
-            r"(?![\w]|[.,/-]\d)",
+            r"(?![\w]|[.,/:-]\d)",
             0.55,
         ),
     ]
@@ -47,7 +51,9 @@ class PhoneRecognizer(RegexRecognizer):
         digits = re.sub(r"\D", "", core)
         if not 7 <= len(digits) <= 15 or len(set(digits)) == 1 or _DATE_SHAPE.match(core):
             return None
-        cue = has_cue(text, start, _CUE, 40)
+        if _SSN_SHAPE.match(core):
+            return None
+        cue = has_cue(text, start, _CUE, 40) or _AFTER_CUE.match(text, end) is not None
         international = core.startswith(("+", "00"))
         grouped = bool(re.search(r"[ .()-]", core.strip()))
         valid = False
@@ -64,8 +70,11 @@ class PhoneRecognizer(RegexRecognizer):
                         break
         except phonenumbers.NumberParseException:
             valid = False
+        groups = len(re.findall(r"\d+", core))
         if valid:
             score = 0.85 if (grouped or international) else 0.6
+            if groups == 2 and not international and not cue:
+                score = 0.45
         elif not grouped:
             score = 0.3
         elif len(digits) < 8 and not cue:

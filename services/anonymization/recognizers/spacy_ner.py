@@ -41,6 +41,18 @@ def ner_spans(nlp_artifacts) -> list[tuple[str, int, int]]:
     return [(e.label_, e.start_char, e.end_char) for e in doc.ents]
 
 
+_YEAR = re.compile(r"(?<!\d)(?:1[89]\d\d|20\d\d)(?!\d)|\d0'?s\b|\d[/.-]\d")
+
+
+def _date_like(value: str) -> bool:
+    """A DATE entity must name a month or weekday, or hold a year/decade or d/m digits (not a ZIP)."""
+    if not _DATEY.search(value):
+        return False
+    if any(c.isdigit() for c in value) and not _YEAR.search(value):
+        return bool(re.search(r"(?i)[a-z]{3,}", value)) and "box" not in value.lower()
+    return True
+
+
 class SpacyNerRecognizer(EntityRecognizer):
     """Map spaCy labels to Presidio entity names; trim punctuation and possessives off the edges."""
 
@@ -71,7 +83,7 @@ class SpacyNerRecognizer(EntityRecognizer):
                 continue
             if value.lower() in _NOT_NAMES:
                 continue
-            if etype == "DATE_TIME" and not _DATEY.search(value):
+            if etype == "DATE_TIME" and not _date_like(value):
                 continue
             if etype == "PERSON" and not any(c.isupper() for c in value):
                 continue
