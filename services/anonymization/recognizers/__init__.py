@@ -8,40 +8,40 @@ from __future__ import annotations
 
 from presidio_analyzer import EntityRecognizer
 
-from .age import AgeRecognizer
-from .credit_card import CreditCardRecognizer
-from .crypto_wallet import CryptoWalletRecognizer
-from .date_time import DateTimeRecognizer
-from .email import EmailRecognizer
-from .iban import IbanRecognizer
-from .id_number import IdNumberRecognizer
-from .ip_address import IpAddressRecognizer
-from .labelled_name import LabelledNameRecognizer
-from .phone import PhoneRecognizer
-from .secret import SecretRecognizer
-from .spacy_ner import SpacyNerRecognizer
-from .street_address import StreetAddressRecognizer
-from .titled_name import TitledNameRecognizer
-from .url import UrlRecognizer
-from .us_ssn import UsSsnRecognizer
+from .age import LetheAgeRecognizer
+from .credit_card import LetheCreditCardRecognizer
+from .crypto_wallet import LetheCryptoWalletRecognizer
+from .date_time import LetheDateTimeRecognizer
+from .email import LetheEmailRecognizer
+from .iban import LetheIbanRecognizer
+from .id_number import LetheIdNumberRecognizer
+from .ip_address import LetheIpAddressRecognizer
+from .labelled_name import LetheLabelledNameRecognizer
+from .phone import LethePhoneRecognizer
+from .secret import LetheSecretRecognizer
+from .spacy_ner import LetheSpacyNerRecognizer
+from .street_address import LetheStreetAddressRecognizer
+from .titled_name import LetheTitledNameRecognizer
+from .url import LetheUrlRecognizer
+from .us_ssn import LetheUsSsnRecognizer
 
 RECOGNIZERS: dict[str, type[EntityRecognizer]] = {
-    "email": EmailRecognizer,
-    "phone": PhoneRecognizer,
-    "credit_card": CreditCardRecognizer,
-    "iban": IbanRecognizer,
-    "ip_address": IpAddressRecognizer,
-    "us_ssn": UsSsnRecognizer,
-    "crypto_wallet": CryptoWalletRecognizer,
-    "secret": SecretRecognizer,
-    "url": UrlRecognizer,
-    "date_time": DateTimeRecognizer,
-    "street_address": StreetAddressRecognizer,
-    "age": AgeRecognizer,
-    "id_number": IdNumberRecognizer,
-    "titled_name": TitledNameRecognizer,
-    "labelled_name": LabelledNameRecognizer,
-    "spacy_ner": SpacyNerRecognizer,
+    "email": LetheEmailRecognizer,
+    "phone": LethePhoneRecognizer,
+    "credit_card": LetheCreditCardRecognizer,
+    "iban": LetheIbanRecognizer,
+    "ip_address": LetheIpAddressRecognizer,
+    "us_ssn": LetheUsSsnRecognizer,
+    "crypto_wallet": LetheCryptoWalletRecognizer,
+    "secret": LetheSecretRecognizer,
+    "url": LetheUrlRecognizer,
+    "date_time": LetheDateTimeRecognizer,
+    "street_address": LetheStreetAddressRecognizer,
+    "age": LetheAgeRecognizer,
+    "id_number": LetheIdNumberRecognizer,
+    "titled_name": LetheTitledNameRecognizer,
+    "labelled_name": LetheLabelledNameRecognizer,
+    "spacy_ner": LetheSpacyNerRecognizer,
 }
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .base import RegexRecognizer
+from .base import LetheRegexRecognizer
 
 
-class AgeRecognizer(RegexRecognizer):
+class LetheAgeRecognizer(LetheRegexRecognizer):
     """The number of an age statement; 0-120 only."""
 
     ENTITY = "AGE"

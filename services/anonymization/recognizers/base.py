@@ -55,7 +55,7 @@ def cue_regex(words: Iterable[str]) -> re.Pattern[str]:
     return re.compile(r"(?i)\b(?:" + "|".join(words) + r")\b")
 
 
-class RegexRecognizer(EntityRecognizer):
+class LetheRegexRecognizer(EntityRecognizer):
     """A recognizer made of compiled regexes plus a per-match ``check`` (checksum, cues).
 
     Subclasses set ``ENTITY``, ``PATTERNS`` (tuples of name, regex, base score; the value is group

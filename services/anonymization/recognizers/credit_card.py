@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from .base import RegexRecognizer, shrink_at_separators, cue_regex, has_cue
+from .base import LetheRegexRecognizer, shrink_at_separators, cue_regex, has_cue
 
 # Issuer prefixes (IIN ranges) in use: Visa 4; Mastercard 51-55 and 2221-2720; Amex 34/37;
 # Diners 300-305/3095/36/38/39; JCB 3528-3589 (and legacy 1800/2131); Discover 6011/622126-622925/
@@ -29,7 +29,7 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-class CreditCardRecognizer(RegexRecognizer):
+class LetheCreditCardRecognizer(LetheRegexRecognizer):
     """12-19 digits, optionally grouped by single spaces or dashes, brand prefix + Luhn valid."""
 
     ENTITY = "CREDIT_CARD"

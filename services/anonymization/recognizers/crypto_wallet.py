@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Optional
 
-from .base import RegexRecognizer
+from .base import LetheRegexRecognizer
 
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
@@ -43,7 +43,7 @@ def bech32_ok(value: str) -> bool:
     return chk in (1, 0x2BC830A3)
 
 
-class CryptoWalletRecognizer(RegexRecognizer):
+class LetheCryptoWalletRecognizer(LetheRegexRecognizer):
     """Wallet addresses; checksummed formats are validated, Ethereum hex is accepted by shape."""
 
     ENTITY = "CRYPTO"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .base import RegexRecognizer, cue_regex, has_cue
+from .base import LetheRegexRecognizer, cue_regex, has_cue
 
 _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
@@ -19,7 +19,7 @@ _DOB = cue_regex([
 ])
 
 
-class DateTimeRecognizer(RegexRecognizer):
+class LetheDateTimeRecognizer(LetheRegexRecognizer):
     """ISO, numeric (``9/15/1946``, ``15.09.1946``) and written dates with an optional time."""
 
     ENTITY = "DATE_TIME"

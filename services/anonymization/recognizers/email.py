@@ -7,7 +7,7 @@ from typing import Optional
 
 import tldextract
 
-from .base import RegexRecognizer
+from .base import LetheRegexRecognizer
 
 
 @lru_cache(maxsize=1)
@@ -16,7 +16,7 @@ def suffix_extractor() -> tldextract.TLDExtract:
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=False)
 
 
-class EmailRecognizer(RegexRecognizer):
+class LetheEmailRecognizer(LetheRegexRecognizer):
     """``local@domain.tld`` where the TLD is a public suffix (punycode suffixes included)."""
 
     ENTITY = "EMAIL_ADDRESS"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .base import RegexRecognizer, shrink_at_separators
+from .base import LetheRegexRecognizer, shrink_at_separators
 
 # Lengths per country (ISO 13616 registry).
 IBAN_LENGTHS = {
@@ -30,7 +30,7 @@ def iban_ok(compact: str) -> bool:
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
-class IbanRecognizer(RegexRecognizer):
+class LetheIbanRecognizer(LetheRegexRecognizer):
     """IBANs written compact or in groups of four separated by a space or dash."""
 
     ENTITY = "IBAN_CODE"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .base import RegexRecognizer, cue_regex, has_cue
+from .base import LetheRegexRecognizer, cue_regex, has_cue
 
 _CUE = cue_regex([
     "application", "applications", "app", "case", "cases", "file", "reference", "ref", "no", "nos",
@@ -17,7 +17,7 @@ _CUE = cue_regex([
 ])
 
 
-class IdNumberRecognizer(RegexRecognizer):
+class LetheIdNumberRecognizer(LetheRegexRecognizer):
     """``18403/91``-style case numbers everywhere; other codes only after a cue word."""
 
     ENTITY = "ID_NUMBER"

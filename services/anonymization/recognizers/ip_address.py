@@ -5,10 +5,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Optional
 
-from .base import RegexRecognizer
+from .base import LetheRegexRecognizer
 
 
-class IpAddressRecognizer(RegexRecognizer):
+class LetheIpAddressRecognizer(LetheRegexRecognizer):
     """Candidates are validated with :mod:`ipaddress`; ``::``-heavy code tokens are rejected."""
 
     ENTITY = "IP_ADDRESS"

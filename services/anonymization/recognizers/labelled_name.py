@@ -25,7 +25,7 @@ _LABEL = re.compile(
 _WEAK = re.compile(r"(?i)(?:named|called|i'm|i am|this is|it's|hi|hello|hey|thanks|best|cheers)")
 
 
-class LabelledNameRecognizer(EntityRecognizer):
+class LetheLabelledNameRecognizer(EntityRecognizer):
     """Names in form fields and greetings, also when written in capitals."""
 
     ENTITY = "PERSON"

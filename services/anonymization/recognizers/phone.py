@@ -7,7 +7,7 @@ from typing import Optional
 
 import phonenumbers
 
-from .base import RegexRecognizer, cue_regex, has_cue
+from .base import LetheRegexRecognizer, cue_regex, has_cue
 
 # Regions whose national numbering plans we try for numbers written without a country code.
 REGIONS = (
@@ -30,7 +30,7 @@ _SSN_SHAPE = re.compile(r"^\d{3}([- .])\d{2}\1\d{4}$")
 _EXT = re.compile(r"(?i)\s?(?:x|ext\.?|extension)\s?\d{1,6}$")
 
 
-class PhoneRecognizer(RegexRecognizer):
+class LethePhoneRecognizer(LetheRegexRecognizer):
     """Digit groups that form a phone number; validity per phonenumbers raises the score."""
 
     ENTITY = "PHONE_NUMBER"

@@ -6,7 +6,7 @@ import math
 from collections import Counter
 from typing import Optional
 
-from .base import RegexRecognizer
+from .base import LetheRegexRecognizer
 
 
 def shannon_bits(value: str) -> float:
@@ -15,7 +15,7 @@ def shannon_bits(value: str) -> float:
     return -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
 
 
-class SecretRecognizer(RegexRecognizer):
+class LetheSecretRecognizer(LetheRegexRecognizer):
     """Tokens whose prefix names the issuer, plus ``password=...``-style assignments."""
 
     ENTITY = "SECRET"

@@ -53,7 +53,7 @@ def _date_like(value: str) -> bool:
     return True
 
 
-class SpacyNerRecognizer(EntityRecognizer):
+class LetheSpacyNerRecognizer(EntityRecognizer):
     """Map spaCy labels to Presidio entity names; trim punctuation and possessives off the edges."""
 
     def __init__(self) -> None:

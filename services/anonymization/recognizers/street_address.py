@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import RegexRecognizer
+from .base import LetheRegexRecognizer
 
 _SUFFIX = (
     r"(?:Street|St|Avenue|Ave|Av|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Square|Sq|"
@@ -27,7 +27,7 @@ _EU_COMPOUND = (
 )
 
 
-class StreetAddressRecognizer(RegexRecognizer):
+class LetheStreetAddressRecognizer(LetheRegexRecognizer):
     """Address parts precise enough to locate a home; city/country names come from the NER model."""
 
     ENTITY = "LOCATION"

@@ -14,7 +14,7 @@ _HONORIFIC = re.compile(
 )
 
 
-class TitledNameRecognizer(EntityRecognizer):
+class LetheTitledNameRecognizer(EntityRecognizer):
     """``Mr Grzegorz Jończyk`` -> PERSON ``Grzegorz Jończyk`` (the honorific is not part of it)."""
 
     ENTITY = "PERSON"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .base import RegexRecognizer
+from .base import LetheRegexRecognizer
 from .email import suffix_extractor
 
 _TRAILING = ".,;:!?)]}'\">"
 
 
-class UrlRecognizer(RegexRecognizer):
+class LetheUrlRecognizer(LetheRegexRecognizer):
     """Web addresses; bare hosts need a letter in the registrable label and a known suffix."""
 
     ENTITY = "URL"

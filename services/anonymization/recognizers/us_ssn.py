@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from .base import RegexRecognizer, cue_regex, has_cue
+from .base import LetheRegexRecognizer, cue_regex, has_cue
 
 _CUE = cue_regex([
     "ssn", "ssns", "ss#", "ssn#", "social security", "social security number", "social sec",
@@ -21,7 +21,7 @@ def ssn_ok(digits: str) -> bool:
     return digits not in ("123456789", "078051120", "219099999") and len(set(digits)) > 1
 
 
-class UsSsnRecognizer(RegexRecognizer):
+class LetheUsSsnRecognizer(LetheRegexRecognizer):
     """Formatted SSNs score high; bare ``\\d{9}`` counts only with a cue such as ``ssn=``."""
 
     ENTITY = "US_SSN"
