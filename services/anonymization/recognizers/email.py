@@ -16,6 +16,11 @@ def suffix_extractor() -> tldextract.TLDExtract:
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=False)
 
 
+# Special-use and private-network names (RFC 2606/6761/6762, ICANN .internal): not public suffixes,
+# yet addresses under them still identify people inside organisations.
+SPECIAL_USE_TLDS = frozenset({"example", "test", "invalid", "localhost", "local", "internal", "lan", "corp", "home", "intranet"})
+
+
 class LetheEmailRecognizer(LetheRegexRecognizer):
     """``local@domain.tld`` where the TLD is a public suffix (punycode suffixes included)."""
 
@@ -31,5 +36,8 @@ class LetheEmailRecognizer(LetheRegexRecognizer):
 
     def check(self, text: str, start: int, end: int, score: float) -> Optional[float]:
         """Accept when the domain ends in a known public suffix (bundled snapshot)."""
-        domain = text[start:end].rsplit("@", 1)[1]
-        return score if suffix_extractor()(domain.lower()).suffix else None
+        domain = text[start:end].rsplit("@", 1)[1].lower()
+        tld = domain.rsplit(".", 1)[-1]
+        if tld in SPECIAL_USE_TLDS or tld.startswith("xn--"):
+            return score
+        return score if suffix_extractor()(domain).suffix else None

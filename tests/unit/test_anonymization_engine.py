@@ -1,0 +1,214 @@
+"""Unit tests for the anonymization detection engine: one group per recognizer kind, with generated
+values (no real people), offsets with emoji, overlap handling in deidentify, pseudonym consistency."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from services.anonymization.engine import Detected, DetectionEngine, deidentify, merge_overlapping
+from services.anonymization.recognizers.credit_card import luhn_ok
+from services.anonymization.recognizers.iban import iban_ok
+
+
+@pytest.fixture(scope="module")
+def engine() -> DetectionEngine:
+    eng = DetectionEngine(workers=1)
+    yield eng
+    eng.close()
+
+
+def _luhn_complete(prefix: str, length: int, rng: random.Random) -> str:
+    body = prefix + "".join(rng.choice("0123456789") for _ in range(length - len(prefix) - 1))
+    for d in "0123456789":
+        if luhn_ok(body + d):
+            return body + d
+    raise AssertionError("unreachable")
+
+
+def _iban(country: str, bban: str) -> str:
+    rearranged = bban + country + "00"
+    check = 98 - int("".join(str(int(c, 36)) for c in rearranged)) % 97
+    return f"{country}{check:02d}{bban}"
+
+
+def _found(engine: DetectionEngine, text: str, value: str, etype: str) -> bool:
+    start = text.index(value)
+    return any(d.type == etype and d.start == start and d.end == start + len(value) for d in engine.analyze(text))
+
+
+@pytest.mark.parametrize("prefix,length", [("4", 16), ("51", 16), ("2221", 16), ("2720", 16), ("34", 15),
+                                           ("37", 15), ("6011", 16), ("3530", 16), ("36", 14), ("62", 19)])
+def test_card_numbers_of_every_brand_range_are_detected_with_and_without_separators(engine, prefix, length):
+    number = _luhn_complete(prefix, length, random.Random(prefix))
+    grouped = " ".join(number[i:i + 4] for i in range(0, len(number), 4))
+    for value in (number, grouped, grouped.replace(" ", "-")):
+        assert _found(engine, f"Charge {value} today please.", value, "CREDIT_CARD"), value
+
+
+def test_card_number_failing_luhn_is_not_a_card(engine):
+    number = _luhn_complete("4", 16, random.Random(1))
+    broken = number[:-1] + str((int(number[-1]) + 1) % 10)
+    assert not any(d.type == "CREDIT_CARD" for d in engine.analyze(f"ref {broken}"))
+
+
+def test_card_number_followed_by_a_domain_suffix_is_detected_exactly(engine):
+    number = _luhn_complete("5", 16, random.Random(5))
+    grouped = " ".join(number[i:i + 4] for i in range(0, 16, 4))
+    text = f"log line {grouped}.net was crawled"
+    dets = engine.analyze(text)
+    start = text.index(grouped)
+    assert [(d.type, d.start, d.end) for d in dets if d.end > start] == [("CREDIT_CARD", start, start + len(grouped))]
+
+
+@pytest.mark.parametrize("value", [
+    "jo.bloggs+tag@example.org", "anon_7@mail.example.co.uk", "test.user@xn--bcher-kva.example",
+    "someone@xn--fiqs8s.xn--fiqz9s", "someone@sub.xn--mgbh0fb.com", "ops.lead@corp.internal",
+])
+def test_email_addresses_including_punycode_domains(engine, value):
+    assert _found(engine, f"Write to {value} soon.", value, "EMAIL_ADDRESS")
+
+
+@pytest.mark.parametrize("value", ["+44 20 7946 0018", "+1 (212) 555-0147", "020 7946 0018",
+                                   "(212) 555-0147", "030 901820", "+49 30 901820", "0033 1 42 68 53 00"])
+def test_phone_numbers_in_national_and_international_formats(engine, value):
+    assert _found(engine, f"Phone: {value}", value, "PHONE_NUMBER")
+
+
+def test_iban_with_valid_checksum_is_detected_compact_and_grouped(engine):
+    rng = random.Random(3)
+    iban = _iban("DE", "".join(rng.choice("0123456789") for _ in range(18)))
+    assert iban_ok(iban)
+    grouped = " ".join(iban[i:i + 4] for i in range(0, len(iban), 4))
+    for value in (iban, grouped):
+        assert _found(engine, f"Pay to {value} by Friday.", value, "IBAN_CODE")
+    bad = iban[:2] + f"{(int(iban[2:4]) + 1) % 100:02d}" + iban[4:]
+    assert not any(d.type == "IBAN_CODE" for d in engine.analyze(f"Pay to {bad}."))
+
+
+@pytest.mark.parametrize("value", ["192.0.2.44", "2001:0db8:85a3:0000:0000:8a2e:0370:7334", "2001:db8::8a2e:370:7334",
+                                   "fe80::1ff:fe23:4567:890a", "::ffff:192.0.2.128", "2001:db8:0:0:1:0:0:1"])
+def test_ip_addresses_in_every_form(engine, value):
+    assert _found(engine, f"Request from {value} was blocked.", value, "IP_ADDRESS")
+
+
+def test_double_colon_in_code_is_not_an_ip_address(engine):
+    text = "Use std::vector and Foo::bar(); in Rust a::b and self::module, and C++ ::operator new."
+    assert not any(d.type == "IP_ADDRESS" for d in engine.analyze(text))
+
+
+def test_ssn_formatted_and_bare_with_cue(engine):
+    assert _found(engine, "SSN 512-44-7301 on file", "512-44-7301", "US_SSN")
+    assert _found(engine, "ssn=512447301 per form", "512447301", "US_SSN")
+    assert _found(engine, "social security no: 512447301", "512447301", "US_SSN")
+    assert not any(d.type == "US_SSN" for d in engine.analyze("order 512447301 shipped"))
+
+
+@pytest.mark.parametrize("value", [
+    "AKIA" + "Q" * 4 + "2" * 4 + "EXAMPLEZ",
+    "ghp_" + "a1B2c3D4e5" * 4,
+    "xoxb-1234567890-0987654321-" + "AbCdEf" * 4,
+    "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",
+    "sk-proj-" + "Zx9" * 12,
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJlLXRlc3QtdmFsdWU",
+])
+def test_secrets_with_well_known_prefixes(engine, value):
+    assert _found(engine, f"my key is {value} oops", value, "SECRET")
+
+
+def test_pem_private_key_block_is_one_secret(engine):
+    pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAK" + "x" * 40 + "\n-----END RSA PRIVATE KEY-----"
+    assert _found(engine, f"key:\n{pem}\nthanks", pem, "SECRET")
+
+
+def test_crypto_wallets(engine):
+    assert _found(engine, "send to 1BoatSLRHtKNngkdXEeobR76b53LETtpyT now", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT", "CRYPTO")
+    assert _found(engine, "or bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "CRYPTO")
+    eth = "0x" + "ab12" * 10
+    assert _found(engine, f"eth {eth}", eth, "CRYPTO")
+
+
+def test_urls_and_dates_of_birth(engine):
+    assert _found(engine, "See https://example.org/profile?id=7 today.", "https://example.org/profile?id=7", "URL")
+    dets = engine.analyze("DOB: 14/02/1987")
+    assert any(d.type == "DATE_TIME" and d.score >= 0.9 for d in dets)
+
+
+@pytest.mark.parametrize("text,value", [
+    ("PATIENT NAME: QUILLAN ODERMATT", "QUILLAN ODERMATT"),
+    ("Full name: Brisa Tavernier-Oyelaran", "Brisa Tavernier-Oyelaran"),
+    ("The report was signed by Mr Zoltrin Vakalesku yesterday.", "Zoltrin Vakalesku"),
+    ("Dear Ottoline Brackwater,", "Ottoline Brackwater"),
+])
+def test_person_names_after_labels_titles_and_in_capitals(engine, text, value):
+    start = text.index(value)
+    assert any(d.type == "PERSON" and d.start <= start and d.end >= start + len(value) for d in engine.analyze(text))
+
+
+def test_person_span_does_not_swallow_adjacent_email(engine):
+    text = "Perrin Aldecott - perrin.aldecott@example.com"
+    email = "perrin.aldecott@example.com"
+    dets = engine.analyze(text)
+    assert ("EMAIL_ADDRESS", text.index(email), len(text)) in {(d.type, d.start, d.end) for d in dets}
+    assert all(d.end <= text.index(email) for d in dets if d.type == "PERSON")
+
+
+def test_street_address_is_a_location(engine):
+    text = "Ship it to 742 Evergreen Terrace, Apt 4 please."
+    assert any(d.type == "LOCATION" and text[d.start:d.end].startswith("742 Evergreen Terrace") for d in engine.analyze(text))
+
+
+def test_offsets_are_code_points_into_the_original_text_with_emoji_and_unicode_spaces(engine):
+    number = _luhn_complete("4", 16, random.Random(9))
+    grouped = "\u2009".join(number[i:i + 4] for i in range(0, 16, 4))  # thin spaces
+    text = f"👩‍👩‍👧🎉 card {grouped} 😀 mail 🙈 x.y@example.com tel 020\u20137946\u20130018"
+    dets = {d.type: d for d in engine.analyze(text)}
+    assert text[dets["CREDIT_CARD"].start:dets["CREDIT_CARD"].end] == grouped
+    assert text[dets["EMAIL_ADDRESS"].start:dets["EMAIL_ADDRESS"].end] == "x.y@example.com"
+    assert text[dets["PHONE_NUMBER"].start:dets["PHONE_NUMBER"].end] == "020\u20137946\u20130018"
+
+
+def test_results_are_sorted_and_non_overlapping(engine):
+    texts = ["Mr Ansel Quorrin at 4111 1111 1111 1111.com, ansel@example.com, +44 20 7946 0018, https://ex.example.com/a"]
+    for dets in engine.analyze_batch(texts):
+        assert dets == sorted(dets, key=lambda d: d.start)
+        assert all(a.end <= b.start for a, b in zip(dets, dets[1:]))
+
+
+def test_batch_equals_one_by_one(engine):
+    texts = ["Call 020 7946 0018.", "", "No PII here.", "ssn=512447301", "Ms Yarrow Pennick, yp@example.net"]
+    assert engine.analyze_batch(texts) == [engine.analyze(t) for t in texts]
+
+
+def test_deidentify_placeholder_merges_overlapping_and_adjacent_entities():
+    text = "abc 4111 1111 1111 1111.com end"
+    ents = [Detected("CREDIT_CARD", 4, 23, 0.9), Detected("URL", 18, 27, 0.6)]
+    assert deidentify(text, ents) == "abc <CREDIT_CARD> end"
+    touching = [Detected("PERSON", 0, 3, 0.8), Detected("EMAIL_ADDRESS", 3, 7, 1.0)]
+    assert deidentify("abcdefg!", touching) == "<EMAIL_ADDRESS>!"
+    assert merge_overlapping(touching) == [Detected("EMAIL_ADDRESS", 0, 7, 1.0)]
+
+
+def test_pseudonyms_are_consistent_per_key_and_unrelated_across_keys():
+    text = "Ilsabet Morrow met Ilsabet Morrow."
+    ents = [Detected("PERSON", 0, 14, 0.9), Detected("PERSON", 19, 33, 0.9)]
+    key_a, key_b = b"a" * 32, b"b" * 32
+    out_a = deidentify(text, ents, "pseudonym", key_a)
+    first, second = out_a.split(" met ")
+    assert first == second.rstrip(".") and first.startswith("<PERSON_") and "Ilsabet" not in out_a
+    assert deidentify(text, ents, "pseudonym", key_a) == out_a
+    assert deidentify(text, ents, "pseudonym", key_b) != out_a
+
+
+@pytest.mark.parametrize("key", [None, b"short", b"x" * 31, b"x" * 33, "x" * 32])
+def test_pseudonym_requires_a_32_byte_key(key):
+    with pytest.raises(ValueError):
+        deidentify("Ilsabet", [Detected("PERSON", 0, 7, 0.9)], "pseudonym", key)
+
+
+def test_unknown_operator_and_out_of_range_entities_are_refused():
+    with pytest.raises(ValueError):
+        deidentify("abc", [], "shred")
+    with pytest.raises(ValueError):
+        deidentify("abc", [Detected("PERSON", 1, 9, 0.9)])
