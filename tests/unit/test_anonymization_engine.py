@@ -212,3 +212,9 @@ def test_unknown_operator_and_out_of_range_entities_are_refused():
         deidentify("abc", [], "shred")
     with pytest.raises(ValueError):
         deidentify("abc", [Detected("PERSON", 1, 9, 0.9)])
+
+
+def test_worker_processes_give_the_same_results_as_in_process(engine):
+    texts = [f"Mr Tolvar Quenby{i} paid with 4111 1111 1111 1111 from 192.0.2.{i % 250}" for i in range(210)]
+    with DetectionEngine(workers=2) as parallel:
+        assert parallel.analyze_batch(texts) == engine.analyze_batch(texts[:0]) + [engine.analyze(t) for t in texts]
