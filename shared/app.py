@@ -74,6 +74,16 @@ class LoggedEvent:
         return json.dumps(self.attributes, sort_keys=True, separators=(",", ":"))
 
 
+def event_attributes(event: Any) -> dict[str, Any]:
+    """A domain event's own attributes as JSON-able values (without id, version, timestamp)."""
+    return {k: _jsonable(v) for k, v in event.__dict__.items() if k not in _BASE_FIELDS}
+
+
+def event_type(event: Any) -> str:
+    """A domain event's past-tense name, e.g. ``RecordStored``."""
+    return type(event).__qualname__.split(".")[-1]
+
+
 class LetheApplication(Application[uuid.UUID]):
     """Base class: builds the encrypted store from Settings and reads the log back in order.
 
@@ -93,6 +103,28 @@ class LetheApplication(Application[uuid.UUID]):
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
         """A process recorder, so followers can record tracking atomically with their events."""
         return self.factory.process_recorder()
+
+    def _record(self, processing_event: Any) -> Any:
+        """Record events (and tracking), then let the service update its projections."""
+        recordings = super()._record(processing_event)
+        for recording in recordings:
+            self.on_recorded(recording.domain_event)
+        return recordings
+
+    def on_recorded(self, event: Any) -> None:
+        """Hook: called for every event after it was recorded (projections update here)."""
+
+    def rebuild_projections(self, page: int = 1000) -> None:
+        """Feed every recorded event, in order, to :meth:`on_recorded` (at start-up)."""
+        after = 0
+        while True:
+            notes = self.recorder.select_notifications(start=after, limit=page,
+                                                       inclusive_of_start=False)
+            if not notes:
+                return
+            for note in notes:
+                self.on_recorded(self.mapper.to_domain_event(note))
+            after = notes[-1].id
 
     def max_position(self) -> int:
         """Position of the last event in the log (0 when empty)."""
@@ -114,12 +146,10 @@ class LetheApplication(Application[uuid.UUID]):
                 return
             for note in notes:
                 event = self.mapper.to_domain_event(note)
-                attrs = {k: _jsonable(v) for k, v in event.__dict__.items()
-                         if k not in _BASE_FIELDS}
                 yield LoggedEvent(position=note.id, originator_id=str(note.originator_id),
                                   originator_version=note.originator_version,
-                                  event_type=type(event).__qualname__.split(".")[-1],
-                                  recorded_at=event.timestamp, attributes=attrs,
+                                  event_type=event_type(event), recorded_at=event.timestamp,
+                                  attributes=event_attributes(event),
                                   stored_state=note.state, topic=note.topic)
                 after = note.id
                 sent += 1

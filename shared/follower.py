@@ -99,6 +99,8 @@ class Follower(threading.Thread):
         if not events:
             return 0
         with self.app.lock:
+            if self.position() != after:
+                return len(events)  # another caller processed this page meanwhile; re-read
             batch = Batch(self.app)
             for event in events:
                 self.policy(event, batch)

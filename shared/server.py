@@ -107,6 +107,9 @@ class EventLogServicer(events_pb2_grpc.EventLogServiceServicer):
     def __init__(self, app: LetheApplication) -> None:
         self.app = app
 
+    def GetLogInfo(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        return events_pb2.GetLogInfoResponse(service=self.app.service, size=self.app.max_position())
+
     def ReadEvents(self, request: events_pb2.ReadEventsRequest, context: Any) -> Any:  # noqa: N802, D102
         for e in self.app.read_events(after=max(0, request.after_position),
                                       limit=max(0, request.limit)):

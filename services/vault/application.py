@@ -301,7 +301,7 @@ class VaultApplication(LetheApplication):
                 self.keyring.destroy_dek(subject_ref, generation)
             self.db.scrub()
             erased_at = _now()
-            keyring.shred(request_id=request_id, generation=keyring.generation,
+            keyring.shred(request_id=request_id, subject_ref=subject_ref, generation=keyring.generation,
                           erased_at=erased_at, records_purged=len(live))
             self.save(keyring)
             return keyring.generation, len(live), erased_at

@@ -71,7 +71,7 @@ class SubjectKeyring(Aggregate):
         self.active = True
 
     @event("SubjectShredded")
-    def shred(self, request_id: str, generation: int, erased_at: dt.datetime,
+    def shred(self, request_id: str, subject_ref: str, generation: int, erased_at: dt.datetime,
               records_purged: int) -> None:
         """Record that generation ``generation`` was crypto-shredded for erasure ``request_id``."""
         self.active = False

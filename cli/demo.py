@@ -1,0 +1,117 @@
+"""The main job behind ``make run``: Lethe end to end on realistic input, with a short summary.
+
+Steps: start the five services, generate (or read) a sample, ingest it, serve an access request
+and an erasure, prove the erasure by scanning every file of the data dir, sweep retention 31 days
+later, replay and verify the audit log, stop the services.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from cli import audit, deployment
+from cli.main import access_export, erase_account, ingest_file, sweep_at
+from cli.sample import generate
+from shared.config import default_key_dir, load_settings
+
+MARKER = ".lethe-demo"
+console = Console(soft_wrap=True)
+
+
+def scan_for(root: Path, needles: list[bytes]) -> list[str]:
+    """Files under ``root`` whose raw bytes contain any needle (names only)."""
+    hits = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if any(n in data for n in needles):
+            hits.append(str(path.relative_to(root)))
+    return hits
+
+
+def run_demo(data_dir: Path, key_dir: Path | None, input_file: Path | None, accounts: int,
+             interactions: int) -> dict[str, Any]:
+    """Run the main job; returns the summary. Refuses to wipe a data dir it did not create."""
+    data_dir = data_dir.resolve()
+    key_dir = (key_dir or default_key_dir(data_dir)).resolve()
+    if data_dir.exists() and any(data_dir.iterdir()):
+        if not (data_dir / MARKER).exists():
+            raise deployment.DeploymentError(f"{data_dir} is not a demo data dir; not touching it")
+        deployment.down(load_settings(data_dir, key_dir))
+        shutil.rmtree(data_dir)
+        shutil.rmtree(key_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True, mode=0o700)
+    (data_dir / MARKER).write_text("created by `lethe demo`; wiped by the next demo run\n")
+    settings = load_settings(data_dir, key_dir)
+    summary: dict[str, Any] = {}
+
+    def step(title: str, detail: str) -> None:
+        console.print(f"[bold green]✓[/] [bold]{title:10}[/] {detail}", highlight=False)
+
+    record = deployment.up(settings)
+    step("up", f"{len(record['services'])} services on mTLS gRPC, data {data_dir}, keys {key_dir}")
+    try:
+        if input_file is None:
+            input_file = data_dir.parent / f"{data_dir.name}-sample.jsonl"
+            with open(input_file, "w", encoding="utf-8") as fh:
+                for line in generate(accounts, interactions, seed=7):
+                    fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+            step("sample", f"{interactions} interactions of {accounts} accounts -> {input_file}")
+        lines = [json.loads(raw) for raw in input_file.read_text(encoding="utf-8").splitlines()
+                 if raw.strip().startswith("{")]
+        result = ingest_file(input_file, data_dir, key_dir)
+        summary["ingest"] = {k: v for k, v in result.items() if k != "rejections"}
+        step("ingest", f"stored {result['stored']}, duplicates {result['duplicate']}, "
+                       f"rejected {result['rejected']}, erased {result['erased']} in "
+                       f"{result['seconds']:.1f} s = {result['rate_per_s']:.1f} interactions/s")
+        account_ids = list(dict.fromkeys(str(line.get("account_id", "")) for line in lines
+                                         if line.get("account_id")))
+        if len(account_ids) >= 2:
+            first, second = account_ids[0], account_ids[1]
+            export = access_export(first, data_dir / "exports" / "access-1.json", data_dir, key_dir)
+            summary["access"] = export
+            step("access", f"request {export['request_id'][:8]} {export['state']}: "
+                           f"{export['interactions']} interactions, {export['records']} records "
+                           f"-> {export['file']}")
+            erased = erase_account(second, data_dir, key_dir)
+            needles = {second.encode()}
+            for line in lines:
+                if line.get("account_id") == second:
+                    needles |= {s["value"].encode() for spans in line.get("labels", {}).values()
+                                for s in spans if s["type"] in ("EMAIL_ADDRESS", "PHONE_NUMBER")}
+                    needles.add(str(line.get("client_ip", "")).encode() or second.encode())
+            hits = scan_for(data_dir, sorted(n for n in needles if len(n) >= 6))
+            summary["erase"] = {**erased, "files_with_identifiers": hits}
+            step("erase", f"request {erased['request_id']} {erased['state']}; "
+                          f"{len(hits)} files under the data dir hold its identifiers")
+        at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=31)
+        swept = sweep_at(at.isoformat(), data_dir, key_dir)
+        summary["sweep"] = swept
+        step("sweep", f"at {at.isoformat()[:10]} (+31 days): expired {swept['expired']}, held "
+                      f"{swept['held']}, aggregated {swept['aggregated']}, excluded by objection "
+                      f"{swept['excluded_by_objection']}")
+        _, _, peers = deployment.connect(data_dir, key_dir)
+        logs = audit.read_logs(peers)
+        peers.close()
+        kinds = Counter(e.event for log in logs.values() for e in log)
+        summary["replay"] = dict(kinds)
+        step("replay", f"{sum(kinds.values())} events: " + ", ".join(
+            f"{k} {v}" for k, v in kinds.most_common(8)))
+        violations = audit.verify(logs)
+        summary["verify"] = [v.as_dict() for v in violations]
+        step("verify", "every log intact and consistent across services" if not violations
+             else f"{len(violations)} violations: " + ", ".join(sorted({v.kind for v in violations})))
+    finally:
+        deployment.down(settings)
+        step("down", "services stopped")
+    (data_dir.parent / f"{data_dir.name}-summary.json").write_text(json.dumps(summary, indent=2,
+                                                                               default=str))
+    if summary.get("verify"):
+        raise deployment.DeploymentError("audit verification failed")
+    return summary

@@ -1,0 +1,537 @@
+"""``lethe``: the one command-line interface to a Lethe deployment (DESIGN.md §5).
+
+Every command finds its deployment through ``--data-dir``/``LETHE_DATA_DIR`` (default ``./var``)
+and ``--key-dir``/``LETHE_KEY_DIR`` (default: a ``-keys`` folder beside the data dir). Exit codes:
+0 success, 1 refused or failed (message on stderr), 2 usage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import grpc
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cli import audit as audit_mod
+from cli import deployment
+from cli.reader import LineError, parse_line, parse_timestamp, read_lines
+from cli.sample import generate
+from shared.config import load_settings
+from shared.crypto import subject_ref
+from shared.gen.lethe.v1 import (anonymization_pb2, anonymization_pb2_grpc, ingestion_pb2,
+                                 ingestion_pb2_grpc, retention_pb2, retention_pb2_grpc, rights_pb2,
+                                 rights_pb2_grpc)
+
+app = typer.Typer(help="Lethe: privacy data plane for AI services.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+rights_app = typer.Typer(help="Data-subject requests (GDPR/CCPA).", no_args_is_help=True)
+retention_app = typer.Typer(help="Retention sweeps, legal holds and tickets.", no_args_is_help=True)
+hold_app = typer.Typer(help="Legal holds.", no_args_is_help=True)
+audit_app = typer.Typer(help="Replay and verify the event logs.", no_args_is_help=True)
+app.add_typer(rights_app, name="rights")
+app.add_typer(retention_app, name="retention")
+retention_app.add_typer(hold_app, name="hold")
+app.add_typer(audit_app, name="audit")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="LETHE_DATA_DIR",
+                                                 help="Deployment data dir (default ./var).")]
+KeyDir = Annotated[Optional[Path], typer.Option("--key-dir", envvar="LETHE_KEY_DIR",
+                                                help="Key dir (default: <data dir>-keys).")]
+INGEST_BATCH = 64
+
+
+def fail(message: str) -> None:
+    """Print to stderr and exit 1."""
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn expected failures into exit code 1 with a message (no traceback, no personal data)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except deployment.DeploymentError as exc:
+            fail(str(exc))
+        except grpc.RpcError as exc:
+            fail(f"{exc.code().name}: {exc.details()}")
+        except OSError as exc:
+            fail(f"{type(exc).__name__}: {exc.strerror or exc}")
+    return wrapper
+
+
+# ---------------------------------------------------------------- deployment
+@app.command()
+@handled
+def up(data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Start the five services locally (embedded SQLite), detached."""
+    settings = load_settings(data_dir, key_dir)
+    record = deployment.up(settings)
+    for name, info in record["services"].items():
+        out.print(f"{name:14} {info['address']:22} pid {info['pid']}")
+    out.print(f"data dir {settings.data_dir}\nkey dir  {settings.key_dir}")
+
+
+@app.command()
+@handled
+def down(data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Stop the services of this deployment."""
+    stopped = deployment.down(load_settings(data_dir, key_dir))
+    out.print("stopped " + (", ".join(stopped) if stopped else "nothing (no deployment)"))
+
+
+@app.command()
+@handled
+def status(data_dir: DataDir = None, key_dir: KeyDir = None,
+           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Each service: address, health, event count."""
+    rows = deployment.status(load_settings(data_dir, key_dir))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        table = Table("service", "address", "pid", "health", "events")
+        for r in rows:
+            table.add_row(r["service"], r["address"], str(r["pid"]), r["health"], str(r["events"]))
+        out.print(table)
+    if any(r["health"] != "SERVING" for r in rows):
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------- input
+@app.command()
+def sample(accounts: Annotated[int, typer.Option(min=1)] = 50,
+           interactions: Annotated[Optional[int], typer.Option(min=0)] = None,
+           seed: int = 7) -> None:
+    """Generate realistic labelled sample input (Faker) as JSON Lines on stdout."""
+    for line in generate(accounts, interactions, seed):
+        sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+def ingest_file(path: Path, data_dir: Any = None, key_dir: Any = None,
+                show_progress: bool = True) -> dict[str, Any]:
+    """Ingest a JSONL file; returns counts, rejected lines and the rate (interactions/second)."""
+    settings, _, peers = deployment.connect(data_dir, key_dir)
+    stub = ingestion_pb2_grpc.IngestionServiceStub(peers.channel("ingestion"))
+    counts = {"stored": 0, "duplicate": 0, "rejected": 0, "erased": 0}
+    rejected: list[dict[str, Any]] = []
+    names = {ingestion_pb2.INGEST_OUTCOME_STORED: "stored",
+             ingestion_pb2.INGEST_OUTCOME_DUPLICATE: "duplicate",
+             ingestion_pb2.INGEST_OUTCOME_REJECTED: "rejected",
+             ingestion_pb2.INGEST_OUTCOME_ERASED: "erased"}
+    total_lines = sum(1 for _ in open(path, "rb"))
+
+    def send(batch: list[ingestion_pb2.Interaction]) -> list[ingestion_pb2.IngestResult]:
+        for attempt in range(6):
+            try:
+                return list(stub.Ingest(ingestion_pb2.IngestRequest(
+                    request_id=str(uuid.uuid4()), interactions=batch), timeout=300).results)
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == 5:
+                    raise
+                time.sleep(0.5 * 2 ** attempt)
+        return []
+
+    started = time.monotonic()
+    progress = Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err, disable=not show_progress)
+    with progress, open(path, "rb") as fh, ThreadPoolExecutor(2) as pool:
+        task = progress.add_task("ingest", total=total_lines)
+        futures, batch = [], []
+
+        def drain(limit: int) -> None:
+            while len(futures) > limit:
+                done_batch, future = futures.pop(0)
+                for result in future.result():
+                    name = names.get(result.outcome, "rejected")
+                    counts[name] += 1
+                    if name == "rejected":
+                        rejected.append({"line": result.sequence, "reason": result.reason,
+                                         "message": result.message})
+                progress.advance(task, done_batch)
+
+        for lineno, raw in read_lines(fh):
+            try:
+                batch.append(parse_line(raw, lineno))
+            except LineError as exc:
+                counts["rejected"] += 1
+                rejected.append({"line": exc.lineno, "reason": exc.reason, "message": str(exc)})
+                progress.advance(task)
+            if len(batch) >= INGEST_BATCH:
+                futures.append((len(batch), pool.submit(send, batch)))
+                batch = []
+                drain(2)
+        if batch:
+            futures.append((len(batch), pool.submit(send, batch)))
+        drain(0)
+    elapsed = time.monotonic() - started
+    peers.close()
+    accepted = counts["stored"] + counts["duplicate"] + counts["erased"]
+    rejected.sort(key=lambda r: r["line"])
+    return {**counts, "lines": accepted + counts["rejected"], "seconds": round(elapsed, 3),
+            "rate_per_s": round(accepted / elapsed, 1) if elapsed else 0.0, "rejections": rejected}
+
+
+@app.command()
+@handled
+def ingest(file: Path, data_dir: DataDir = None, key_dir: KeyDir = None,
+           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Ingest interactions from a JSONL file (progress bar); prints counts and the ingest rate."""
+    if not file.is_file():
+        fail(f"cannot read {file}")
+    result = ingest_file(file, data_dir, key_dir, show_progress=not as_json)
+    for r in result["rejections"]:
+        err.print(f"line {r['line']}: rejected ({r['reason']}): {r['message']}", highlight=False)
+    if as_json:
+        print(json.dumps(result))
+        return
+    out.print(f"stored {result['stored']}, duplicates {result['duplicate']}, "
+              f"rejected {result['rejected']}, erased {result['erased']} "
+              f"in {result['seconds']:.1f} s ({result['rate_per_s']:.1f} interactions/s)")
+
+
+def _anonymizer(data_dir: Any, key_dir: Any) -> Callable[[list[str]], list[dict[str, Any]]]:
+    """Batch anonymizer: the running service if there is one, else the engine in-process."""
+    settings = load_settings(data_dir, key_dir)
+    if deployment.read_deployment(settings):
+        _, _, peers = deployment.connect(data_dir, key_dir)
+        stub = anonymization_pb2_grpc.AnonymizationServiceStub(peers.channel("anonymization"))
+
+        def remote(texts: list[str]) -> list[dict[str, Any]]:
+            resp = stub.AnonymizeBatch(anonymization_pb2.AnonymizeBatchRequest(
+                items=[anonymization_pb2.TextItem(text=t) for t in texts]), timeout=300)
+            return [{"text": r.text, "entities": [{"type": e.type, "start": e.start, "end": e.end}
+                                                  for e in r.entities]} for r in resp.results]
+        return remote
+    from services.anonymization.application import check_texts
+    from services.anonymization.engine import DetectionEngine, deidentify
+    engine = DetectionEngine()
+
+    def local(texts: list[str]) -> list[dict[str, Any]]:
+        check_texts(texts)
+        return [{"text": deidentify(t, ents), "entities": [
+                    {"type": e.type, "start": e.start, "end": e.end} for e in ents]}
+                for t, ents in zip(texts, engine.analyze_batch(texts), strict=True)]
+    return local
+
+
+@app.command()
+@handled
+def anonymize(as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+              jsonl: Annotated[bool, typer.Option("--jsonl", help="JSON Lines in and out.")] = False,
+              data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Redact personal data from stdin (plain text, --json, or --jsonl lines of {"text": ...})."""
+    from shared.errors import LetheError
+    run = _anonymizer(data_dir, key_dir)
+    try:
+        if not jsonl:
+            raw = sys.stdin.buffer.read()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                fail("input is not valid UTF-8")
+            result = run([text])[0]
+            print(json.dumps(result, ensure_ascii=False) if as_json else result["text"],
+                  end="" if not as_json else "\n")
+            return
+        failures = 0
+        pending: list[tuple[int, str]] = []
+        slots: list[dict[str, Any] | None] = []
+
+        def flush() -> None:
+            if pending:
+                for (index, _), result in zip(pending, run([t for _, t in pending]), strict=True):
+                    slots[index] = result
+                pending.clear()
+            for item in slots:
+                print(json.dumps(item, ensure_ascii=False))
+            slots.clear()
+
+        for lineno, raw in read_lines(sys.stdin.buffer):
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+                if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                    raise ValueError
+                obj["text"].encode("utf-8")
+            except (ValueError, UnicodeError, RecursionError):
+                failures += 1
+                err.print(f"line {lineno}: expected a JSON object with a string \"text\"")
+                slots.append({"error": "INVALID_LINE", "line": lineno})
+                continue
+            pending.append((len(slots), obj["text"]))
+            slots.append(None)
+            if len(pending) >= INGEST_BATCH:
+                flush()
+        flush()
+        if failures:
+            raise typer.Exit(1)
+    except LetheError as exc:
+        fail(exc.message)
+
+
+# ---------------------------------------------------------------- rights
+def _rights(data_dir: Any, key_dir: Any) -> tuple[Any, Any, Any]:
+    settings, keys, peers = deployment.connect(data_dir, key_dir)
+    return settings, keys, rights_pb2_grpc.RightsServiceStub(peers.channel("rights"))
+
+
+def _request_dict(r: rights_pb2.DataSubjectRequest) -> dict[str, Any]:
+    utc = dt.timezone.utc
+    return {"request_id": r.request_id,
+            "kind": rights_pb2.RequestKind.Name(r.kind).removeprefix("REQUEST_KIND_").lower(),
+            "state": rights_pb2.RequestState.Name(r.state).removeprefix("REQUEST_STATE_").lower(),
+            "subject_ref": r.subject_ref, "law": r.law,
+            "received_at": r.received_at.ToDatetime(tzinfo=utc).isoformat(),
+            "due_at": r.due_at.ToDatetime(tzinfo=utc).isoformat(),
+            "closed_at": r.closed_at.ToDatetime(tzinfo=utc).isoformat() if r.HasField("closed_at") else None,
+            "overdue": r.overdue, "reason": r.reason, "purpose": r.purpose}
+
+
+def access_export(account_id: str, out_file: Path, data_dir: Any = None, key_dir: Any = None,
+                  law: str = "gdpr") -> dict[str, Any]:
+    """Run an access request and write the export (mode 0600); returns the request and counts."""
+    _, _, stub = _rights(data_dir, key_dir)
+    resp = stub.SubmitRequest(rights_pb2.SubmitRequestRequest(
+        request_id=str(uuid.uuid4()), kind=rights_pb2.REQUEST_KIND_ACCESS, account_id=account_id,
+        law=law), timeout=120)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(resp.export_json)
+    export = json.loads(resp.export_json)
+    return {**_request_dict(resp.request), "records": len(export["records"]),
+            "interactions": len(export["interactions"]), "file": str(out_file)}
+
+
+def erase_account(account_id: str, data_dir: Any = None, key_dir: Any = None,
+                  law: str = "gdpr", timeout_s: float = 300) -> dict[str, Any]:
+    """Run an erasure and wait until it ends; removes this subject's exports under the data dir."""
+    settings, keys, stub = _rights(data_dir, key_dir)
+    request_id = str(uuid.uuid4())
+    stub.SubmitRequest(rights_pb2.SubmitRequestRequest(
+        request_id=request_id, kind=rights_pb2.REQUEST_KIND_ERASURE, account_id=account_id,
+        law=law), timeout=60)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        request = stub.GetRequest(rights_pb2.GetRequestRequest(request_id=request_id), timeout=30).request
+        if request.state in (rights_pb2.REQUEST_STATE_FULFILLED, rights_pb2.REQUEST_STATE_DENIED):
+            break
+        if time.monotonic() > deadline:
+            raise deployment.DeploymentError(f"erasure {request_id} still open after {timeout_s:.0f} s")
+        time.sleep(0.2)
+    ref = subject_ref(keys.get("pepper"), account_id)
+    removed = _remove_exports(settings.data_dir / "exports", ref)
+    return {**_request_dict(request), "exports_removed": removed}
+
+
+def _remove_exports(folder: Path, ref: str) -> int:
+    """Overwrite and delete access exports of ``ref`` kept under the data dir."""
+    removed = 0
+    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+        try:
+            doc = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("data_subject", {}).get("subject_ref") == ref:
+            size = path.stat().st_size
+            with open(path, "r+b") as fh:
+                fh.write(b"\0" * size)
+                fh.flush()
+                os.fsync(fh.fileno())
+            path.unlink()
+            removed += 1
+    return removed
+
+
+Law = Annotated[str, typer.Option(help="gdpr or ccpa")]
+
+
+@rights_app.command("access")
+@handled
+def rights_access(account_id: str, out_file: Annotated[Path, typer.Option("--out")],
+                  law: Law = "gdpr", data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Export everything held about the subject (GDPR Art. 15 / Art. 20) to a JSON file."""
+    result = access_export(account_id, out_file, data_dir, key_dir, law)
+    out.print(f"request {result['request_id']} {result['state']}: {result['interactions']} "
+              f"interactions, {result['records']} records -> {result['file']}")
+
+
+@rights_app.command("erase")
+@handled
+def rights_erase(account_id: str, law: Law = "gdpr", data_dir: DataDir = None,
+                 key_dir: KeyDir = None) -> None:
+    """Erase the subject (GDPR Art. 17); waits until complete; prints the request ID."""
+    result = erase_account(account_id, data_dir, key_dir, law)
+    if result["state"] != "fulfilled":
+        fail(f"erasure {result['request_id']} {result['state']}: {result['reason']}")
+    print(result["request_id"])
+
+
+@rights_app.command("object")
+@handled
+def rights_object(account_id: str, purpose: Annotated[str, typer.Option("--purpose")] = "model-training",
+                  law: Law = "gdpr", data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Record the subject's objection to a purpose (GDPR Art. 21), e.g. model-training."""
+    _, _, stub = _rights(data_dir, key_dir)
+    resp = stub.SubmitRequest(rights_pb2.SubmitRequestRequest(
+        request_id=str(uuid.uuid4()), kind=rights_pb2.REQUEST_KIND_OBJECTION,
+        account_id=account_id, law=law, purpose=purpose), timeout=60)
+    out.print(f"request {resp.request.request_id} {_request_dict(resp.request)['state']}")
+
+
+@rights_app.command("list")
+@handled
+def rights_list(as_json: Annotated[bool, typer.Option("--json")] = False,
+                include_closed: Annotated[bool, typer.Option("--all/--open")] = True,
+                data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Requests with state and deadline, overdue first."""
+    _, _, stub = _rights(data_dir, key_dir)
+    resp = stub.ListRequests(rights_pb2.ListRequestsRequest(include_closed=include_closed), timeout=30)
+    rows = [_request_dict(r) for r in resp.requests]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("request", "kind", "state", "law", "received", "due", "overdue")
+    for r in rows:
+        table.add_row(r["request_id"], r["kind"], r["state"], r["law"], r["received_at"][:19],
+                      r["due_at"][:19], "yes" if r["overdue"] else "")
+    out.print(table)
+
+
+# ---------------------------------------------------------------- retention
+def _retention(data_dir: Any, key_dir: Any) -> tuple[Any, Any]:
+    _, keys, peers = deployment.connect(data_dir, key_dir)
+    return keys, retention_pb2_grpc.RetentionServiceStub(peers.channel("retention"))
+
+
+def sweep_at(at: Optional[str], data_dir: Any = None, key_dir: Any = None) -> dict[str, int]:
+    """Run one sweep as if the clock read ``at`` (ISO 8601; None = now)."""
+    _, stub = _retention(data_dir, key_dir)
+    request = retention_pb2.SweepRequest(request_id=str(uuid.uuid4()))
+    if at:
+        request.at.FromDatetime(parse_timestamp(at))
+    resp = stub.Sweep(request, timeout=600)
+    return {"expired": resp.expired, "held": resp.held, "aggregated": resp.aggregated,
+            "excluded_by_objection": resp.excluded_by_objection}
+
+
+@retention_app.command("sweep")
+@handled
+def retention_sweep(at: Annotated[Optional[str], typer.Option("--at", help="ISO 8601 time")] = None,
+                    data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Run one sweep as if the clock read that time."""
+    try:
+        result = sweep_at(at, data_dir, key_dir)
+    except ValueError:
+        fail("--at must be ISO 8601 with a time zone, e.g. 2026-12-31T00:00:00Z")
+    out.print(", ".join(f"{k} {v}" for k, v in result.items()))
+
+
+@retention_app.command("resolve")
+@handled
+def retention_resolve(interaction_id: str, data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Mark a support ticket resolved: its contact data expires after the administrative period."""
+    _, stub = _retention(data_dir, key_dir)
+    resp = stub.ResolveTicket(retention_pb2.ResolveTicketRequest(interaction_id=interaction_id),
+                              timeout=30)
+    out.print(f"{resp.scheduled} records scheduled")
+
+
+@hold_app.command("place")
+@handled
+def hold_place(reason: Annotated[str, typer.Option(help="security_investigation, legal_obligation or litigation")],
+               account: Annotated[Optional[str], typer.Option(help="account id of the subject")] = None,
+               record: Annotated[Optional[str], typer.Option(help="record id")] = None,
+               category: Annotated[Optional[str], typer.Option(help="data category, e.g. system.operations")] = None,
+               reference: Annotated[str, typer.Option(help="case reference (no personal data)")] = "",
+               data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Place a legal hold on a subject, a record or a category; prints the hold id."""
+    keys, stub = _retention(data_dir, key_dir)
+    target = retention_pb2.HoldTarget(
+        subject_ref=subject_ref(keys.get("pepper"), account) if account else "",
+        record_id=record or "", category=category or "")
+    resp = stub.PlaceHold(retention_pb2.PlaceHoldRequest(
+        request_id=f"hold-{uuid.uuid4()}", target=target, reason=reason, reference=reference),
+        timeout=30)
+    print(resp.hold_id)
+
+
+@hold_app.command("release")
+@handled
+def hold_release(hold_id: str, data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Release a legal hold; what it kept expires at the next sweep."""
+    _, stub = _retention(data_dir, key_dir)
+    resp = stub.ReleaseHold(retention_pb2.ReleaseHoldRequest(hold_id=hold_id), timeout=30)
+    out.print("released" if resp.released else "already released")
+
+
+# ---------------------------------------------------------------- audit
+@audit_app.command("replay")
+@handled
+def audit_replay(account: Annotated[Optional[str], typer.Option("--account")] = None,
+                 as_json: Annotated[bool, typer.Option("--json")] = False,
+                 data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Lifecycle timeline from all services' logs (optionally of one account)."""
+    _, keys, peers = deployment.connect(data_dir, key_dir)
+    ref = subject_ref(keys.get("pepper"), account) if account else None
+    entries = audit_mod.timeline(audit_mod.read_logs(peers), ref)
+    if as_json:
+        print(json.dumps([e.as_dict() for e in entries], indent=1))
+        return
+    for e in entries:
+        attrs = {k: v for k, v in e.attributes.items() if k not in ("originator_topic",)}
+        brief = ", ".join(f"{k}={v}" for k, v in sorted(attrs.items())
+                          if not isinstance(v, (list, dict)))[:140]
+        out.print(f"{e.recorded_at.isoformat()[:23]} {e.service:13} {e.event:26} {e.originator_id[:8]} {brief}",
+                  highlight=False)
+
+
+@audit_app.command("verify")
+@handled
+def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False,
+                 data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Check every log's integrity and the services' agreement; exit 0 only if intact."""
+    _, _, peers = deployment.connect(data_dir, key_dir)
+    logs = audit_mod.read_logs(peers)
+    violations = audit_mod.verify(logs)
+    sizes = {s: len(v) for s, v in logs.items()}
+    if as_json:
+        print(json.dumps({"ok": not violations, "events": sizes,
+                          "violations": [v.as_dict() for v in violations]}, indent=1))
+    else:
+        out.print("events: " + ", ".join(f"{s} {n}" for s, n in sizes.items()))
+        for v in violations:
+            err.print(f"{v.kind} {v.service}@{v.position}: {v.message}", highlight=False)
+        out.print("intact" if not violations else f"{len(violations)} violations")
+    if violations:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handled
+def demo(input_file: Annotated[Optional[Path], typer.Option("--input")] = None,
+         data_dir: Annotated[Path, typer.Option("--data-dir")] = Path("var/demo"),
+         key_dir: KeyDir = None, accounts: int = 50, interactions: int = 2000) -> None:
+    """The main job (``make run``): up, sample, ingest, access, erase, sweep, replay, verify, down."""
+    from cli.demo import run_demo
+    run_demo(data_dir, key_dir, input_file, accounts, interactions)
+
+
+if __name__ == "__main__":
+    app()

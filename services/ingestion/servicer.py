@@ -1,0 +1,60 @@
+"""IngestionService over gRPC: translates protos to application calls and back."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from services.ingestion.application import IngestionApplication, IngestResult
+from services.ingestion.domain import InteractionIn
+from shared.errors import require
+from shared.gen.lethe.v1 import ingestion_pb2 as pb
+from shared.gen.lethe.v1 import ingestion_pb2_grpc
+
+MAX_BATCH = 1000
+STREAM_CHUNK = 64
+_OUTCOME = {"stored": pb.INGEST_OUTCOME_STORED, "duplicate": pb.INGEST_OUTCOME_DUPLICATE,
+            "rejected": pb.INGEST_OUTCOME_REJECTED, "erased": pb.INGEST_OUTCOME_ERASED}
+
+
+def to_domain(m: pb.Interaction) -> InteractionIn:
+    """A proto Interaction as the domain's InteractionIn."""
+    occurred = m.occurred_at.ToDatetime(tzinfo=dt.timezone.utc) if m.HasField("occurred_at") else None
+    return InteractionIn(m.account_id, m.session_hint, m.client_ip, m.user_agent, m.region,
+                         occurred, m.kind or "interaction", m.prompt, m.response, m.contact)
+
+
+def to_proto(sequence: int, r: IngestResult) -> pb.IngestResult:
+    """A domain result as a proto IngestResult."""
+    return pb.IngestResult(sequence=sequence, outcome=_OUTCOME[r.status], reason=r.reason,
+                           message=r.message, interaction_id=r.interaction_id,
+                           entities_redacted=r.entities_redacted)
+
+
+class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
+    """Thin gRPC adapter over :class:`IngestionApplication`."""
+
+    def __init__(self, app: IngestionApplication) -> None:
+        self.app = app
+
+    def _run(self, items: list[pb.Interaction]) -> list[pb.IngestResult]:
+        results = self.app.ingest([to_domain(i) for i in items])
+        return [to_proto(i.sequence, r) for i, r in zip(items, results, strict=True)]
+
+    def Ingest(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        require(len(request.interactions) <= MAX_BATCH, f"at most {MAX_BATCH} interactions",
+                "BATCH_TOO_LARGE")
+        return pb.IngestResponse(results=self._run(list(request.interactions)))
+
+    def IngestStream(self, request_iterator: Iterable[Any], context: Any) -> Any:  # noqa: N802, D102
+        results: list[pb.IngestResult] = []
+        chunk: list[pb.Interaction] = []
+        for message in request_iterator:
+            chunk.append(message.interaction)
+            if len(chunk) >= STREAM_CHUNK:
+                results += self._run(chunk)
+                chunk = []
+        if chunk:
+            results += self._run(chunk)
+        return pb.IngestStreamResponse(results=results)

@@ -1,0 +1,56 @@
+"""RetentionService over gRPC: translates protos to application calls and back."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from services.retention.application import RetentionApplication
+from shared.gen.lethe.v1 import retention_pb2, retention_pb2_grpc
+from shared.server import to_timestamp
+
+
+def _opt_time(ts: Any, present: bool) -> dt.datetime | None:
+    return ts.ToDatetime(tzinfo=dt.timezone.utc) if present else None
+
+
+class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
+    """Thin gRPC adapter over :class:`RetentionApplication`."""
+
+    def __init__(self, app: RetentionApplication) -> None:
+        self.app = app
+
+    def ListSchedules(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        out = []
+        for e in self.app.list_schedules(request.subject_ref):
+            schedule = retention_pb2.Schedule(
+                record_id=e["record_id"], category=e["category"], purposes=e["purposes"],
+                stored_at=to_timestamp(e["stored_at"]), state=e["state"], rule=e["rule"])
+            if e["due_at"]:
+                schedule.due_at.CopyFrom(to_timestamp(e["due_at"]))
+            out.append(schedule)
+        return retention_pb2.ListSchedulesResponse(schedules=out)
+
+    def Sweep(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        result = self.app.sweep(_opt_time(request.at, request.HasField("at")), request.request_id)
+        return retention_pb2.SweepResponse(**result)
+
+    def PlaceHold(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        t = request.target
+        hold_id = self.app.place_hold(request.request_id, t.subject_ref, t.record_id, t.category,
+                                      request.reason, request.reference)
+        return retention_pb2.PlaceHoldResponse(hold_id=hold_id)
+
+    def ReleaseHold(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        return retention_pb2.ReleaseHoldResponse(released=self.app.release_hold(request.hold_id))
+
+    def ResolveTicket(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        count = self.app.resolve_ticket(request.interaction_id,
+                                        _opt_time(request.resolved_at, request.HasField("resolved_at")))
+        return retention_pb2.ResolveTicketResponse(scheduled=count)
+
+    def ForgetSubject(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        erased_at = _opt_time(request.erased_at, request.HasField("erased_at"))
+        closed = self.app.forget_subject(request.subject_ref, request.request_id,
+                                         erased_at or dt.datetime.now(dt.timezone.utc))
+        return retention_pb2.ForgetSubjectResponse(closed=closed)

@@ -1,0 +1,49 @@
+"""RightsService over gRPC: translates protos to application calls and back."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from services.rights.application import RequestView, RightsApplication
+from shared.gen.lethe.v1 import rights_pb2 as pb
+from shared.gen.lethe.v1 import rights_pb2_grpc
+from shared.server import to_timestamp
+
+_KIND = {pb.REQUEST_KIND_ACCESS: "access", pb.REQUEST_KIND_ERASURE: "erasure",
+         pb.REQUEST_KIND_OBJECTION: "objection"}
+_KIND_PB = {v: k for k, v in _KIND.items()}
+_STATE = {"received": pb.REQUEST_STATE_RECEIVED, "verified": pb.REQUEST_STATE_VERIFIED,
+          "in_progress": pb.REQUEST_STATE_IN_PROGRESS, "extended": pb.REQUEST_STATE_EXTENDED,
+          "fulfilled": pb.REQUEST_STATE_FULFILLED, "denied": pb.REQUEST_STATE_DENIED}
+
+
+def to_proto(v: RequestView) -> pb.DataSubjectRequest:
+    """A request view as a proto message."""
+    m = pb.DataSubjectRequest(request_id=v.request_id, kind=_KIND_PB[v.kind], state=_STATE[v.state],
+                              subject_ref=v.subject_ref, law=v.law,
+                              received_at=to_timestamp(v.received_at), due_at=to_timestamp(v.due_at),
+                              overdue=v.overdue(dt.datetime.now(dt.timezone.utc)), reason=v.reason,
+                              purpose=v.purpose)
+    if v.closed_at:
+        m.closed_at.CopyFrom(to_timestamp(v.closed_at))
+    return m
+
+
+class RightsServicer(rights_pb2_grpc.RightsServiceServicer):
+    """Thin gRPC adapter over :class:`RightsApplication`."""
+
+    def __init__(self, app: RightsApplication) -> None:
+        self.app = app
+
+    def SubmitRequest(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        view, export = self.app.submit(request.request_id, _KIND.get(request.kind, "unknown"),
+                                       request.account_id, request.law, request.purpose)
+        return pb.SubmitRequestResponse(request=to_proto(view), export_json=export)
+
+    def GetRequest(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        return pb.GetRequestResponse(request=to_proto(self.app.get(request.request_id)))
+
+    def ListRequests(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        return pb.ListRequestsResponse(
+            requests=[to_proto(v) for v in self.app.list(request.include_closed)])
