@@ -149,6 +149,15 @@ def create_server(service: str, settings: Settings, keys: FileKeySource, app: Le
         port = server.add_insecure_port(address)
     if port == 0:
         raise RuntimeError(f"{service}: cannot bind {address}")
+    health_address = os.environ.get("LETHE_HEALTH_ADDRESS")
+    if health_address:
+        # Kubernetes' gRPC probes speak plaintext: serve only the health service there.
+        probe = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=OPTIONS)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, probe)
+        if probe.add_insecure_port(health_address) == 0:
+            raise RuntimeError(f"{service}: cannot bind health port {health_address}")
+        probe.start()
+        server.probe = probe  # type: ignore[attr-defined] - stopped with the main server
     server.start()
     for name in ["", *names]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -184,5 +193,7 @@ def run_service(service: str, build: Callable[[Settings, FileKeySource], tuple[L
     done.wait()
     stop_workers()
     server.stop(GRACE_S).wait()
+    if getattr(server, "probe", None):
+        server.probe.stop(0)
     app.close()
     log.info("stopped")

@@ -164,7 +164,8 @@ class RetentionApplication(LetheApplication):
         if event.event_type == "ObjectionRecorded":
             status = self._status(a["subject_ref"], batch)
             if a["purpose"] not in status.objections:
-                status.note_objection(purpose=a["purpose"], request_id=a["request_id"])
+                status.note_objection(subject_ref=a["subject_ref"], purpose=a["purpose"],
+                                  request_id=a["request_id"])
 
     def _forget(self, subject_ref: str, request_id: str, erased_at: dt.datetime,
                 batch: Batch) -> int:

@@ -114,7 +114,7 @@ class SubjectStatus(Aggregate):
         self.erasures: dict[str, str] = {}
 
     @event("ObjectionNoted")
-    def note_objection(self, purpose: str, request_id: str) -> None:
+    def note_objection(self, subject_ref: str, purpose: str, request_id: str) -> None:
         """The subject objected to ``purpose`` (e.g. model-training)."""
         if purpose not in self.objections:
             self.objections.append(purpose)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import threading
 import uuid
 from dataclasses import dataclass
 
@@ -85,6 +86,8 @@ class VaultApplication(LetheApplication):
             subject_ref TEXT NOT NULL, generation BIGINT NOT NULL, blob {blob} NOT NULL)""")
         self.db.execute("CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (subject_ref)")
         self.keyring = KeyHierarchy(keys, self.db, buckets=buckets)
+        self.reclaim_wanted = threading.Event()
+        self.reclaim_wanted.set()  # at start-up: finish what a crash may have left
 
     def close(self) -> None:  # noqa: D102
         super().close()
@@ -275,8 +278,10 @@ class VaultApplication(LetheApplication):
     def shred_subject(self, subject_ref: str, request_id: str) -> tuple[int, int, dt.datetime]:
         """Crypto-shred a subject (GDPR Art. 17): returns (generation, records purged, erased_at).
 
-        Idempotent by ``request_id``. Deletes ciphertext, sessions and the wrapped DEK, rotates
-        the DEK's bucket key so that backups cannot unwrap it, and records ``SubjectShredded``.
+        Idempotent by ``request_id``. Deletes the subject's sessions and wrapped DEKs, rotates each
+        DEK's bucket key so that no backup can unwrap it, and records ``SubjectShredded``; from then
+        on nothing of the subject decrypts. The undecryptable ciphertext is deleted afterwards by
+        :meth:`reclaim`, so the cost does not grow with the subject's record count.
         """
         check_subject_ref(subject_ref)
         require(bool(request_id), "request_id is required", "REQUEST_ID_MISSING")
@@ -287,24 +292,45 @@ class VaultApplication(LetheApplication):
                 done = keyring.shreds[request_id]
                 return (int(done["generation"]), int(done["records_purged"]),
                         dt.datetime.fromisoformat(str(done["erased_at"])))
-            live = [r[0] for r in self.db.execute(
-                "SELECT record_id FROM records WHERE subject_ref=? AND state IN ('stored','pending')",
-                (subject_ref,))]
-            with self.db.transaction() as tx:
-                tx.executemany("DELETE FROM blobs WHERE record_id=?", [(r,) for r in live])
-                tx.execute("UPDATE records SET state='erased' WHERE subject_ref=? AND state<>'purged'",
-                           (subject_ref,))
-                tx.execute("DELETE FROM sessions WHERE subject_ref=?", (subject_ref,))
+            live = self.db.execute(
+                "SELECT COUNT(*) FROM records WHERE subject_ref=? AND state IN ('stored','pending')",
+                (subject_ref,))[0][0]
+            self.db.execute("DELETE FROM sessions WHERE subject_ref=?", (subject_ref,))
             generations = [g for (g,) in self.db.execute(
                 "SELECT generation FROM deks WHERE subject_ref=?", (subject_ref,))]
             for generation in generations:
                 self.keyring.destroy_dek(subject_ref, generation)
-            self.db.scrub()
             erased_at = _now()
             keyring.shred(request_id=request_id, subject_ref=subject_ref, generation=keyring.generation,
-                          erased_at=erased_at, records_purged=len(live))
+                          erased_at=erased_at, records_purged=live)
             self.save(keyring)
-            return keyring.generation, len(live), erased_at
+        self.reclaim_wanted.set()
+        return keyring.generation, live, erased_at
+
+    def reclaim(self) -> int:
+        """Delete the ciphertext of shredded key generations (undecryptable already); returns rows.
+
+        Erasure itself is the DEK's destruction; this removes the residue afterwards, in the
+        background, so that an erasure costs the same for 10 or 10,000 records. Crash-safe: it
+        finds its work from the store (live rows whose DEK no longer exists).
+        """
+        with self.lock:
+            orphans = self.db.execute(
+                "SELECT DISTINCT r.subject_ref, r.generation FROM records r LEFT JOIN deks d "
+                "ON d.subject_ref = r.subject_ref AND d.generation = r.generation "
+                "WHERE r.state IN ('stored','pending') AND d.subject_ref IS NULL")
+        done = 0
+        for subject_ref, generation in orphans:
+            with self.lock, self.db.transaction() as tx:
+                where = "subject_ref=? AND generation=? AND state IN ('stored','pending')"
+                done += len(tx.execute(f"SELECT record_id FROM records WHERE {where}",
+                                       (subject_ref, generation)))
+                tx.execute(f"DELETE FROM blobs WHERE record_id IN (SELECT record_id FROM records WHERE {where})",
+                           (subject_ref, generation))
+                tx.execute(f"UPDATE records SET state='erased' WHERE {where}", (subject_ref, generation))
+        if done:
+            self.db.scrub()
+        return done
 
     def rotate(self, root: bool, bucket: int = -1) -> int:
         """Rotate the root KEK (root=True) or bucket keys; returns the number of keys rewrapped."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from services.vault.application import VaultApplication
@@ -20,7 +21,19 @@ def build(settings: Settings, keys: FileKeySource) -> tuple[Any, Any, Any]:
         vault_pb2_grpc.add_VaultServiceServicer_to_server(VaultServicer(app), server)
         return [vault_pb2.DESCRIPTOR.services_by_name["VaultService"].full_name]
 
-    return app, register, lambda: None
+    stopping = threading.Event()
+
+    def reclaimer() -> None:
+        while not stopping.is_set():
+            if app.reclaim_wanted.wait(1.0):
+                app.reclaim_wanted.clear()
+                try:
+                    app.reclaim()
+                except Exception:  # noqa: BLE001 - found again at the next wake-up
+                    app.reclaim_wanted.set()
+
+    threading.Thread(target=reclaimer, daemon=True, name="reclaimer").start()
+    return app, register, stopping.set
 
 
 if __name__ == "__main__":

@@ -1,0 +1,29 @@
+"""``make bench``: every benchmark of the repo, each reporting a ratio measured in one run.
+
+Figures are printed and written to ``var/bench-results.json``. No benchmark asserts a time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.bench import anonymization_bench, lifecycle_bench
+
+
+def main() -> dict[str, object]:
+    """Run all benchmarks; returns their results by name."""
+    results: dict[str, object] = {}
+    print("== anonymization: Lethe batch path vs plain Presidio (same model, same texts)")
+    results["anonymization"] = anonymization_bench.main()
+    print("== vault erasure and retention sweep costs")
+    results["lifecycle"] = lifecycle_bench.main()
+    out = Path("var") / "bench-results.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"results written to {out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Rights rules: deadlines per law, access export contents, erasure that resumes after faults."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.rights.application import RightsApplication
+from shared.config import Settings
+from shared.errors import InvalidArgument, Unavailable
+from shared.keysource import FileKeySource
+from shared.policy import add_months, load_policy
+
+UTC = dt.timezone.utc
+
+
+@pytest.mark.parametrize("received,due", [
+    (dt.datetime(2026, 1, 31, tzinfo=UTC), dt.datetime(2026, 2, 28, tzinfo=UTC)),
+    (dt.datetime(2028, 1, 31, tzinfo=UTC), dt.datetime(2028, 2, 29, tzinfo=UTC)),  # leap year
+    (dt.datetime(2026, 12, 15, tzinfo=UTC), dt.datetime(2027, 1, 15, tzinfo=UTC)),
+    (dt.datetime(2026, 3, 31, tzinfo=UTC), dt.datetime(2026, 4, 30, tzinfo=UTC)),
+])
+def test_gdpr_deadline_is_one_calendar_month(received: dt.datetime, due: dt.datetime) -> None:
+    assert load_policy().request_due("gdpr", received) == due
+
+
+def test_gdpr_extension_adds_two_months_and_ccpa_counts_45_plus_45_days() -> None:
+    policy = load_policy()
+    t = dt.datetime(2026, 11, 30, tzinfo=UTC)
+    assert policy.request_due("gdpr", t, extended=True) == dt.datetime(2027, 2, 28, tzinfo=UTC)
+    assert policy.request_due("ccpa", t) == t + dt.timedelta(days=45)
+    assert policy.request_due("ccpa", t, extended=True) == t + dt.timedelta(days=90)
+    assert add_months(dt.datetime(2027, 11, 30, tzinfo=UTC), 3) == dt.datetime(2028, 2, 29, tzinfo=UTC)
+
+
+class FakeDownstream:
+    """Stands in for vault and retention; can be made unavailable to test resumption."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.shreds: list[str] = []
+        self.forgotten: list[str] = []
+
+    def export_subject(self, subject_ref: str, request_id: str) -> list[dict[str, Any]]:
+        t = dt.datetime(2026, 11, 1, tzinfo=UTC)
+        return [{"record_id": "r1", "interaction_id": "i1", "category": "user.content",
+                 "form": "original", "region": "EU", "received_at": t, "stored_at": t,
+                 "content": json.dumps({"prompt": "generated prompt", "response": "ok"}).encode()}]
+
+    def shred_subject(self, subject_ref: str, request_id: str) -> tuple[int, int, dt.datetime]:
+        if self.down:
+            raise Unavailable("vault is unavailable")
+        self.shreds.append(request_id)
+        return 1, 3, dt.datetime.now(UTC)
+
+    def list_schedules(self, subject_ref: str) -> list[dict[str, Any]]:
+        return []
+
+    def forget_subject(self, subject_ref: str, request_id: str, erased_at: dt.datetime) -> int:
+        self.forgotten.append(request_id)
+        return 3
+
+
+@pytest.fixture()
+def rights(tmp_path: Path) -> tuple[RightsApplication, FakeDownstream]:
+    down = FakeDownstream()
+    settings = Settings(data_dir=tmp_path / "var", key_dir=tmp_path / "keys")
+    app = RightsApplication(settings, FileKeySource(settings.key_dir), down)
+    yield app, down
+    app.close()
+
+
+def test_access_export_carries_what_art_15_lists(rights) -> None:
+    app, _ = rights
+    view, export = app.submit("req-1", "access", "acct-generated-1")
+    doc = json.loads(export)
+    assert view.state == "fulfilled"
+    for key in ("purposes", "categories", "recipients", "transfers", "source", "records"):
+        assert key in doc
+    assert doc["interactions"][0]["content"]["prompt"] == "generated prompt"
+    assert doc["categories"][0]["retention"] == "30 days"
+
+
+def test_an_erasure_that_hit_an_outage_finishes_after_it(rights) -> None:
+    app, down = rights
+    down.down = True
+    view, _ = app.submit("erase-1", "erasure", "acct-generated-2")
+    assert app.resume() == 0 and app.get("erase-1").state == "in_progress"
+    down.down = False
+    assert app.resume() == 1
+    assert app.get("erase-1").state == "fulfilled"
+    assert down.shreds == ["erase-1"] and down.forgotten == ["erase-1"]
+    assert app.resume() == 0  # nothing left to do, nothing done twice
+
+
+def test_a_retry_with_the_same_request_id_returns_the_same_request(rights) -> None:
+    app, _ = rights
+    first, _ = app.submit("obj-1", "objection", "acct-generated-3", purpose="model-training")
+    again, _ = app.submit("obj-1", "objection", "acct-generated-3", purpose="model-training")
+    assert first == again and first.state == "fulfilled"
+
+
+def test_bad_requests_are_refused(rights) -> None:
+    app, _ = rights
+    with pytest.raises(InvalidArgument):
+        app.submit("x", "forget-me", "acct-1")
+    with pytest.raises(InvalidArgument):
+        app.submit("x", "objection", "acct-1", purpose="marketing")
+    with pytest.raises(InvalidArgument):
+        app.submit("x", "access", "acct-1", law="pipeda")
+
+
+def test_overdue_requests_are_listed_first(rights) -> None:
+    app, down = rights
+    down.down = True
+    app.submit("e-old", "erasure", "acct-generated-4")
+    app.submit("e-new", "erasure", "acct-generated-5")
+    late = dt.datetime.now(UTC) + dt.timedelta(days=40)
+    views = app.list()
+    assert [v.request_id for v in views] == ["e-old", "e-new"]
+    assert all(v.overdue(late) for v in views)
