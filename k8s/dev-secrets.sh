@@ -1,0 +1,34 @@
+#!/usr/bin/env sh
+# DEV ONLY: create (or update) the Lethe Secrets in a namespace from a local key dir made by Lethe.
+#
+#   .venv/bin/python -c 'from cli.deployment import prepare_keys; from shared.config import load_settings; prepare_keys(load_settings("var-k8s"))'
+#   k8s/dev-secrets.sh var-k8s-keys lethe-dev
+#
+# prepare_keys makes the pepper, one event-cipher key per service and a local CA with a certificate
+# per identity (SANs: the identity's name, which is also its Service name). The vault root key is
+# taken from KEY_DIR/vault/root/v1, or made here if the key dir has none. Nothing is written to the
+# repo; production Secrets come from your secret manager (see README.md).
+set -eu
+KEY_DIR=${1:?usage: dev-secrets.sh KEY_DIR [NAMESPACE]}
+NS=${2:-lethe-dev}
+KUBECTL=${KUBECTL:-kubectl}
+
+secret() {
+  name=$1; shift
+  "$KUBECTL" -n "$NS" create secret generic "$name" "$@" --dry-run=client -o yaml | "$KUBECTL" apply -f -
+}
+
+for id in ingestion anonymization vault retention rights operator; do
+  secret "lethe-tls-$id" --from-file="ca.pem=$KEY_DIR/tls/ca.pem" \
+    --from-file="$id.pem=$KEY_DIR/tls/$id.pem" --from-file="$id.key=$KEY_DIR/tls/$id.key"
+done
+for svc in ingestion anonymization vault retention rights; do
+  secret "lethe-event-cipher-$svc" --from-file="$svc=$KEY_DIR/event-cipher/$svc"
+done
+secret lethe-pepper --from-file="pepper=$KEY_DIR/pepper"
+
+root="$KEY_DIR/vault/root/v1"
+if [ ! -f "$root" ]; then
+  mkdir -p "$KEY_DIR/vault/root" && (umask 077 && head -c 32 /dev/urandom > "$root")
+fi
+secret lethe-vault-keys --from-file="root-v1=$root"
