@@ -184,8 +184,9 @@ def connect(data_dir: str | os.PathLike[str] | None, key_dir: str | os.PathLike[
     Raises DeploymentError when no deployment is recorded in the data dir.
     """
     settings = load_settings(data_dir, key_dir)
-    if read_deployment(settings) is None:
-        raise DeploymentError(f"no deployment in {settings.data_dir}; run `lethe up` first")
+    if read_deployment(settings) is None and not settings.peers:
+        raise DeploymentError(f"no deployment in {settings.data_dir} and no LETHE_<SERVICE>_ADDRESS; "
+                              "run `lethe up` first")
     keys = FileKeySource(settings.key_dir)
     return settings, keys, Peers(settings, keys, "operator")
 

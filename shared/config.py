@@ -39,6 +39,9 @@ class Settings:
         tls: True to use mutual TLS between services (default); False only for explicit local dev.
         peers: service name -> ``host:port``.
         sweep_interval_s: seconds between automatic retention sweeps (0 = only on request).
+        vault_key_dir: writable key source for the vault's bucket keys (``LETHE_VAULT_KEY_DIR``;
+            default: the key dir). In Kubernetes the key dir is a read-only Secret and this is a
+            separate volume (or a KMS): the one place that must support true deletion.
     """
 
     data_dir: Path
@@ -48,6 +51,7 @@ class Settings:
     tls: bool = True
     peers: dict[str, str] = field(default_factory=dict)
     sweep_interval_s: float = 0.0
+    vault_key_dir: Path | None = None
 
     def service_dir(self, service: str) -> Path:
         """Return (and create) ``<data_dir>/<service>``, the service's own folder."""
@@ -106,5 +110,7 @@ def load_settings(data_dir: str | os.PathLike[str] | None = None,
             peers[name] = address
     tls = env.get("LETHE_INSECURE_LOCAL_DEV", "") != "1"
     sweep = float(env.get("LETHE_SWEEP_INTERVAL_S", "0") or 0)
+    vault_keys = env.get("LETHE_VAULT_KEY_DIR")
     return Settings(data_dir=data, key_dir=keys, persistence=persistence, postgres=postgres,
-                    tls=tls, peers=peers, sweep_interval_s=sweep)
+                    tls=tls, peers=peers, sweep_interval_s=sweep,
+                    vault_key_dir=Path(vault_keys).resolve() if vault_keys else None)

@@ -54,8 +54,8 @@ class FileKeySource:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.root, 0o700)
+        if not self.root.exists():  # an existing dir may be a read-only mounted secret
+            self.root.mkdir(parents=True, mode=0o700)
 
     def _path(self, name: str) -> Path:
         if not _NAME.match(name):
@@ -87,11 +87,17 @@ class FileKeySource:
         os.replace(tmp, path)
 
     def get_or_create(self, name: str, size: int = 32) -> bytes:
-        """Return the key, creating ``size`` random bytes (os.urandom) on first use."""
+        """Return the key, creating ``size`` random bytes (os.urandom) on first use.
+
+        Raises KeySourceError when the key is missing and the source is read-only.
+        """
         try:
             return self.get(name)
         except KeySourceError:
-            self.put(name, os.urandom(size))
+            try:
+                self.put(name, os.urandom(size))
+            except OSError:
+                raise KeySourceError(f"key {name!r} missing and the key source is read-only") from None
             return self.get(name)
 
     def destroy(self, name: str) -> None:

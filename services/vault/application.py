@@ -85,13 +85,18 @@ class VaultApplication(LetheApplication):
         self.db.execute(f"""CREATE TABLE IF NOT EXISTS sessions (lookup TEXT PRIMARY KEY,
             subject_ref TEXT NOT NULL, generation BIGINT NOT NULL, blob {blob} NOT NULL)""")
         self.db.execute("CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (subject_ref)")
-        self.keyring = KeyHierarchy(keys, self.db, buckets=buckets)
+        # Wrapped DEKs live in their own small store (vault/keys.db), apart from the ciphertext,
+        # so operators can back it up more often than the bulk records (see README).
+        self.key_db = open_store(settings, "vault", "keys")
+        bucket_source = FileKeySource(settings.vault_key_dir) if settings.vault_key_dir else keys
+        self.keyring = KeyHierarchy(keys, self.key_db, buckets=buckets, bucket_source=bucket_source)
         self.reclaim_wanted = threading.Event()
         self.reclaim_wanted.set()  # at start-up: finish what a crash may have left
 
     def close(self) -> None:  # noqa: D102
         super().close()
         self.db.close()
+        self.key_db.close()
 
     # ---- helpers ----
     def _keyring(self, subject_ref: str, touched: dict[str, SubjectKeyring]) -> SubjectKeyring:
@@ -296,7 +301,7 @@ class VaultApplication(LetheApplication):
                 "SELECT COUNT(*) FROM records WHERE subject_ref=? AND state IN ('stored','pending')",
                 (subject_ref,))[0][0]
             self.db.execute("DELETE FROM sessions WHERE subject_ref=?", (subject_ref,))
-            generations = [g for (g,) in self.db.execute(
+            generations = [g for (g,) in self.key_db.execute(
                 "SELECT generation FROM deks WHERE subject_ref=?", (subject_ref,))]
             for generation in generations:
                 self.keyring.destroy_dek(subject_ref, generation)
@@ -315,10 +320,10 @@ class VaultApplication(LetheApplication):
         finds its work from the store (live rows whose DEK no longer exists).
         """
         with self.lock:
-            orphans = self.db.execute(
-                "SELECT DISTINCT r.subject_ref, r.generation FROM records r LEFT JOIN deks d "
-                "ON d.subject_ref = r.subject_ref AND d.generation = r.generation "
-                "WHERE r.state IN ('stored','pending') AND d.subject_ref IS NULL")
+            live = self.db.execute("SELECT DISTINCT subject_ref, generation FROM records "
+                                   "WHERE state IN ('stored','pending')")
+            keyed = set(self.key_db.execute("SELECT subject_ref, generation FROM deks"))
+            orphans = [pair for pair in live if tuple(pair) not in keyed]
         done = 0
         for subject_ref, generation in orphans:
             with self.lock, self.db.transaction() as tx:

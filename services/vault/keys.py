@@ -40,8 +40,10 @@ def _version(name: str) -> int:
 class KeyHierarchy:
     """Creates, unwraps, rotates and destroys the vault's keys. Not thread-safe: callers lock."""
 
-    def __init__(self, source: FileKeySource, store: SqlStore, buckets: int = 64) -> None:
-        self.source = source
+    def __init__(self, source: FileKeySource, store: SqlStore, buckets: int = 64,
+                 bucket_source: FileKeySource | None = None) -> None:
+        self.root_source = source
+        self.source = bucket_source or source
         self.store = store
         self.buckets = buckets
         self._deks: dict[tuple[str, int], bytes] = {}
@@ -52,15 +54,15 @@ class KeyHierarchy:
             bucket_version BIGINT NOT NULL, wrapped {store.blob} NOT NULL,
             PRIMARY KEY (subject_ref, generation))""")
         store.execute("CREATE INDEX IF NOT EXISTS deks_bucket ON deks (bucket)")
-        if not source.list("vault/root"):
-            source.put("vault/root/v1", os.urandom(32))
+        if not self.root_source.list("vault/root"):
+            self.root_source.put("vault/root/v1", os.urandom(32))
         self.reconcile()
 
     # ---- root and bucket keys (in the key source) ----
     def _root(self, version: int | None = None) -> tuple[int, bytes]:
-        names = self.source.list("vault/root")
+        names = self.root_source.list("vault/root")
         version = version or max(_version(n) for n in names)
-        return version, self.source.get(f"vault/root/v{version}")
+        return version, self.root_source.get(f"vault/root/v{version}")
 
     def _bucket_versions(self, bucket: int) -> list[int]:
         return sorted(_version(n) for n in self.source.list(f"vault/buckets/{bucket:03d}"))
@@ -170,17 +172,17 @@ class KeyHierarchy:
     def rotate_root(self) -> int:
         """New root KEK version; rewrap every bucket key; destroy the old root. Returns count."""
         with self._lock:
-            old = self.source.list("vault/root")
+            old = self.root_source.list("vault/root")
             new_version = max(_version(n) for n in old) + 1
             keys = {}
             for bucket in range(self.buckets):
                 for version in self._bucket_versions(bucket):
                     keys[(bucket, version)] = self._bucket_key(bucket, version)[1]
-            self.source.put(f"vault/root/v{new_version}", os.urandom(32))
+            self.root_source.put(f"vault/root/v{new_version}", os.urandom(32))
             for (bucket, version), key in keys.items():
                 self._put_bucket_key(bucket, version, key)
             for name in old:
-                self.source.destroy(name)
+                self.root_source.destroy(name)
             return len(keys)
 
     def reconcile(self) -> None:

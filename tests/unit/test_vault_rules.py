@@ -75,7 +75,7 @@ def test_a_backup_taken_before_erasure_cannot_decrypt_the_erased_subject(
     victim = subjects[0]
     vault.shred_subject(victim, "erase-1")
     # Every wrapped DEK of the victim found in the backup, tried with every key still held.
-    db = sqlite3.connect(backup / "vault" / "records.db")
+    db = sqlite3.connect(backup / "vault" / "keys.db")
     wrapped = db.execute("SELECT generation, wrapped FROM deks WHERE subject_ref=?",
                          (victim,)).fetchall()
     assert wrapped
