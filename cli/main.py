@@ -33,7 +33,7 @@ from shared.config import load_settings
 from shared.crypto import subject_ref
 from shared.gen.lethe.v1 import (anonymization_pb2, anonymization_pb2_grpc, ingestion_pb2,
                                  ingestion_pb2_grpc, retention_pb2, retention_pb2_grpc, rights_pb2,
-                                 rights_pb2_grpc)
+                                 rights_pb2_grpc, vault_pb2, vault_pb2_grpc)
 
 app = typer.Typer(help="Lethe: privacy data plane for AI services.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -45,6 +45,10 @@ app.add_typer(rights_app, name="rights")
 app.add_typer(retention_app, name="retention")
 retention_app.add_typer(hold_app, name="hold")
 app.add_typer(audit_app, name="audit")
+recipients_app = typer.Typer(help="The third-party recipient registry.", no_args_is_help=True)
+keys_app = typer.Typer(help="Key rotation.", no_args_is_help=True)
+app.add_typer(recipients_app, name="recipients")
+app.add_typer(keys_app, name="keys")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -412,6 +416,111 @@ def rights_list(as_json: Annotated[bool, typer.Option("--json")] = False,
         table.add_row(r["request_id"], r["kind"], r["state"], r["law"], r["received_at"][:19],
                       r["due_at"][:19], "yes" if r["overdue"] else "")
     out.print(table)
+
+
+@rights_app.command("extend")
+@handled
+def rights_extend(request_id: str, reason: Annotated[str, typer.Option("--reason")],
+                  data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Extend a request's deadline once, with reasons (notice is recorded)."""
+    _, _, stub = _rights(data_dir, key_dir)
+    resp = stub.ExtendRequest(rights_pb2.ExtendRequestRequest(request_id=request_id, reason=reason),
+                              timeout=30)
+    out.print(f"request {request_id} now due {_request_dict(resp.request)['due_at']}")
+
+
+# ---------------------------------------------------------------- vault: registry, releases, keys
+def _vault(data_dir: Any, key_dir: Any) -> tuple[Any, Any]:
+    _, keys, peers = deployment.connect(data_dir, key_dir)
+    return keys, vault_pb2_grpc.VaultServiceStub(peers.channel("vault"))
+
+
+@recipients_app.command("list")
+@handled
+def recipients_list(as_json: Annotated[bool, typer.Option("--json")] = False,
+                    data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """The registered recipients with category, region and transfer mechanism."""
+    _, stub = _vault(data_dir, key_dir)
+    rows = [{"recipient_id": r.recipient_id, "name": r.name, "category": r.category,
+             "region": r.region, "transfer_mechanism": r.transfer_mechanism,
+             "legal_reference": r.legal_reference, "valid_until": r.valid_until, "active": r.active}
+            for r in stub.ListRecipients(vault_pb2.ListRecipientsRequest(), timeout=30).recipients]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("recipient", "category", "region", "mechanism", "valid until")
+    for r in rows:
+        table.add_row(r["recipient_id"], r["category"], r["region"], r["transfer_mechanism"],
+                      r["valid_until"])
+    out.print(table)
+
+
+@recipients_app.command("register")
+@handled
+def recipients_register(recipient_id: str, category: Annotated[str, typer.Option()],
+                        region: Annotated[str, typer.Option()], name: str = "",
+                        mechanism: str = "", legal_reference: str = "", valid_until: str = "",
+                        data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Register or update a recipient (recorded as an event)."""
+    _, stub = _vault(data_dir, key_dir)
+    stub.RegisterRecipient(vault_pb2.RegisterRecipientRequest(recipient=vault_pb2.Recipient(
+        recipient_id=recipient_id, name=name or recipient_id, category=category, region=region,
+        transfer_mechanism=mechanism, legal_reference=legal_reference, valid_until=valid_until)),
+        timeout=30)
+    out.print(f"registered {recipient_id}")
+
+
+def _release_result(released: bool, reason: str, detail: str) -> None:
+    if not released:
+        fail(f"refused ({reason}); the refusal is recorded")
+    out.print(detail)
+
+
+@app.command()
+@handled
+def disclose(recipient: Annotated[str, typer.Option()], purpose: Annotated[str, typer.Option()],
+             account: Annotated[Optional[str], typer.Option(help="personal data of this account")] = None,
+             out_file: Annotated[Optional[Path], typer.Option("--out")] = None,
+             data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Disclose a subject's data (or, without --account, aggregates) if the registry allows it."""
+    keys, stub = _vault(data_dir, key_dir)
+    request = vault_pb2.DiscloseRequest(
+        request_id=str(uuid.uuid4()), recipient_id=recipient, purpose=purpose,
+        data_kind=vault_pb2.DATA_KIND_PERSONAL if account else vault_pb2.DATA_KIND_AGGREGATE,
+        subject_ref=subject_ref(keys.get("pepper"), account) if account else "")
+    resp = stub.Disclose(request, timeout=60)
+    if resp.released and out_file:
+        fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump([{"record_id": r.record_id, "category": r.category, "form": r.form,
+                        "content": r.content.decode("utf-8")} for r in resp.records], fh)
+    _release_result(resp.released, resp.refusal_reason,
+                    f"disclosed {len(resp.records)} records to {recipient}")
+
+
+@app.command()
+@handled
+def transfer(recipient: Annotated[str, typer.Option()], account: Annotated[str, typer.Option()],
+             purpose: str = "hosting", data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Transfer a subject's personal data to a recipient's region under a valid mechanism."""
+    keys, stub = _vault(data_dir, key_dir)
+    resp = stub.Transfer(vault_pb2.TransferRequest(
+        request_id=str(uuid.uuid4()), recipient_id=recipient, purpose=purpose,
+        subject_ref=subject_ref(keys.get("pepper"), account)), timeout=60)
+    _release_result(resp.released, resp.refusal_reason, f"transferred {resp.records} records to {recipient}")
+
+
+@keys_app.command("rotate")
+@handled
+def keys_rotate(root: Annotated[bool, typer.Option("--root", help="rotate the root KEK")] = False,
+                bucket: Annotated[int, typer.Option(help="bucket number, -1 = all")] = -1,
+                data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Rotate the root KEK or bucket keys; rewraps what they protect, no plaintext exposed."""
+    _, stub = _vault(data_dir, key_dir)
+    resp = stub.RotateKey(vault_pb2.RotateKeyRequest(
+        request_id=str(uuid.uuid4()), bucket=bucket,
+        scope=vault_pb2.KEY_SCOPE_ROOT if root else vault_pb2.KEY_SCOPE_BUCKET), timeout=300)
+    out.print(f"rewrapped {resp.rewrapped} keys")
 
 
 # ---------------------------------------------------------------- retention

@@ -95,15 +95,19 @@ class ScheduleIndex:
         """Drop closed entries from the deadline list."""
         self.due = [(d, r) for d, r in self.due if self.schedules[r]["state"] == "scheduled"]
 
-    def held(self, entry: dict[str, Any]) -> bool:
-        """True when an active hold names the record, its subject or its category."""
+    def hold_reason(self, entry: dict[str, Any]) -> str:
+        """Reason of the first active hold naming the record, its subject or category; "" if none."""
         for hold in self.holds.values():
             if hold["active"] and (
                     (hold["record_id"] and hold["record_id"] == entry["record_id"])
                     or (hold["subject_ref"] and hold["subject_ref"] == entry["subject_ref"])
                     or (hold["category"] and entry["category"].startswith(hold["category"]))):
-                return True
-        return False
+                return str(hold["reason"])
+        return ""
+
+    def held(self, entry: dict[str, Any]) -> bool:
+        """True when an active hold names the record, its subject or its category."""
+        return bool(self.hold_reason(entry))
 
 
 class RetentionApplication(LetheApplication):
@@ -199,6 +203,7 @@ class RetentionApplication(LetheApplication):
             entries = [dict(self.index.schedules[r]) for r in self.index.by_subject.get(subject_ref, ())]
         for entry in entries:
             entry["purposes"] = list(self.policy.rule_for(entry["category"]).purposes)
+            entry["hold_reason"] = self.index.hold_reason(entry)
         return sorted(entries, key=lambda e: (e["stored_at"], e["record_id"]))
 
     def sweep(self, at: dt.datetime | None = None, request_id: str = "") -> dict[str, int]:

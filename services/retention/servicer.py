@@ -25,7 +25,8 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
         for e in self.app.list_schedules(request.subject_ref):
             schedule = retention_pb2.Schedule(
                 record_id=e["record_id"], category=e["category"], purposes=e["purposes"],
-                stored_at=to_timestamp(e["stored_at"]), state=e["state"], rule=e["rule"])
+                stored_at=to_timestamp(e["stored_at"]), state=e["state"], rule=e["rule"],
+                hold_reason=e["hold_reason"])
             if e["due_at"]:
                 schedule.due_at.CopyFrom(to_timestamp(e["due_at"]))
             out.append(schedule)

@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from eventsourcing.application import AggregateNotFoundError
 
-from services.rights.domain import OPEN_STATES, DataSubjectRequest, check_submission
+from services.rights.domain import (HOLD_EXEMPTIONS, OPEN_STATES, DataSubjectRequest,
+                                   check_submission)
 from shared.app import LetheApplication, event_attributes, event_type
 from shared.config import Settings
 from shared.crypto import subject_ref
@@ -39,11 +40,11 @@ class Downstream(Protocol):
     def export_subject(self, subject_ref: str, request_id: str) -> list[dict[str, Any]]:
         """Decrypted records: record_id, interaction_id, category, form, region, received_at, stored_at, content (bytes)."""
 
-    def shred_subject(self, subject_ref: str, request_id: str) -> tuple[int, int, dt.datetime]:
-        """(generation, records purged, erased_at)."""
+    def shred_subject(self, subject_ref: str, request_id: str) -> tuple[int, int, dt.datetime, list[str]]:
+        """(generation, records purged, erased_at, recipients notified)."""
 
     def list_schedules(self, subject_ref: str) -> list[dict[str, Any]]:
-        """Schedules: record_id, category, purposes, stored_at, due_at, state, rule."""
+        """Schedules: record_id, category, purposes, stored_at, due_at, state, rule, hold_reason."""
 
     def forget_subject(self, subject_ref: str, request_id: str, erased_at: dt.datetime) -> int:
         """Number of schedules closed."""
@@ -238,12 +239,22 @@ class RightsApplication(LetheApplication):
 
     def _erase(self, request: DataSubjectRequest) -> None:
         if request.shred is None:
-            generation, purged, erased_at = self.downstream.shred_subject(request.subject_ref,
-                                                                          request.request_id)
+            held = sorted({s["hold_reason"] for s in self.downstream.list_schedules(request.subject_ref)
+                           if s.get("hold_reason") and s["state"] == "scheduled"})
+            if held:  # a legal hold wins over erasure: deny, naming the exemption
+                with self.lock:
+                    request = self._get(request.request_id)
+                    request.deny(reason=f"legal hold: {', '.join(held)}",
+                                 exemption="; ".join(HOLD_EXEMPTIONS[h] for h in held),
+                                 closed_at=_now())
+                    self.save(request)
+                return
+            generation, purged, erased_at, notified = self.downstream.shred_subject(
+                request.subject_ref, request.request_id)
             with self.lock:
                 request = self._get(request.request_id)
                 request.record_shred(generation=generation, records_purged=purged,
-                                     erased_at=erased_at)
+                                     erased_at=erased_at, notified_recipients=notified)
                 self.save(request)
         if not request.schedules_closed:
             erased_at = dt.datetime.fromisoformat(str(request.shred["erased_at"]))
@@ -257,6 +268,23 @@ class RightsApplication(LetheApplication):
             request = self._get(request.request_id)
             request.fulfil(closed_at=_now())
             self.save(request)
+
+    def extend(self, request_id: str, reason: str) -> RequestView:
+        """Extend an open request's deadline once (GDPR Art. 12(3): +2 months; CCPA: +45 days).
+
+        The notice to the requester is recorded with the extension. Raises InvalidArgument without
+        a reason, NotFound for an unknown request, FailedPrecondition when closed or already extended.
+        """
+        require(0 < len(reason) <= 500, "reason must be 1..500 characters", "REASON_INVALID")
+        with self.lock:
+            request = self._get(request_id)
+            request.check_can_extend()
+            now = _now()
+            request.extend(reason=reason,
+                           new_due_at=self.policy.request_due(request.law, request.received_at, True),
+                           notice_sent_at=now)
+            self.save(request)
+            return _view(request)
 
     def get(self, request_id: str) -> RequestView:
         """A request's view; raises NotFound."""

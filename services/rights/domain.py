@@ -17,6 +17,12 @@ from shared.errors import FailedPrecondition, InvalidArgument
 from shared.ids import stable_id
 
 KINDS = ("access", "erasure", "objection")
+# The exemption that a legal hold's reason invokes against an erasure request.
+HOLD_EXEMPTIONS = {
+    "legal_obligation": "GDPR Art. 17(3)(b); CCPA 1798.105(d)(8)",
+    "litigation": "GDPR Art. 17(3)(e); CCPA 1798.105(d)(8)",
+    "security_investigation": "GDPR Art. 17(3)(e); CCPA 1798.105(d)(2)",
+}
 LAWS = ("gdpr", "ccpa")
 OPEN_STATES = ("received", "verified", "in_progress", "extended")
 PURPOSES = ("model-training",)
@@ -76,21 +82,27 @@ class DataSubjectRequest(Aggregate):
         """Work across services has begun."""
         self.state = "in_progress"
 
+    def check_can_extend(self) -> None:
+        """Raise RightsError when closed or already extended (one extension per request)."""
+        self.check_open()
+        if self.extended:
+            raise RightsError("the deadline was already extended", "ALREADY_EXTENDED")
+
     @event("DeadlineExtended")
     def extend(self, reason: str, new_due_at: dt.datetime, notice_sent_at: dt.datetime) -> None:
         """Extend once, with reasons and notice (GDPR Art. 12(3), CCPA 1798.130(a)(2))."""
-        if self.extended:
-            raise RightsError("the deadline was already extended", "ALREADY_EXTENDED")
         self.extended = True
         self.due_at = new_due_at
         self.reason = reason
         self.state = "extended"
 
     @event("VaultShredCompleted")
-    def record_shred(self, generation: int, records_purged: int, erased_at: dt.datetime) -> None:
-        """The vault crypto-shredded the subject's key generation."""
+    def record_shred(self, generation: int, records_purged: int, erased_at: dt.datetime,
+                     notified_recipients: list[str]) -> None:
+        """The vault crypto-shredded the subject's key generation and notified recipients (Art. 19)."""
         self.shred = {"generation": generation, "records_purged": records_purged,
-                      "erased_at": erased_at.isoformat()}
+                      "erased_at": erased_at.isoformat(),
+                      "notified_recipients": list(notified_recipients)}
 
     @event("SchedulesClosed")
     def record_schedules_closed(self, closed: int) -> None:

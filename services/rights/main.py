@@ -47,10 +47,11 @@ class GrpcDownstream:
                  "received_at": r.received_at.ToDatetime(tzinfo=utc),
                  "stored_at": r.stored_at.ToDatetime(tzinfo=utc)} for r in resp.records]
 
-    def shred_subject(self, subject_ref: str, request_id: str) -> tuple[int, int, dt.datetime]:  # noqa: D102
+    def shred_subject(self, subject_ref: str, request_id: str) -> tuple[int, int, dt.datetime, list[str]]:  # noqa: D102
         resp = self._call("vault", vault_pb2_grpc.VaultServiceStub, "ShredSubject",
                           vault_pb2.ShredSubjectRequest(subject_ref=subject_ref, request_id=request_id))
-        return resp.generation, resp.records_purged, resp.erased_at.ToDatetime(tzinfo=dt.timezone.utc)
+        return (resp.generation, resp.records_purged,
+                resp.erased_at.ToDatetime(tzinfo=dt.timezone.utc), list(resp.notified_recipients))
 
     def list_schedules(self, subject_ref: str) -> list[dict[str, Any]]:  # noqa: D102
         resp = self._call("retention", retention_pb2_grpc.RetentionServiceStub, "ListSchedules",
@@ -59,7 +60,8 @@ class GrpcDownstream:
         return [{"record_id": s.record_id, "category": s.category, "purposes": list(s.purposes),
                  "stored_at": s.stored_at.ToDatetime(tzinfo=utc),
                  "due_at": s.due_at.ToDatetime(tzinfo=utc) if s.HasField("due_at") else None,
-                 "state": s.state, "rule": s.rule} for s in resp.schedules]
+                 "state": s.state, "rule": s.rule, "hold_reason": s.hold_reason}
+                for s in resp.schedules]
 
     def forget_subject(self, subject_ref: str, request_id: str, erased_at: dt.datetime) -> int:  # noqa: D102
         resp = self._call("retention", retention_pb2_grpc.RetentionServiceStub, "ForgetSubject",

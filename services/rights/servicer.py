@@ -44,6 +44,10 @@ class RightsServicer(rights_pb2_grpc.RightsServiceServicer):
     def GetRequest(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         return pb.GetRequestResponse(request=to_proto(self.app.get(request.request_id)))
 
+    def ExtendRequest(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        return pb.ExtendRequestResponse(request=to_proto(self.app.extend(request.request_id,
+                                                                         request.reason)))
+
     def ListRequests(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         return pb.ListRequestsResponse(
             requests=[to_proto(v) for v in self.app.list(request.include_closed)])

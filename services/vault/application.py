@@ -13,18 +13,22 @@ import json
 import os
 import threading
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
 from services.vault.domain import (CATEGORIES, FORMS, MAX_CONTENT_BYTES, SubjectErased,
                                    SubjectKeyring, VaultRecord, check_subject_ref)
 from services.vault.keys import KeyDestroyed, KeyHierarchy
-from shared.app import LetheApplication
+from services.vault.registry import Recipient, ReleaseDecision, check_recipient_id, check_release
+from shared.app import LetheApplication, event_type
 from shared.config import Settings
 from shared.crypto import DecryptionError, keyed_digest, open_sealed, seal
-from shared.errors import InvalidArgument, require
+from shared.errors import FailedPrecondition, InvalidArgument, require
 from shared.keysource import FileKeySource
+from shared.policy import load_policy
 from shared.store import open_store
 
 STORED, DUPLICATE, ERASED = "stored", "duplicate", "erased"
@@ -92,11 +96,135 @@ class VaultApplication(LetheApplication):
         self.keyring = KeyHierarchy(keys, self.key_db, buckets=buckets, bucket_source=bucket_source)
         self.reclaim_wanted = threading.Event()
         self.reclaim_wanted.set()  # at start-up: finish what a crash may have left
+        self.disclosed_to: dict[str, set[str]] = defaultdict(set)  # subject_ref -> recipient ids
+        self.recipient_ids: set[str] = set()
+        self.policy = load_policy()
+        self.rebuild_projections()
+        self._register_policy_recipients()
 
     def close(self) -> None:  # noqa: D102
         super().close()
         self.db.close()
         self.key_db.close()
+
+    def on_recorded(self, event: Any) -> None:  # noqa: D102
+        kind = event_type(event)
+        if kind in ("DataDisclosed", "DataTransferred") and getattr(event, "subject_ref", ""):
+            self.disclosed_to[event.subject_ref].add(event.recipient_id)
+        elif kind == "RecipientRegistered":
+            self.recipient_ids.add(event.recipient_id)
+
+    # ---- recipient registry and governed releases ----
+    def _register_policy_recipients(self) -> None:
+        """Seed the registry with the policy file's recipients (once; later changes go over gRPC)."""
+        for entry in self.policy.recipients:
+            if entry["id"] not in self.recipient_ids:
+                self.register_recipient(entry["id"], entry["name"], entry["category"],
+                                        entry["region"], entry.get("transfer_mechanism", ""),
+                                        entry.get("legal_reference", ""), entry.get("valid_until", ""))
+
+    def _recipient(self, recipient_id: str) -> Recipient | None:
+        try:
+            return self.repository.get(Recipient.create_id(recipient_id))
+        except AggregateNotFoundError:
+            return None
+
+    def register_recipient(self, recipient_id: str, name: str, category: str, region: str,
+                           transfer_mechanism: str = "", legal_reference: str = "",
+                           valid_until: str = "") -> dict[str, Any]:
+        """Register or update a recipient; raises InvalidArgument on a bad id, category or date."""
+        check_recipient_id(recipient_id)
+        categories = {c["category"] for c in self.policy.recipient_categories}
+        require(category in categories, "unknown recipient category", "CATEGORY_INVALID")
+        require(0 < len(region) <= 16, "region must be 1..16 characters", "REGION_INVALID")
+        if valid_until:
+            try:
+                dt.date.fromisoformat(valid_until)
+            except ValueError:
+                raise InvalidArgument("valid_until must be an ISO date", "VALID_UNTIL_INVALID") from None
+        with self.lock:
+            recipient = self._recipient(recipient_id)
+            facts = dict(name=name, category=category, region=region,
+                         transfer_mechanism=transfer_mechanism, legal_reference=legal_reference,
+                         valid_until=valid_until)
+            if recipient is None:
+                recipient = Recipient(recipient_id=recipient_id, **facts)
+            elif recipient.as_dict() != {**facts, "recipient_id": recipient_id, "active": True}:
+                recipient.update(**facts)
+            self.save(recipient)
+            return recipient.as_dict()
+
+    def list_recipients(self) -> list[dict[str, Any]]:
+        """The registry, sorted by id."""
+        with self.lock:
+            found = [self._recipient(r) for r in sorted(self.recipient_ids)]
+        return [r.as_dict() for r in found if r is not None]
+
+    def _decide(self, action: str, request_id: str, recipient_id: str, purpose: str,
+                data_kind: str, subject_ref: str, categories: list[str]) -> tuple[bool, str, list[RecordOut]]:
+        require(bool(request_id), "request_id is required", "REQUEST_ID_MISSING")
+        check_recipient_id(recipient_id)
+        require(0 < len(purpose) <= 64, "purpose must be 1..64 characters", "PURPOSE_INVALID")
+        require(data_kind in ("personal", "aggregate"), "data_kind is required", "DATA_KIND_INVALID")
+        if data_kind == "personal":
+            check_subject_ref(subject_ref)
+        with self.lock:
+            try:
+                decision = self.repository.get(ReleaseDecision.create_id(request_id))
+                raise FailedPrecondition("request_id already decided", "REQUEST_ALREADY_DECIDED")
+            except AggregateNotFoundError:
+                pass
+            recipient = self._recipient(recipient_id)
+            rows = []
+            if data_kind == "personal":
+                rows = self.db.execute(self._SELECT + "r.subject_ref=? ORDER BY r.received_at, r.record_id",
+                                       (subject_ref,))
+                if categories:
+                    rows = [r for r in rows if r[3] in categories]
+            regions = {r[5] for r in rows}
+            rules = {c["category"]: c for c in self.policy.recipient_categories}
+            reason = check_release(recipient, rules, purpose, data_kind, regions,
+                                   dt.datetime.now(dt.timezone.utc).date())
+            decision = ReleaseDecision(request_id=request_id, action=action)
+            if reason:
+                decision.refused(request_id=request_id, recipient_id=recipient_id, purpose=purpose,
+                                 data_kind=data_kind, subject_ref=subject_ref, reason=reason)
+                self.save(decision)
+                return False, reason, []
+            ids = [r[0] for r in rows]
+            mechanism = recipient.transfer_mechanism if any(g != recipient.region for g in regions) else ""
+            if action == "transfer":
+                decision.transferred(request_id=request_id, recipient_id=recipient_id,
+                                     purpose=purpose, subject_ref=subject_ref, record_ids=ids,
+                                     from_regions=sorted(regions), to_region=recipient.region,
+                                     mechanism=mechanism, legal_reference=recipient.legal_reference)
+            else:
+                decision.disclosed(request_id=request_id, recipient_id=recipient_id,
+                                   purpose=purpose, data_kind=data_kind, subject_ref=subject_ref,
+                                   record_ids=ids, mechanism=mechanism)
+            self.save(decision)  # fail closed: no event, no release
+            return True, "", self._decrypt(rows, f"{action}:{recipient_id}", request_id)
+
+    def disclose(self, request_id: str, recipient_id: str, purpose: str, data_kind: str,
+                 subject_ref: str = "", categories: list[str] | None = None) -> tuple[bool, str, list[RecordOut]]:
+        """Release data to a registered recipient if the registry allows it.
+
+        Returns (released, refusal reason, decrypted records for personal data). The decision is
+        recorded before any data is returned. Raises InvalidArgument on malformed input and
+        FailedPrecondition when ``request_id`` was already decided.
+        """
+        return self._decide("disclose", request_id, recipient_id, purpose, data_kind, subject_ref,
+                            categories or [])
+
+    def transfer(self, request_id: str, recipient_id: str, purpose: str,
+                 subject_ref: str) -> tuple[bool, str, int]:
+        """Move a subject's personal data to a recipient's region under a valid mechanism.
+
+        Returns (released, refusal reason, number of records); recorded either way.
+        """
+        released, reason, records = self._decide("transfer", request_id, recipient_id, purpose,
+                                                 "personal", subject_ref, [])
+        return released, reason, len(records)
 
     # ---- helpers ----
     def _keyring(self, subject_ref: str, touched: dict[str, SubjectKeyring]) -> SubjectKeyring:
@@ -280,8 +408,11 @@ class VaultApplication(LetheApplication):
             self.save(*purged)
             return len(live)
 
-    def shred_subject(self, subject_ref: str, request_id: str) -> tuple[int, int, dt.datetime]:
-        """Crypto-shred a subject (GDPR Art. 17): returns (generation, records purged, erased_at).
+    def shred_subject(self, subject_ref: str, request_id: str) -> tuple[int, int, dt.datetime, list[str]]:
+        """Crypto-shred a subject (GDPR Art. 17).
+
+        Returns (generation, records made undecryptable, erased_at, recipients notified under
+        GDPR Art. 19).
 
         Idempotent by ``request_id``. Deletes the subject's sessions and wrapped DEKs, rotates each
         DEK's bucket key so that no backup can unwrap it, and records ``SubjectShredded``; from then
@@ -296,7 +427,8 @@ class VaultApplication(LetheApplication):
             if request_id in keyring.shreds:
                 done = keyring.shreds[request_id]
                 return (int(done["generation"]), int(done["records_purged"]),
-                        dt.datetime.fromisoformat(str(done["erased_at"])))
+                        dt.datetime.fromisoformat(str(done["erased_at"])),
+                        list(done.get("notified_recipients", [])))
             live = self.db.execute(
                 "SELECT COUNT(*) FROM records WHERE subject_ref=? AND state IN ('stored','pending')",
                 (subject_ref,))[0][0]
@@ -306,11 +438,13 @@ class VaultApplication(LetheApplication):
             for generation in generations:
                 self.keyring.destroy_dek(subject_ref, generation)
             erased_at = _now()
+            # GDPR Art. 19: recipients that received this subject's personal data are notified.
+            notified = sorted(self.disclosed_to.get(subject_ref, ()))
             keyring.shred(request_id=request_id, subject_ref=subject_ref, generation=keyring.generation,
-                          erased_at=erased_at, records_purged=live)
+                          erased_at=erased_at, records_purged=live, notified_recipients=notified)
             self.save(keyring)
         self.reclaim_wanted.set()
-        return keyring.generation, live, erased_at
+        return keyring.generation, live, erased_at, notified
 
     def reclaim(self) -> int:
         """Delete the ciphertext of shredded key generations (undecryptable already); returns rows.

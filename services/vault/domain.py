@@ -72,12 +72,13 @@ class SubjectKeyring(Aggregate):
 
     @event("SubjectShredded")
     def shred(self, request_id: str, subject_ref: str, generation: int, erased_at: dt.datetime,
-              records_purged: int) -> None:
+              records_purged: int, notified_recipients: list[str]) -> None:
         """Record that generation ``generation`` was crypto-shredded for erasure ``request_id``."""
         self.active = False
         self.erased_before = erased_at
         self.shreds[request_id] = {"generation": generation, "erased_at": erased_at.isoformat(),
-                                   "records_purged": records_purged}
+                                   "records_purged": records_purged,
+                                   "notified_recipients": list(notified_recipients)}
 
 
 class VaultRecord(Aggregate):

@@ -13,6 +13,7 @@ from shared.server import to_timestamp
 _OUTCOME = {"stored": vault_pb2.STORE_OUTCOME_STORED, "duplicate": vault_pb2.STORE_OUTCOME_DUPLICATE,
             "erased": vault_pb2.STORE_OUTCOME_ERASED}
 MAX_ITEMS = 10_000
+_KIND = {vault_pb2.DATA_KIND_PERSONAL: "personal", vault_pb2.DATA_KIND_AGGREGATE: "aggregate"}
 
 
 def _when(ts: Any) -> dt.datetime:
@@ -64,10 +65,34 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         return vault_pb2.PurgeResponse(purged=purged)
 
     def ShredSubject(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
-        generation, purged, erased_at = self.app.shred_subject(request.subject_ref,
-                                                               request.request_id)
+        generation, purged, erased_at, notified = self.app.shred_subject(request.subject_ref,
+                                                                         request.request_id)
         return vault_pb2.ShredSubjectResponse(generation=generation, records_purged=purged,
-                                              erased_at=to_timestamp(erased_at))
+                                              erased_at=to_timestamp(erased_at),
+                                              notified_recipients=notified)
+
+    def RegisterRecipient(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        r = request.recipient
+        entry = self.app.register_recipient(r.recipient_id, r.name, r.category, r.region,
+                                            r.transfer_mechanism, r.legal_reference, r.valid_until)
+        return vault_pb2.RegisterRecipientResponse(recipient=vault_pb2.Recipient(**entry))
+
+    def ListRecipients(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        return vault_pb2.ListRecipientsResponse(
+            recipients=[vault_pb2.Recipient(**e) for e in self.app.list_recipients()])
+
+    def Disclose(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        kind = _KIND.get(request.data_kind, "")
+        released, reason, records = self.app.disclose(
+            request.request_id, request.recipient_id, request.purpose, kind, request.subject_ref,
+            list(request.categories))
+        return vault_pb2.DiscloseResponse(released=released, refusal_reason=reason,
+                                          records=[_record(r) for r in records])
+
+    def Transfer(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        released, reason, count = self.app.transfer(request.request_id, request.recipient_id,
+                                                    request.purpose, request.subject_ref)
+        return vault_pb2.TransferResponse(released=released, refusal_reason=reason, records=count)
 
     def RotateKey(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         require(request.scope != vault_pb2.KEY_SCOPE_UNSPECIFIED, "scope is required",

@@ -55,7 +55,7 @@ class FakeDownstream:
         if self.down:
             raise Unavailable("vault is unavailable")
         self.shreds.append(request_id)
-        return 1, 3, dt.datetime.now(UTC)
+        return 1, 3, dt.datetime.now(UTC), []
 
     def list_schedules(self, subject_ref: str) -> list[dict[str, Any]]:
         return []
@@ -123,3 +123,29 @@ def test_overdue_requests_are_listed_first(rights) -> None:
     views = app.list()
     assert [v.request_id for v in views] == ["e-old", "e-new"]
     assert all(v.overdue(late) for v in views)
+
+
+def test_an_extension_is_granted_once_with_the_legal_extra_time(rights) -> None:
+    app, down = rights
+    down.down = True
+    view, _ = app.submit("e-ext", "erasure", "acct-generated-6", law="ccpa")
+    extended = app.extend("e-ext", "complex request")
+    assert extended.state == "extended"
+    assert extended.due_at == view.received_at + dt.timedelta(days=90)
+    with pytest.raises(Exception) as exc:
+        app.extend("e-ext", "again")
+    assert getattr(exc.value, "reason", "") == "ALREADY_EXTENDED"
+    down.down = False
+    app.resume()
+    assert app.get("e-ext").state == "fulfilled"
+
+
+def test_an_erasure_under_legal_hold_is_denied_with_the_exemption(rights) -> None:
+    app, down = rights
+    down.list_schedules = lambda subject_ref: [  # type: ignore[method-assign]
+        {"record_id": "r1", "state": "scheduled", "hold_reason": "litigation"}]
+    app.submit("e-held", "erasure", "acct-generated-7")
+    app.resume()
+    view = app.get("e-held")
+    assert view.state == "denied" and "litigation" in view.reason
+    assert down.shreds == []

@@ -53,7 +53,7 @@ def test_erased_subject_cannot_be_read_and_others_can(vault: VaultApplication) -
 def test_data_received_before_an_erasure_is_refused_and_later_data_starts_a_new_generation(
         vault: VaultApplication) -> None:
     vault.store([_record(_ref(1), b"old")])
-    _, _, erased_at = vault.shred_subject(_ref(1), "erase-1")
+    _, _, erased_at, _ = vault.shred_subject(_ref(1), "erase-1")
     late = _record(_ref(1), b"in flight", erased_at - dt.timedelta(seconds=1))
     assert vault.store([late]) == ["erased"]
     fresh = _record(_ref(1), b"new", erased_at + dt.timedelta(seconds=1))
