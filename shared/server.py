@@ -8,6 +8,7 @@ lets in-flight calls finish (grace period), then closes the event store.
 from __future__ import annotations
 
 import argparse
+import base64
 import logging
 import os
 import signal
@@ -25,10 +26,11 @@ from grpc_status import rpc_status
 
 from shared.app import LetheApplication
 from shared.config import Settings, load_settings
-from shared.errors import LetheError
+from shared.errors import FailedPrecondition, InvalidArgument, LetheError, NotFound
 from shared.gen.lethe.v1 import common_pb2, events_pb2, events_pb2_grpc
 from shared.keysource import FileKeySource
 from shared.tls import server_credentials
+from shared.transparency import TransparencyLog
 
 log = logging.getLogger("lethe")
 
@@ -102,10 +104,20 @@ def to_timestamp(value: Any) -> timestamp_pb2.Timestamp:
 
 
 class EventLogServicer(events_pb2_grpc.EventLogServiceServicer):
-    """Streams the service's own event log (audit replay and followers read this)."""
+    """Streams the service's own event log and proves it (audit replay, verify and followers).
 
-    def __init__(self, app: LetheApplication) -> None:
+    The proofs come from the service's :class:`~shared.transparency.TransparencyLog`: signed
+    tree heads, RFC 9162 inclusion and consistency proofs, and the signed leaf hashes.
+    """
+
+    def __init__(self, app: LetheApplication, transparency: TransparencyLog | None = None) -> None:
         self.app = app
+        self.transparency = transparency
+
+    def _log(self) -> TransparencyLog:
+        if self.transparency is None:
+            raise FailedPrecondition("this server does not sign its log", "AUDIT_DISABLED")
+        return self.transparency
 
     def GetLogInfo(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         return events_pb2.GetLogInfoResponse(service=self.app.service, size=self.app.max_position())
@@ -118,6 +130,37 @@ class EventLogServicer(events_pb2_grpc.EventLogServiceServicer):
                 originator_version=e.originator_version, event_type=e.event_type,
                 recorded_at=to_timestamp(e.recorded_at), attributes_json=e.attributes_json(),
                 stored_state=e.stored_state, topic=e.topic))
+
+    def GetSignedTreeHead(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        t = self._log()
+        head = t.extend() if request.tree_size <= 0 else t.kept_head(request.tree_size)
+        if head is None:
+            raise NotFound(f"no kept tree head of size {request.tree_size}", "HEAD_NOT_FOUND")
+        return events_pb2.GetSignedTreeHeadResponse(head=events_pb2.SignedTreeHead(
+            log_id=head["log_id"], tree_size=head["tree_size"], timestamp_ms=head["timestamp_ms"],
+            root_hash=bytes.fromhex(head["root_hash"]),
+            signature=base64.b64decode(head["signature"])))
+
+    def GetInclusionProof(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        try:
+            size, leaf, path = self._log().inclusion(request.position, max(0, request.tree_size))
+        except ValueError as exc:
+            raise InvalidArgument(str(exc), "PROOF_OUT_OF_RANGE") from None
+        return events_pb2.GetInclusionProofResponse(position=request.position, tree_size=size,
+                                                    leaf_hash=leaf, audit_path=path)
+
+    def GetConsistencyProof(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        try:
+            size, proof = self._log().consistency(request.first_size, max(0, request.second_size))
+        except ValueError as exc:
+            raise InvalidArgument(str(exc), "PROOF_OUT_OF_RANGE") from None
+        return events_pb2.GetConsistencyProofResponse(first_size=request.first_size,
+                                                      second_size=size, proof=proof)
+
+    def ReadLeafHashes(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        for first, hashes in self._log().leaf_hashes(max(0, request.after_position),
+                                                     max(0, request.limit)):
+            yield events_pb2.ReadLeafHashesResponse(first_position=first, hashes=hashes)
 
 
 def create_server(service: str, settings: Settings, keys: FileKeySource, app: LetheApplication,
@@ -136,7 +179,8 @@ def create_server(service: str, settings: Settings, keys: FileKeySource, app: Le
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
                          interceptors=[ErrorInterceptor()], options=OPTIONS)
     names = register(server)
-    events_pb2_grpc.add_EventLogServiceServicer_to_server(EventLogServicer(app), server)
+    events_pb2_grpc.add_EventLogServiceServicer_to_server(
+        EventLogServicer(app, TransparencyLog(app, keys).start()), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [*names, events_pb2.DESCRIPTOR.services_by_name["EventLogService"].full_name]
