@@ -1,8 +1,15 @@
 """Audit replay and verification over the five services' event logs.
 
-``read_logs`` streams every service's log over ``ReadEvents``. ``timeline`` merges them into one
+``integrity`` checks each service's log against its signed tree heads (shared/transparency.py:
+streamed, from scratch or from a checkpoint file) and runs first; ``prove`` builds the offline
+proof document that shared/proofcheck.py checks. ``read_logs`` streams every service's log over
+``ReadEvents``. ``timeline`` merges them into one
 lifecycle history (optionally of one subject). ``verify`` checks each log's shape and the services'
 agreement with each other, and returns violations by kind, each naming service, position and ids:
+
+Integrity kinds (first problem per service): HEAD_SIGNATURE_INVALID, KEY_CHANGED,
+HISTORY_REWRITTEN, EVENT_MISSING, EVENT_OUT_OF_ORDER, EVENT_ALTERED, EVENT_UNDECODABLE,
+LOG_TRUNCATED, LOG_ALTERED (see shared/transparency.py). Cross-service kinds:
 
 * LOG_GAP: positions are not gap-free from 1 (an event was dropped or inserted);
 * PII_IN_EVENT: an attribute holds an e-mail address or a full IP address in clear;
@@ -17,16 +24,25 @@ agreement with each other, and returns violations by kind, each naming service, 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
+import os
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
+
 from shared.clients import Peers
 from shared.config import SERVICES
 from shared.gen.lethe.v1 import events_pb2, events_pb2_grpc, retention_pb2, retention_pb2_grpc
+from shared.merkle import HASH_SIZE
+from shared.proofcheck import PROOF_FORMAT
+from shared.transparency import CHECKPOINT_FORMAT, Outcome, Problem, UndecodableEvent, verify_log
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d./])")
@@ -67,18 +83,177 @@ class Violation:
                 "message": self.message}
 
 
-def read_logs(peers: Peers) -> dict[str, list[Entry]]:
-    """Every service's log, in order (retention first catches up with the vault's log)."""
+def _entry(service: str, e: Any) -> Entry:
+    return Entry(service, e.position, e.event_type, e.originator_id, e.originator_version,
+                 e.recorded_at.ToDatetime(tzinfo=dt.timezone.utc), json.loads(e.attributes_json))
+
+
+def _catch_up(peers: Peers) -> None:
     retention_pb2_grpc.RetentionServiceStub(peers.channel("retention")).ListSchedules(
         retention_pb2.ListSchedulesRequest(subject_ref=""), timeout=60)
+
+
+def read_logs(peers: Peers) -> dict[str, list[Entry]]:
+    """Every service's log, in order (retention first catches up with the vault's log)."""
+    _catch_up(peers)
     logs: dict[str, list[Entry]] = {}
     for service in SERVICES:
         stub = events_pb2_grpc.EventLogServiceStub(peers.channel(service))
-        logs[service] = [
-            Entry(service, e.position, e.event_type, e.originator_id, e.originator_version,
-                  e.recorded_at.ToDatetime(tzinfo=dt.timezone.utc), json.loads(e.attributes_json))
-            for e in (r.event for r in stub.ReadEvents(events_pb2.ReadEventsRequest(), timeout=600))]
+        logs[service] = [_entry(service, r.event)
+                         for r in stub.ReadEvents(events_pb2.ReadEventsRequest(), timeout=600)]
     return logs
+
+
+# ------------------------------------------------------------------ integrity (verifiable logs)
+def head_dict(h: Any) -> dict[str, Any]:
+    """A SignedTreeHead message as the JSON form shared/merkle.py signs and verifies."""
+    return {"log_id": h.log_id, "tree_size": h.tree_size, "timestamp_ms": h.timestamp_ms,
+            "root_hash": h.root_hash.hex(), "signature": base64.b64encode(h.signature).decode()}
+
+
+class GrpcSource:
+    """A shared.transparency LogSource over a service's EventLogService.
+
+    ``collect`` (a list) receives every streamed event as an Entry for the cross-service checks.
+    """
+
+    def __init__(self, service: str, stub: Any, collect: list[Entry] | None = None) -> None:
+        self.service, self.stub, self.collect = service, stub, collect
+
+    def events(self, after: int) -> Iterator[Any]:  # noqa: D102
+        stream = self.stub.ReadEvents(events_pb2.ReadEventsRequest(after_position=after),
+                                      timeout=3600)
+        try:
+            for r in stream:
+                if self.collect is not None:
+                    self.collect.append(_entry(self.service, r.event))
+                yield r.event
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.INTERNAL:  # a service down is not a tamper
+                raise
+            raise UndecodableEvent(self.service) from None
+        finally:
+            stream.cancel()
+
+    def consistency(self, first: int, second: int) -> list[bytes]:  # noqa: D102
+        return list(self.stub.GetConsistencyProof(events_pb2.GetConsistencyProofRequest(
+            first_size=first, second_size=second), timeout=600).proof)
+
+    def leaf_hashes(self, after: int, limit: int) -> Iterator[bytes]:  # noqa: D102
+        for r in self.stub.ReadLeafHashes(events_pb2.ReadLeafHashesRequest(
+                after_position=after, limit=limit), timeout=3600):
+            yield from (r.hashes[i:i + HASH_SIZE] for i in range(0, len(r.hashes), HASH_SIZE))
+
+
+def load_checkpoint(path: Path | None) -> dict[str, Any]:
+    """The auditor's checkpoint file (``{}`` when absent): per service, key, head and frontier."""
+    if path is None or not path.exists():
+        return {}
+    doc = json.loads(path.read_text())
+    if doc.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} file")
+    return doc["services"]
+
+
+def save_checkpoint(path: Path, services: dict[str, Any]) -> None:
+    """Write the checkpoint atomically (mode 0600)."""
+    doc = {"format": CHECKPOINT_FORMAT,
+           "written_at": dt.datetime.now(dt.timezone.utc).isoformat(), "services": services}
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(doc, indent=1))
+    os.replace(tmp, path)
+
+
+def integrity(peers: Peers, keys: dict[str, str], checkpoint: dict[str, Any],
+              full: bool = False) -> tuple[dict[str, Outcome], dict[str, list[Entry]]]:
+    """Verify each service's log against its signed head (and the checkpoint's, if any).
+
+    ``keys``: service -> hex public key trusted by the auditor. With a checkpoint entry for a
+    service, only events after it are streamed (unless ``full``), and the new head must be
+    consistent with the checkpoint's. Returns the outcomes and the logs read whole (services
+    verified from scratch), as Entries for the cross-service checks.
+    """
+    _catch_up(peers)
+    outcomes: dict[str, Outcome] = {}
+    logs: dict[str, list[Entry]] = {}
+    for service in SERVICES:
+        stub = events_pb2_grpc.EventLogServiceStub(peers.channel(service))
+        head = head_dict(stub.GetSignedTreeHead(events_pb2.GetSignedTreeHeadRequest(),
+                                                timeout=600).head)
+        cp = checkpoint.get(service)
+        key = keys.get(service, "")
+        if cp and cp.get("public_key") != key:
+            outcomes[service] = Outcome(service, Problem(
+                "KEY_CHANGED", 0, "the service's public key differs from the checkpoint's"), 0, head)
+            continue
+        collect: list[Entry] | None = [] if (full or not cp) else None
+        out = verify_log(service, key, head, GrpcSource(service, stub, collect),
+                         None if full else cp)
+        if full and cp and out.problem is None:  # from scratch, still consistent with the checkpoint
+            again = verify_log(service, key, head, GrpcSource(service, stub), cp)
+            out.problem = again.problem
+        if out.checkpoint:
+            out.checkpoint["public_key"] = key
+        outcomes[service] = out
+        if collect is not None and out.problem is None:
+            logs[service] = collect
+    return outcomes, logs
+
+
+def integrity_violations(outcomes: dict[str, Outcome]) -> list[Violation]:
+    """The first problem of each service's log, as violations."""
+    return [Violation(o.problem.kind, s, o.problem.position, o.problem.message)
+            for s, o in outcomes.items() if o.problem]
+
+
+def prove(peers: Peers, keys: dict[str, str], record: str | None = None,
+          subject: str | None = None) -> dict[str, Any]:
+    """The ``lethe.audit-proof/v1`` document of a record's or a subject's lifecycle.
+
+    Every event of the record (aggregates with that id) or of the subject (aggregates that
+    carry its ``subject_ref``), in time order, each with its stored bytes and an RFC 9162
+    inclusion proof against its service's signed tree head. Checked offline by
+    ``python -m shared.proofcheck``. Names the subject by ``subject_ref`` only.
+    """
+    logs = read_logs(peers)
+    if record:
+        entries = sorted((e for log in logs.values() for e in log if e.originator_id == record),
+                         key=lambda e: (e.recorded_at, SERVICES.index(e.service), e.position))
+    else:
+        entries = timeline(logs, subject)
+    if not entries:
+        raise LookupError("no events for this record or subject")
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for e in entries:
+        wanted[e.service].add(e.position)
+    heads, raw = {}, {}
+    for service, positions in wanted.items():
+        stub = events_pb2_grpc.EventLogServiceStub(peers.channel(service))
+        heads[service] = head_dict(stub.GetSignedTreeHead(
+            events_pb2.GetSignedTreeHeadRequest(), timeout=600).head)
+        for r in stub.ReadEvents(events_pb2.ReadEventsRequest(
+                after_position=min(positions) - 1, limit=max(positions) - min(positions) + 1),
+                timeout=600):
+            if r.event.position in positions:
+                raw[(service, r.event.position)] = r.event
+    events = []
+    for e in entries:
+        head, ev = heads[e.service], raw[(e.service, e.position)]
+        if e.position > head["tree_size"]:
+            continue  # appended after the head was signed: cannot be proven yet
+        stub = events_pb2_grpc.EventLogServiceStub(peers.channel(e.service))
+        proof = stub.GetInclusionProof(events_pb2.GetInclusionProofRequest(
+            position=e.position, tree_size=head["tree_size"]), timeout=600)
+        events.append({**e.as_dict(), "version": ev.originator_version, "topic": ev.topic,
+                       "stored_state": base64.b64encode(ev.stored_state).decode(),
+                       "tree_size": proof.tree_size,
+                       "inclusion_proof": [h.hex() for h in proof.audit_path]})
+    return {"format": PROOF_FORMAT,
+            "subject": {"record": record} if record else {"subject_ref": subject},
+            "public_keys": {s: keys[s] for s in heads if s in keys},
+            "tree_heads": heads, "events": events}
 
 
 def timeline(logs: dict[str, list[Entry]], subject_ref: str | None = None) -> list[Entry]:

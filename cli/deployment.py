@@ -26,6 +26,7 @@ from shared.config import DEPLOYMENT_FILE, SERVICES, Settings, load_settings
 from shared.gen.lethe.v1 import events_pb2, events_pb2_grpc
 from shared.keysource import FileKeySource
 from shared.tls import ensure_local_pki
+from shared.transparency import ensure_signing_key
 
 START_TIMEOUT_S = 120.0
 
@@ -66,6 +67,7 @@ def prepare_keys(settings: Settings) -> FileKeySource:
     keys.get_or_create("pepper")
     for service in SERVICES:
         keys.get_or_create(f"event-cipher/{service}")
+        ensure_signing_key(keys, service)  # audit/<service>.ed25519, publishes audit/<service>.pub
     ensure_local_pki(keys)
     return keys
 
