@@ -614,22 +614,87 @@ def audit_replay(account: Annotated[Optional[str], typer.Option("--account")] = 
 @audit_app.command("verify")
 @handled
 def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False,
+                 checkpoint: Annotated[Optional[Path], typer.Option(
+                     "--checkpoint", help="Auditor's checkpoint file: read if present (verify "
+                     "only what is new, consistent with it), updated when intact.")] = None,
+                 full: Annotated[bool, typer.Option(
+                     "--full", help="Re-verify from scratch even with a checkpoint.")] = False,
+                 keys_file: Annotated[Optional[Path], typer.Option(
+                     "--keys", help="JSON {service: hex public key} to trust (default: the "
+                     "keys published in the key dir).")] = None,
                  data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
-    """Check every log's integrity and the services' agreement; exit 0 only if intact."""
-    _, _, peers = deployment.connect(data_dir, key_dir)
-    logs = audit_mod.read_logs(peers)
-    violations = audit_mod.verify(logs)
-    sizes = {s: len(v) for s, v in logs.items()}
+    """Check every log's integrity (signed Merkle tree heads), then the services' agreement.
+
+    Exit 0 only if intact; else each problem names its service and position.
+    """
+    from shared.config import SERVICES
+    from shared.transparency import published_keys
+    _, keys, peers = deployment.connect(data_dir, key_dir)
+    trusted = json.loads(keys_file.read_text()) if keys_file else published_keys(keys, SERVICES)
+    saved = audit_mod.load_checkpoint(checkpoint)
+    outcomes, logs = audit_mod.integrity(peers, trusted, saved, full)
+    violations = audit_mod.integrity_violations(outcomes)
+    if not violations:  # cross-service agreement runs on logs proven intact
+        missing = [s for s in SERVICES if s not in logs]
+        if missing:
+            logs.update({s: v for s, v in audit_mod.read_logs(peers).items() if s in missing})
+        violations = audit_mod.verify(logs)
+    if checkpoint:
+        good = {s: o.checkpoint for s, o in outcomes.items() if o.checkpoint}
+        audit_mod.save_checkpoint(checkpoint, {**saved, **good})
+    sizes = {s: o.head["tree_size"] for s, o in outcomes.items()}
+    report = {s: {"tree_size": o.head["tree_size"], "root_hash": o.head["root_hash"],
+                  "verified_events": o.events, "unsigned_events": o.unsigned,
+                  "from_checkpoint": bool(saved.get(s)) and not full,
+                  "ok": o.problem is None} for s, o in outcomes.items()}
     if as_json:
-        print(json.dumps({"ok": not violations, "events": sizes,
+        print(json.dumps({"ok": not violations, "events": sizes, "integrity": report,
                           "violations": [v.as_dict() for v in violations]}, indent=1))
     else:
-        out.print("events: " + ", ".join(f"{s} {n}" for s, n in sizes.items()))
+        out.print("signed events: " + ", ".join(f"{s} {n}" for s, n in sizes.items()))
         for v in violations:
             err.print(f"{v.kind} {v.service}@{v.position}: {v.message}", highlight=False)
         out.print("intact" if not violations else f"{len(violations)} violations")
     if violations:
         raise typer.Exit(1)
+
+
+@audit_app.command("prove")
+@handled
+def audit_prove(record: Annotated[Optional[str], typer.Option("--record")] = None,
+                account: Annotated[Optional[str], typer.Option("--account")] = None,
+                data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Print a record's or an account's lifecycle with inclusion proofs (JSON).
+
+    Check it offline with ``python -m shared.proofcheck FILE [--keys KEYS.json]``.
+    """
+    from shared.config import SERVICES
+    from shared.transparency import published_keys
+    if bool(record) == bool(account):
+        fail("give exactly one of --record or --account")
+    _, keys, peers = deployment.connect(data_dir, key_dir)
+    ref = subject_ref(keys.get("pepper"), account) if account else None
+    try:
+        doc = audit_mod.prove(peers, published_keys(keys, SERVICES), record, ref)
+    except LookupError as exc:
+        fail(str(exc))
+    print(json.dumps(doc, indent=1))
+
+
+@audit_app.command("keys")
+@handled
+def audit_keys(as_json: Annotated[bool, typer.Option("--json")] = False,
+               data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Print each service's public audit key (Ed25519, hex): give them to auditors."""
+    from shared.config import SERVICES
+    from shared.keysource import FileKeySource
+    from shared.transparency import published_keys
+    found = published_keys(FileKeySource(load_settings(data_dir, key_dir).key_dir), SERVICES)
+    if as_json:
+        print(json.dumps(found, indent=1))
+        return
+    for service, key in found.items():
+        out.print(f"{service:14} {key}", highlight=False)
 
 
 @app.command()
