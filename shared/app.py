@@ -34,9 +34,13 @@ def persistence_env(settings: Settings, service: str, cipher_key: bytes) -> dict
         "AGGREGATE_CACHE_MAXSIZE": "10000",
     }
     if settings.persistence == "postgres":
+        from shared.store import ensure_schema
+
+        ensure_schema(settings, settings.schema(service))
         env.update(settings.postgres)
         env.update({"PERSISTENCE_MODULE": "eventsourcing.postgres",
-                    "POSTGRES_SCHEMA": f"lethe_{service}", "CREATE_TABLE": "y"})
+                    "POSTGRES_SCHEMA": settings.schema(service), "CREATE_TABLE": "y",
+                    "POSTGRES_POOL_SIZE": "4", "POSTGRES_MAX_OVERFLOW": "4"})
     else:
         path = settings.service_dir(service) / "events.db"
         env.update({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path),

@@ -52,6 +52,11 @@ class Settings:
     peers: dict[str, str] = field(default_factory=dict)
     sweep_interval_s: float = 0.0
     vault_key_dir: Path | None = None
+    schema_prefix: str = "lethe"
+
+    def schema(self, service: str) -> str:
+        """PostgreSQL schema of a service: ``<prefix>_<service>`` (``LETHE_POSTGRES_SCHEMA_PREFIX``)."""
+        return f"{self.schema_prefix}_{service}"
 
     def service_dir(self, service: str) -> Path:
         """Return (and create) ``<data_dir>/<service>``, the service's own folder."""
@@ -111,6 +116,10 @@ def load_settings(data_dir: str | os.PathLike[str] | None = None,
     tls = env.get("LETHE_INSECURE_LOCAL_DEV", "") != "1"
     sweep = float(env.get("LETHE_SWEEP_INTERVAL_S", "0") or 0)
     vault_keys = env.get("LETHE_VAULT_KEY_DIR")
+    prefix = env.get("LETHE_POSTGRES_SCHEMA_PREFIX", "lethe")
+    if not prefix.isidentifier() or not prefix.islower():
+        raise ConfigError("LETHE_POSTGRES_SCHEMA_PREFIX must be a lower-case identifier")
     return Settings(data_dir=data, key_dir=keys, persistence=persistence, postgres=postgres,
                     tls=tls, peers=peers, sweep_interval_s=sweep,
-                    vault_key_dir=Path(vault_keys).resolve() if vault_keys else None)
+                    vault_key_dir=Path(vault_keys).resolve() if vault_keys else None,
+                    schema_prefix=prefix)

@@ -106,8 +106,13 @@ class PostgresStore(SqlStore):
         """PostgreSQL keeps dead tuples until VACUUM; erasure relies on crypto-shredding."""
 
 
+def ensure_schema(settings: Settings, schema: str) -> None:
+    """Create a PostgreSQL schema if it does not exist (eventsourcing expects it)."""
+    PostgresStore(settings, schema).close()
+
+
 def open_store(settings: Settings, service: str, name: str) -> SqlStore:
     """The service's mutable store ``name`` on the configured backend."""
     if settings.persistence == "postgres":
-        return PostgresStore(settings, f"lethe_{service}")
+        return PostgresStore(settings, settings.schema(service))
     return SqlStore(str(settings.service_dir(service) / f"{name}.db"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +81,18 @@ def test_erasure_leaves_no_trace_in_any_file_of_the_data_dir(flow: dict[str, Any
         prompt = line["prompt"]
         needles |= {prompt[i:i + 20].encode() for i in range(max(1, len(prompt) - 19))}
     files = [p for p in deployment.data_dir.rglob("*") if p.is_file()]
-    assert any(p.name.endswith("-wal") or p.suffix == ".db" for p in files)
+    blobs = [(p.name, p.read_bytes()) for p in files]
+    if deployment.backend == "sqlite":
+        assert any(p.name.endswith("-wal") or p.suffix == ".db" for p in files)
+    else:  # the PostgreSQL schemas' contents, dumped
+        prefix = deployment.env["LETHE_POSTGRES_SCHEMA_PREFIX"]
+        dump = subprocess.run(["pg_dump", "-h", "127.0.0.1", "-U", "postgres", "-n", f"{prefix}_*",
+                               "test"], capture_output=True, check=True, timeout=300).stdout
+        assert b"CREATE TABLE" in dump
+        blobs.append(("pg_dump", dump))
     leaks = []
-    for path in files:
-        data = path.read_bytes()
-        leaks += [path.name for n in needles if len(n) >= 8 and n in data]
+    for name, data in blobs:
+        leaks += [name for n in needles if len(n) >= 8 and n in data]
     assert not leaks, f"erased subject's data found in {sorted(set(leaks))}"
     assert len(flow["erase_out"]) == 36  # the request id
 

@@ -29,62 +29,62 @@ def _prompts(export: dict[str, Any]) -> list[str]:
     return sorted(i["content"]["prompt"] for i in export["interactions"] if "content" in i)
 
 
-def test_rotation_under_load_leaves_everything_decryptable(deployment: Deployment,
+def test_rotation_under_load_leaves_everything_decryptable(sqlite_deployment: Deployment,
                                                             tmp_path: Path) -> None:
     lines = list(generate(8, 400, seed=21))
     sample = _write(tmp_path / "load.jsonl", lines)
     env_args = [sys.executable, "-m", "cli.main", "ingest", str(sample), "--json"]
     ingest = subprocess.Popen(env_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env={**__import__("os").environ, "LETHE_DATA_DIR": str(deployment.data_dir),
-                                   "LETHE_KEY_DIR": str(deployment.key_dir)})
+                              env={**__import__("os").environ, "LETHE_DATA_DIR": str(sqlite_deployment.data_dir),
+                                   "LETHE_KEY_DIR": str(sqlite_deployment.key_dir)})
     rotations = 0
     while ingest.poll() is None and rotations < 6:
-        deployment.lethe("keys", "rotate", "--root" if rotations % 2 else "--bucket", *([] if rotations % 2 else ["-1"]))
+        sqlite_deployment.lethe("keys", "rotate", "--root" if rotations % 2 else "--bucket", *([] if rotations % 2 else ["-1"]))
         rotations += 1
     out, err = ingest.communicate(timeout=600)
     assert ingest.returncode == 0, err.decode()[-500:]
     assert json.loads(out)["stored"] == 400 and rotations >= 2
     for account in dict.fromkeys(line["account_id"] for line in lines):
-        deployment.lethe("rights", "access", account, "--out", str(tmp_path / "x.json"))
+        sqlite_deployment.lethe("rights", "access", account, "--out", str(tmp_path / "x.json"))
         export = json.loads((tmp_path / "x.json").read_text())
         assert _prompts(export) == sorted(l["prompt"] for l in lines if l["account_id"] == account)
 
 
-def test_a_backup_taken_before_an_erasure_resurrects_nothing(deployment: Deployment,
+def test_a_backup_taken_before_an_erasure_resurrects_nothing(sqlite_deployment: Deployment,
                                                              tmp_path: Path) -> None:
     lines = list(generate(30, 300, seed=33))
-    deployment.lethe("ingest", str(_write(tmp_path / "s.jsonl", lines)))
+    sqlite_deployment.lethe("ingest", str(_write(tmp_path / "s.jsonl", lines)))
     accounts = list(dict.fromkeys(line["account_id"] for line in lines))
     victim, survivor = accounts[0], accounts[1]
-    deployment.lethe("down")
+    sqlite_deployment.lethe("down")
     backup = tmp_path / "backup"
-    shutil.copytree(deployment.data_dir, backup)
-    deployment.lethe("up")
-    deployment.lethe("rights", "erase", victim)
-    pepper = FileKeySource(deployment.key_dir).get("pepper")
+    shutil.copytree(sqlite_deployment.data_dir, backup)
+    sqlite_deployment.lethe("up")
+    sqlite_deployment.lethe("rights", "erase", victim)
+    pepper = FileKeySource(sqlite_deployment.key_dir).get("pepper")
     ref = subject_ref(pepper, victim)
 
     # White box: every wrapped DEK of the victim, in the copy and the live dir, against every
     # key the live system still holds (the key dir is the live one: that is what survives).
-    for keys_db in (backup / "vault" / "keys.db", deployment.data_dir / "vault" / "keys.db"):
+    for keys_db in (backup / "vault" / "keys.db", sqlite_deployment.data_dir / "vault" / "keys.db"):
         probe = tmp_path / f"probe-{keys_db.parent.parent.name}.db"
         shutil.copy(keys_db, probe)
-        hierarchy = KeyHierarchy(FileKeySource(deployment.key_dir), SqlStore(str(probe)))
+        hierarchy = KeyHierarchy(FileKeySource(sqlite_deployment.key_dir), SqlStore(str(probe)))
         generations = [g for (g,) in hierarchy.store.execute(
             "SELECT generation FROM deks WHERE subject_ref=?", (ref,))]
         for generation in generations or [1]:
             with pytest.raises(KeyDestroyed):
                 hierarchy.dek(ref, generation)
-    deployment.lethe("rights", "access", survivor, "--out", str(tmp_path / "s.json"))
+    sqlite_deployment.lethe("rights", "access", survivor, "--out", str(tmp_path / "s.json"))
     assert _prompts(json.loads((tmp_path / "s.json").read_text())) == \
         sorted(l["prompt"] for l in lines if l["account_id"] == survivor)
 
     # Black box: restore the whole data dir from the copy, start with the same key dir.
-    deployment.lethe("down")
-    shutil.rmtree(deployment.data_dir)
-    shutil.copytree(backup, deployment.data_dir)
-    deployment.lethe("up")
-    deployment.lethe("rights", "access", victim, "--out", str(tmp_path / "v.json"))
+    sqlite_deployment.lethe("down")
+    shutil.rmtree(sqlite_deployment.data_dir)
+    shutil.copytree(backup, sqlite_deployment.data_dir)
+    sqlite_deployment.lethe("up")
+    sqlite_deployment.lethe("rights", "access", victim, "--out", str(tmp_path / "v.json"))
     restored = json.loads((tmp_path / "v.json").read_text())
     assert _prompts(restored) == []
     for interaction in restored["interactions"]:
