@@ -17,6 +17,7 @@ from .iban import LetheIbanRecognizer
 from .id_number import LetheIdNumberRecognizer
 from .ip_address import LetheIpAddressRecognizer
 from .labelled_name import LetheLabelledNameRecognizer
+from .person_context import LethePersonContextRecognizer
 from .phone import LethePhoneRecognizer
 from .secret import LetheSecretRecognizer
 from .spacy_ner import LetheSpacyNerRecognizer
@@ -41,6 +42,7 @@ RECOGNIZERS: dict[str, type[EntityRecognizer]] = {
     "id_number": LetheIdNumberRecognizer,
     "titled_name": LetheTitledNameRecognizer,
     "labelled_name": LetheLabelledNameRecognizer,
+    "person_context": LethePersonContextRecognizer,
     "spacy_ner": LetheSpacyNerRecognizer,
 }
 

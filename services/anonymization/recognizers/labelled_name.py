@@ -19,6 +19,7 @@ _LABEL = re.compile(
     r"|(?i:\b(?:patient|applicant|claimant|customer|client|attn|attention|signed|from|to|cc|"
     r"contact|respondent|defendant|plaintiff|witness|victim|suspect|beneficiary|employee)\b)[ \t]*:[ \t]*"
     r"|(?i:\b(?:named|called|i'm|i am|this is|it's)\b)[ \t]+(?=[^\W\d_])"
+    r"|(?i:\bwhat(?:'s|[ \t]+is)[ \t]+(?:your|his|her|their)[ \t]+(?:(?:first|last|full|given|family|middle|maiden)[ \t]+)?name\?)[ \t]*"
     r"|(?i:\b(?:dear|hi|hello|hey|regards|sincerely|cheers|thanks|yours truly|best)\b)[ \t]*,?[ \t]*"
     r"(?:\n[ \t]*)?"
 )

@@ -1,0 +1,185 @@
+"""Person names recognised by the words around them and by their shape, not by a list of names.
+
+The small spaCy model misses many names or labels them ORG/GPE. This recognizer adds PERSON where
+the *context* says a person is meant, in any language's names:
+
+* a relation or role noun just before: ``my kid Lukas``, ``the assistant to Magnus Poulsen``,
+  ``directed by Sari J. Paavolainen``, ``said Gladys to Logan``;
+* a verb or possessive only people take just after: ``Hodge said``, ``Ley began writing``,
+  ``Amanda's daughter``; two names joined by ``and`` before a plural verb (``Usamov and Bowers
+  were``: a company called "Usamov and Bowers" would take ``is``);
+* a dialogue speaker at the start of a line (``Ubul: What a wife.``) or a vocative
+  (``Warrane, can I ...``, ``Don't go to town, Brandon!``);
+* a name shape: ``Given I. Family`` (a middle initial between capitalised words), also when the model
+  called it an organisation.
+
+Scores sit above the model's ORG/GPE guesses (so a relabelled span wins) and below pattern-validated
+addresses.
+"""
+
+from __future__ import annotations
+
+import re
+
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+from .names import STOP, scan_name
+
+_CAP = r"[^\W\d_a-z]"  # an upper-case (or caseless) letter, any script
+_NAME = _CAP + r"[^\W\d_]*(?:(?:['’]" + _CAP + r"|-[^\W\d_])[^\W\d_]*)*"
+# A name of 1-3 words, optionally with middle initials: ``Faina D. Yefremova``, ``Willemine ten Pas``.
+_FULL = (r"(?P<n>" + _NAME + r"(?:[ \t]+(?:" + _CAP + r"\.?|(?:van|von|de|der|den|ten|ter|da|di|du|del|la|le)"
+         r"(?=[ \t])|" + _NAME + r")){0,3})")
+
+_RELATION = (
+    r"kid|kids|son|daughter|child|baby|wife|husband|partner|fianc[ée]e?|boyfriend|girlfriend|mother|mom|"
+    r"mum|father|dad|brother|sister|grandson|granddaughter|grandmother|grandfather|grandma|grandpa|uncle|"
+    r"aunt|cousin|nephew|niece|friend|buddy|neighbou?r|colleague|coworker|co-worker|boss|manager|"
+    r"assistant|secretary|client|patient|tenant|landlord|lawyer|attorney|doctor|nurse|teacher|student|"
+    r"roommate|flatmate|stepson|stepdaughter|stepmother|stepfather|spouse|widow|widower"
+)
+_AGENT_VERB = (
+    r"directed|written|composed|produced|performed|sung|arranged|painted|authored|narrated|edited|"
+    r"illustrated|signed|founded|created|played|recorded|photographed|translated|designed|invented"
+)
+_ROLE = (
+    r"songwriter|singer|actor|actress|author|novelist|poet|composer|director|producer|guitarist|"
+    r"drummer|pianist|rapper|artist|painter|writer|journalist|reporter|senator|congressman|"
+    r"congresswoman|governor|mayor|president|ceo|founder|co-founder|chairman|chairwoman|professor"
+)
+_LEFT = re.compile(
+    r"(?i:\b(?:(?:my|our|your|his|her|their|the)[ \t]+(?:" + _RELATION + r")"
+    r"|(?:assistant|married|tribute|talk|talking|speak|speaking|spoke|listen|listening|wrote|write|"
+    r"writing|belongs|engaged|introduced|replied|reply|sent|send|give|gave|handed|hand)[ \t]+to"
+    r"|(?:" + _AGENT_VERB + r")[ \t]+by|starring|featuring|features|also[ \t]+features"
+    r"|(?:" + _ROLE + r")|(?:follow[ \t]+up|meet|met|meeting|spoke|speak|talk|talked|chat|chatted)[ \t]+with"
+    r"|said|says|asked|told|shouted[ \t]+at|yelled[ \t]+at|heard|thank|thanks|congratulate|"
+    r"congratulations|call[ \t]+me|ask|tell|remind)[ \t]*:?[ \t]+)"
+)
+_RIGHT = re.compile(
+    r"(?:['’]s[ \t]+(?:" + _RELATION + r"|killers?|murderer|death|funeral|birthday|wedding|"
+    r"husband|wife|family|parents|life|career|novel|song|album|film|book|poem|version)\b"
+    r"|[ \t]+(?:said|says|shouted|asked|told|replied|answered|whispered|yelled|laughed|smiled|cried|"
+    r"sighed|nodded|lives|lived|grew[ \t]+up|was[ \t]+born|began[ \t]+(?:writing|singing|working|"
+    r"playing|painting)|wrote|writes|spent[ \t]+a|married|died|speaks|spoke|will[ \t]+be[ \t]+talking|"
+    r"is[ \t]+talking|had[ \t]+given|has[ \t]+given|gave|thinks|believes|feels|felt|wants|wanted|"
+    r"loves|loved|hates|hated|hopes|hoped|recalls|recalled|explained|admitted|insisted|"
+    r"is[ \t]+(?:a|an)[ \t]+(?:\w+[ \t]+){0,2}(?:person|man|woman|boy|girl|guy|lady|listener|"
+    r"teacher|student|father|mother))\b)"
+)
+_PLURAL_PAIR = re.compile(
+    _FULL.replace("?P<n>", "?P<a>") + r"[ \t]+and[ \t]+" + _FULL.replace("?P<n>", "?P<b>")
+    + r"[ \t]+(?:were|are|have|had[ \t]+been|both|themselves)\b"
+)
+# ``Ubul: What a wife.`` / ``Elizabeth:"I'm Amanda's daughter"`` at the start of a line.
+_SPEAKER = re.compile(r"(?m)^[ \t>]*(?P<n>" + _NAME + r")[ \t]*:[ \t]*(?=[\"“'A-Z][^\n:]*[a-z][^\n:]*[.!?\"”]"
+                      r"[ \t]*$)")
+_VOCATIVE = re.compile(
+    r"(?m)(?:^|[.!?][ \t]+)(?P<n>" + _NAME + r"),[ \t]+(?=(?:can|could|would|will|please|do|did|are|is|"
+    r"have|I|you|we|let's|thank|thanks)\b)"
+    r"|,[ \t]+(?P<m>" + _NAME + r")[!?]"
+)
+# ``said Gladys to Logan``: the addressee of a speech verb.
+_SAID_TO = re.compile(
+    r"\b(?:said|says|shouted|whispered|yelled|explained|replied|wrote|sang|cried|screamed)[ \t]+" + _FULL
+    + r"[ \t]+(?:to|at)[ \t]+" + _FULL.replace("?P<n>", "?P<m>")
+)
+# A line holding only a name, in a contact block or signature: followed within a few lines by an
+# e-mail address, a phone/contact label or a postal line with a house number.
+_NAME_LINE = re.compile(
+    r"(?m)^[ \t>|*?]*(?P<n>" + _NAME + r"(?:[ \t]+" + _CAP + r"\.?)?(?:[ \t]+" + _NAME + r"){1,2})[ \t]*$"
+)
+_CONTACT_NEAR = re.compile(
+    r"@|(?i:\b(?:phone|mobile|e-?mail|tel|fax|address|desk|office)\b)|^[ \t>|*?]*\d{1,6}[ \t]+[^\W\d_]|"
+    r"(?i:\b(?:PSC|Unit|USNS|USNV|USS|USCGC)\b)", re.M
+)
+# ``Given I. Family`` / ``Given I Family``: capitalised word, a middle initial, capitalised word.
+_INITIAL_SHAPE = re.compile(
+    r"(?<![\w.])(?P<n>" + _NAME + r"[ \t]+(?:(?![IVX][ \t])" + _CAP + r"\.?[ \t]+){1,2}" + _NAME + r")(?![\w])"
+)
+_ORG_WORD = re.compile(
+    r"(?i)\b(?:inc|llc|ltd|plc|gmbh|ag|sa|corp|corporation|company|co|group|bank|university|college|"
+    r"school|institute|foundation|association|society|club|orchestra|band|partners|holdings|capital|"
+    r"technologies|technology|systems|solutions|software|labs|media|health|insurance|services|"
+    r"agency|airlines|motors|church|hospital|court|council|ministry|department|committee|street|"
+    r"avenue|road|the|of|and|section|article|part|route|plan|type|class|grade|level|room|unit|box|act|"
+    r"regulation|directive|convention|protocol|code|law|government|prosecutor|inspector|commission|"
+    r"tribunal|parliament|police|office|service|army|navy)\b"
+)
+_PRONOUNS = frozenset(
+    "i he she it we you they who someone somebody everyone everybody nobody anyone one god".split()
+)
+_FIELD_WORDS = frozenset(
+    """name address phone email e-mail mobile tel fax website web note notes subject re fw fwd date time
+    from to cc bcc when where who what why how summary title description status total amount zip
+    question answer q a warning error info important update reminder ps nb""".split()
+)
+
+
+def _clean(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """Trim a candidate to a name: no leading stop word, possessive cut, 2+ letters, not a field label."""
+    value = text[start:end]
+    if value.endswith(("'s", "’s")):
+        end -= 2
+        value = value[:-2]
+    words = value.split()
+    while words and words[0].lower() in STOP:
+        start += len(words[0]) + (len(value) - len(value.lstrip()))
+        value = text[start:end].lstrip()
+        start = end - len(value)
+        words = value.split()
+    if not words or words[0].lower() in _FIELD_WORDS or words[0].lower() in _PRONOUNS:
+        return None
+    if len(value) < 2 or value.isupper() and len(words) == 1:
+        return None
+    if _ORG_WORD.search(value):
+        return None
+    return start, end
+
+
+class LethePersonContextRecognizer(EntityRecognizer):
+    """PERSON from the surrounding words and the name's shape (see module docstring)."""
+
+    ENTITY = "PERSON"
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=[self.ENTITY], name=type(self).__name__)
+
+    def load(self) -> None:  # noqa: D102
+        pass
+
+    def analyze(self, text, entities, nlp_artifacts=None):  # noqa: D102 - see class docstring
+        if entities and self.ENTITY not in entities:
+            return []
+        found: dict[tuple[int, int], float] = {}
+
+        def add(start: int, end: int, score: float) -> None:
+            span = _clean(text, start, end)
+            if span and span[1] - span[0] >= 2:
+                found[span] = max(found.get(span, 0.0), score)
+
+        for m in _LEFT.finditer(text):
+            start, end = scan_name(text, m.end(), max_tokens=4)
+            if end > start:
+                add(start, end, 0.88)
+        for m in re.finditer(_FULL + r"(?=" + _RIGHT.pattern + r")", text):
+            if m.start() == 0 or text[m.start() - 1] in " \t\n\"'(>:":
+                add(m.start("n"), m.end("n"), 0.86)
+        for m in _PLURAL_PAIR.finditer(text):
+            add(m.start("a"), m.end("a"), 0.86)
+            add(m.start("b"), m.end("b"), 0.86)
+        for m in _SPEAKER.finditer(text):
+            add(m.start("n"), m.end("n"), 0.86)
+        for m in _VOCATIVE.finditer(text):
+            g = "n" if m.group("n") else "m"
+            add(m.start(g), m.end(g), 0.8)
+        for m in _SAID_TO.finditer(text):
+            add(m.start("n"), m.end("n"), 0.86)
+            add(m.start("m"), m.end("m"), 0.86)
+        for m in _NAME_LINE.finditer(text):
+            following = text[m.end():].split("\n", 8)[:8]
+            if _CONTACT_NEAR.search("\n".join(following)) and not m.group("n").isupper():
+                add(m.start("n"), m.end("n"), 0.84)
+        for m in _INITIAL_SHAPE.finditer(text):
+            add(m.start("n"), m.end("n"), 0.87)
+        return [RecognizerResult(self.ENTITY, s, e, sc) for (s, e), sc in found.items()]
