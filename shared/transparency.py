@@ -332,8 +332,10 @@ def verify_log(service: str, key_hex: str, head: dict[str, Any], source: LogSour
     """Verify one service's log against its signed ``head`` (and a previous checkpoint).
 
     Streams the events once (memory O(log n)): checks positions, recomputes leaves and the root
-    at the signed size. From a checkpoint ``{"head", "frontier"}`` it checks the new head is
-    consistent with the checkpoint's and reads only the events after it. Returns the first
+    at the signed size. From a checkpoint ``{"head", "frontier", "last_leaf"}`` it checks the new
+    head is consistent with the checkpoint's, that the checkpoint's last event is unchanged (else
+    it verifies from scratch to locate the problem) and reads only the events after it; edits
+    of earlier events are then not re-checked (use no checkpoint, or ``--full``, for that). Returns the first
     problem, if any, and when intact the new checkpoint (head + frontier at the head's size).
     Events after the signed size are read and decoded but not yet signed (``unsigned``).
     """
@@ -361,20 +363,36 @@ def verify_log(service: str, key_hex: str, head: dict[str, Any], source: LogSour
     good = merkle.MerkleLog.from_dict(tree.to_dict())  # leaves known authentic
     root = bytes.fromhex(head["root_hash"])
     mismatch = False
+    last = checkpoint.get("last_leaf", "") if checkpoint else ""
+    events = source.events(tree.size)
+    if checkpoint and tree.size:
+        # Anchor: the checkpoint's last event must still be there, unchanged; if not (a
+        # rollback or truncation below the checkpoint), verify from scratch to locate it.
+        events = source.events(tree.size - 1)
+        try:
+            anchor = next(events, None)
+        except UndecodableEvent:
+            anchor = None
+        if anchor is None or anchor.position != tree.size or event_leaf_hash(anchor).hex() != last:
+            out = verify_log(service, key_hex, head, source)
+            out.problem = out.problem or Problem("HISTORY_REWRITTEN", tree.size, "the "
+                                                 "checkpoint's last event changed")
+            out.checkpoint = None
+            return out
 
     def on_leaf(leaf: bytes) -> None:
-        nonlocal good, mismatch
+        nonlocal good, mismatch, last
         tree.append_leaf_hash(leaf)
         if tree.size == size:
             if tree.root() == root:
-                good = merkle.MerkleLog.from_dict(tree.to_dict())
+                good, last = merkle.MerkleLog.from_dict(tree.to_dict()), leaf.hex()
             else:
                 mismatch = True
                 raise _Stop
 
     start = tree.size
     try:
-        problem, _ = _first_problem(source.events(start), start + 1, on_leaf=on_leaf)
+        problem, _ = _first_problem(events, start + 1, on_leaf=on_leaf)
     except _Stop:
         problem = None
     out.events = tree.size - start
@@ -398,7 +416,7 @@ def verify_log(service: str, key_hex: str, head: dict[str, Any], source: LogSour
                                   f"log ends at {tree.size}, signed size is {size}")
     if out.problem is None:
         out.unsigned = tree.size - size
-        out.checkpoint = {"head": head, "frontier": good.to_dict()}
+        out.checkpoint = {"head": head, "frontier": good.to_dict(), "last_leaf": last}
     return out
 
 

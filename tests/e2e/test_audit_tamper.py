@@ -21,6 +21,13 @@ from cli.sample import generate
 from tests.conftest import REPO, Deployment
 
 
+@pytest.fixture(scope="module")
+def deployment(sqlite_deployment: Deployment) -> Deployment:
+    """This module tampers with SQLite files directly: SQLite only (intact logs are verified on
+    both backends by test_pipeline's ``audit verify``)."""
+    return sqlite_deployment
+
+
 def _db(dep: Deployment, service: str) -> sqlite3.Connection:
     return sqlite3.connect(dep.data_dir / service / "events.db")
 

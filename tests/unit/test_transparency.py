@@ -167,8 +167,10 @@ def test_incremental_from_checkpoint_and_forked_history(env: SimpleNamespace,
 def test_truncation_below_checkpoint(env: SimpleNamespace, tmp_path: Path) -> None:
     cp = _verify(env).checkpoint
     _sql(env, f"DELETE FROM stored_events WHERE rowid > {N - 3}")
+    out = _verify(env, cp)  # the service's own (honest) head: the anchor event is gone
+    assert (out.problem.kind, out.problem.position) == ("LOG_TRUNCATED", N - 2)
     fresh = TransparencyLog(env.app, env.keys, directory=tmp_path / "fresh")
-    out = _verify(env, cp, tlog=fresh)
+    out = _verify(env, cp, tlog=fresh)  # a re-signed, shorter head
     assert (out.problem.kind, out.problem.position) == ("LOG_TRUNCATED", N - 2)
 
 
@@ -300,7 +302,7 @@ def test_first_tampered_position_is_named(n: int, op: str, data: st.DataObject) 
     m = data.draw(st.integers(0, n))
     cp = {"head": merkle.sign_tree_head(KEY, "lethe/vault", m,
                                         merkle.root_from_leaf_hashes(leaves[:m]), 0),
-          "frontier": _frontier(leaves[:m])}
+          "frontier": _frontier(leaves[:m]), "last_leaf": leaves[m - 1].hex() if m else ""}
     out = verify_log("vault", KEY_HEX, head, ListSource(log, leaves), cp)
     if changed >= n or changed < m:
         assert out.problem is None or changed < m
