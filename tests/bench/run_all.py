@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.bench import anonymization_bench, lifecycle_bench
+from tests.bench import anonymization_bench, audit_bench, lifecycle_bench
 
 
 def main() -> dict[str, object]:
@@ -18,6 +18,8 @@ def main() -> dict[str, object]:
     results["anonymization"] = anonymization_bench.main()
     print("== vault erasure and retention sweep costs")
     results["lifecycle"] = lifecycle_bench.main()
+    print("== verifiable audit: verification vs read + decode of the same >= 1M-event log")
+    results["audit"] = audit_bench.main()
     out = Path("var") / "bench-results.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str))
