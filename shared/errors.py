@@ -61,3 +61,10 @@ def require(condition: bool, message: str, reason: str) -> None:
     """Raise InvalidArgument(message, reason) unless ``condition`` holds."""
     if not condition:
         raise InvalidArgument(message, reason)
+
+
+class ResourceExhausted(LetheError):
+    """The caller exceeded its rate limit (RESOURCE_EXHAUSTED); retry with backoff."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "RATE_LIMITED"

@@ -29,7 +29,8 @@ from shared.config import Settings, load_settings
 from shared.errors import FailedPrecondition, InvalidArgument, LetheError, NotFound
 from shared.gen.lethe.v1 import common_pb2, events_pb2, events_pb2_grpc
 from shared.keysource import FileKeySource
-from shared.tls import server_credentials
+from shared.authz import Authorizer, CallRefused
+from shared.tls import peer_identity, server_credentials
 from shared.transparency import TransparencyLog
 
 log = logging.getLogger("lethe")
@@ -48,8 +49,13 @@ def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, r
     context.abort_with_status(rpc_status.to_status(status))
 
 
-def _guard(method: str, fn: Callable[..., Any], streaming_response: bool) -> Callable[..., Any]:
-    """Wrap a handler: LetheError -> its status; anything else -> INTERNAL, generic message."""
+def _guard(method: str, fn: Callable[..., Any], streaming_response: bool,
+           authorizer: Authorizer | None = None) -> Callable[..., Any]:
+    """Wrap a handler: authorize, then LetheError -> its status; anything else -> INTERNAL."""
+
+    def authorize(context: grpc.ServicerContext) -> None:
+        if authorizer is not None:
+            authorizer.check(method, peer_identity(context))
 
     def translate(exc: Exception, context: grpc.ServicerContext) -> None:
         if isinstance(exc, LetheError):
@@ -60,6 +66,7 @@ def _guard(method: str, fn: Callable[..., Any], streaming_response: bool) -> Cal
     if streaming_response:
         def stream(request: Any, context: grpc.ServicerContext) -> Any:
             try:
+                authorize(context)
                 yield from fn(request, context)
             except Exception as exc:  # noqa: BLE001 - translated into a status, never leaked
                 translate(exc, context)
@@ -67,6 +74,7 @@ def _guard(method: str, fn: Callable[..., Any], streaming_response: bool) -> Cal
 
     def unary(request: Any, context: grpc.ServicerContext) -> Any:
         try:
+            authorize(context)
             return fn(request, context)
         except Exception as exc:  # noqa: BLE001
             translate(exc, context)
@@ -74,24 +82,32 @@ def _guard(method: str, fn: Callable[..., Any], streaming_response: bool) -> Cal
 
 
 class ErrorInterceptor(grpc.ServerInterceptor):
-    """Maps the service's errors to gRPC status codes so servicers never handle them."""
+    """Authorizes each call (when given an Authorizer) and maps errors to gRPC status codes,
+    so servicers never see either."""
+
+    def __init__(self, authorizer: Authorizer | None = None) -> None:
+        self.authorizer = authorizer
 
     def intercept_service(self, continuation: Any, details: Any) -> Any:  # noqa: D102
         handler = continuation(details)
         if handler is None:
             return None
-        m = details.method
+        m, a = details.method, self.authorizer
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _guard(m, handler.unary_unary, False), handler.request_deserializer,
+                _guard(m, handler.unary_unary, False, a), handler.request_deserializer,
                 handler.response_serializer)
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _guard(m, handler.unary_stream, True), handler.request_deserializer,
+                _guard(m, handler.unary_stream, True, a), handler.request_deserializer,
                 handler.response_serializer)
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _guard(m, handler.stream_unary, False), handler.request_deserializer,
+                _guard(m, handler.stream_unary, False, a), handler.request_deserializer,
+                handler.response_serializer)
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(
+                _guard(m, handler.stream_stream, True, a), handler.request_deserializer,
                 handler.response_serializer)
         return handler
 
@@ -176,8 +192,12 @@ def create_server(service: str, settings: Settings, keys: FileKeySource, app: Le
     Raises:
         RuntimeError: when the port cannot be bound (gRPC returns 0 rather than raising).
     """
+    def record_refusal(caller: str, method: str, reason: str) -> None:
+        app.save(CallRefused(caller=caller, method=method, reason=reason))
+
+    authorizer = Authorizer(record_refusal) if settings.tls else None
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
-                         interceptors=[ErrorInterceptor()], options=OPTIONS)
+                         interceptors=[ErrorInterceptor(authorizer)], options=OPTIONS)
     names = register(server)
     events_pb2_grpc.add_EventLogServiceServicer_to_server(
         EventLogServicer(app, TransparencyLog(app, keys).start()), server)
