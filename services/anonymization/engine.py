@@ -321,6 +321,7 @@ def resolve(text: str, results: Iterable[RecognizerResult], threshold: float) ->
             union = (min(c[1], p[1]), max(c[2], p[2]))
             if not any(o is not c and _overlaps(union, (o[1], o[2])) for o in soft_chosen):
                 c[1], c[2] = union
+    soft_chosen = _coordinated_persons(text, chosen, soft_chosen)
     soft_chosen = _propagate_person_names(text, chosen, soft_chosen)
     final = chosen + soft_chosen
     final.sort(key=lambda c: (c[1], c[2]))
@@ -328,6 +329,42 @@ def resolve(text: str, results: Iterable[RecognizerResult], threshold: float) ->
 
 
 _NAME_WORD = re.compile(r"[^\W\d_][\w'-]*")
+_LIST_ITEM = r"[^\W\d_a-z][^\W\d_]+(?:[ \t][^\W\d_a-z][^\W\d_]+)?"
+# ``Gaetane, Hannah, Anthony, Derek, Anna and Andrew``: three or more capitalised items.
+_COORDINATION = re.compile(
+    r"(?<![\w-])" + _LIST_ITEM + r"(?:,[ \t]+" + _LIST_ITEM + r"){1,8},?[ \t]+(?:and|or|&)[ \t]+" + _LIST_ITEM
+    + r"(?![\w-])"
+)
+_ITEM = re.compile(_LIST_ITEM)
+
+
+def _coordinated_persons(text: str, hard: list[list], soft: list[list]) -> list[list]:
+    """Coordinated items share a type: in a list of capitalised items led by PERSON, all are PERSON.
+
+    Applied when at least one item is PERSON and no more items carry another type than PERSON; a
+    list touching a structured entity or an address (score >= 0.88) is left alone.
+    """
+    for m in _COORDINATION.finditer(text):
+        items = [(i.start(), i.end()) for i in _ITEM.finditer(text, m.start(), m.end())
+                 if text[i.start():i.end()] not in ("and", "or")]
+        if len(items) < 3:
+            continue
+        def kinds(span):
+            return [c for c in hard + soft if _overlaps(span, (c[1], c[2]))]
+        typed = [kinds(sp) for sp in items]
+        persons = sum(any(c[0] == "PERSON" for c in k) for k in typed)
+        others = sum(bool(k) and not any(c[0] == "PERSON" for c in k) for k in typed)
+        if not persons or others > persons or any(c in hard or c[3] >= 0.88 for k in typed for c in k
+                                                  if c[0] != "PERSON"):
+            continue
+        for sp, k in zip(items, typed):
+            if any(c[0] == "PERSON" and c[1] <= sp[0] and c[2] >= sp[1] for c in k):
+                continue
+            for c in k:
+                soft.remove(c)
+            soft.append(["PERSON", sp[0], sp[1], 0.75])
+    return soft
+
 
 
 def _propagate_person_names(text: str, hard: list[list], soft: list[list]) -> list[list]:

@@ -28,6 +28,21 @@ _NOT_NAMES = frozenset(
     mobile zip postcode passport dl vat tin nhs mrn otp sms pan iban_code n/a""".split()
 )
 _EDGE = " \t\n\r.,;:!?\"'()[]{}<>-–—/|*"
+# Words after which a name is a place: ``grew up in``, ``flew to``, ``based in``, ``originally from``.
+# The small model often calls such places ORG (``grew up in HELSINKI``) or PERSON (``flew to Coles``).
+_LOCATIVE = re.compile(
+    r"(?i:\b(?:(?:grew[ \t]+up|born|raised|based|located|headquartered|live|lives|lived|living|settled|"
+    r"moved(?:[ \t]+here)?|relocated|flew|fly|flying|travell?ed|travell?ing|drove|driving|returned|"
+    r"emigrated|immigrated|arrived|originally|stationed|resides?|resided|residing)"
+    r"(?:[ \t]+(?:back|here|there|over|down|up))?[ \t]+(?:in|to|from|at|into|near)"
+    r"|(?:i[ \t]+am|i'm|we[ \t]+are|we're)[ \t]+(?:in|at|from)"
+    r"|hometown|home[ \t]+(?:city|town)|(?:city|town|village|capital)[ \t]+of)[ \t]+$)"
+)
+# Of these, the ones that also turn a model PERSON into a place (never ``I'm``/``we're``).
+_LOCATIVE_STRONG = re.compile(
+    r"(?i:\b(?:grew[ \t]+up|born|raised|based|located|headquartered|moved|relocated|flew|travell?ed|"
+    r"returned|emigrated|immigrated|arrived)(?:[ \t]+(?:back|here|there))?[ \t]+(?:in|to|at|into)[ \t]+$)"
+)
 
 
 def ner_spans(nlp_artifacts) -> list[tuple[str, int, int]]:
@@ -87,5 +102,10 @@ class LetheSpacyNerRecognizer(EntityRecognizer):
                 continue
             if etype == "PERSON" and not any(c.isupper() for c in value):
                 continue
+            if etype == "ORGANIZATION" and _LOCATIVE.search(text, max(0, start - 40), start):
+                etype = "LOCATION"
+            elif (etype == "PERSON" and _LOCATIVE_STRONG.search(text, max(0, start - 40), start)
+                  and text[end:end + 2] not in ("'s", "’s")):
+                etype = "LOCATION"
             out.append(RecognizerResult(etype, start, end, SCORES[etype]))
         return out
