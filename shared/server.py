@@ -30,6 +30,7 @@ from shared.errors import FailedPrecondition, InvalidArgument, LetheError, NotFo
 from shared.gen.lethe.v1 import common_pb2, events_pb2, events_pb2_grpc
 from shared.keysource import FileKeySource
 from shared.authz import Authorizer, CallRefused
+from shared.telemetry import setup_telemetry
 from shared.tls import peer_identity, server_credentials
 from shared.transparency import TransparencyLog
 
@@ -242,6 +243,7 @@ def run_service(service: str, build: Callable[[Settings, FileKeySource], tuple[L
                         format=f"%(asctime)s {service} %(levelname)s %(message)s")
     settings = load_settings(args.data_dir, args.key_dir)
     keys = FileKeySource(settings.key_dir)
+    setup_telemetry(service)
     app, register, stop_workers = build(settings, keys)
     server, port, health_servicer = create_server(service, settings, keys, app, register,
                                                   args.address)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -24,8 +25,13 @@ from shared.crypto import keyed_digest, subject_ref
 from shared.errors import LetheError
 from shared.ids import stable_id
 from shared.keysource import FileKeySource
+from shared.telemetry import meter, tracer
 
 STORED, DUPLICATE, REJECTED, ERASED = "stored", "duplicate", "rejected", "erased"
+INTERACTIONS = meter().create_counter("lethe.ingest.interactions", unit="1",
+                                      description="Interactions ingested, by outcome")
+BATCH_SECONDS = meter().create_histogram("lethe.ingest.batch.duration", unit="s",
+                                         description="Time to run one ingest batch")
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,18 @@ class IngestionApplication(LetheApplication):
         Raises Unavailable (from the pipeline) when a downstream service is down: then nothing
         of the batch is recorded here and a retry is safe.
         """
+        with tracer().start_as_current_span("lethe.ingest.batch") as span:
+            started = time.perf_counter()
+            results = self._ingest(items)
+            counts = Counter(r.status for r in results)
+            for status, n in counts.items():
+                INTERACTIONS.add(n, {"lethe.outcome": status})
+                span.set_attribute(f"lethe.ingest.{status}", n)
+            span.set_attribute("lethe.ingest.interactions", len(items))
+            BATCH_SECONDS.record(time.perf_counter() - started)
+            return results
+
+    def _ingest(self, items: list[InteractionIn]) -> list[IngestResult]:
         now = dt.datetime.now(dt.timezone.utc)
         results: list[IngestResult | None] = [None] * len(items)
         work: list[tuple[int, InteractionIn, str, uuid.UUID]] = []

@@ -21,6 +21,7 @@ from shared.gen.lethe.v1 import (retention_pb2, retention_pb2_grpc, rights_pb2, 
                                  vault_pb2, vault_pb2_grpc)
 from shared.keysource import FileKeySource
 from shared.server import run_service, to_timestamp
+from shared.telemetry import gauge
 
 
 class GrpcDownstream:
@@ -77,6 +78,9 @@ def build(settings: Settings, keys: FileKeySource) -> tuple[Any, Any, Any]:
     app = RightsApplication(settings, keys, GrpcDownstream(peers))
     wake, stopping = threading.Event(), threading.Event()
     app.on_erasure_submitted = wake.set
+    gauge("lethe.requests.open", "Open data-subject requests", lambda: len(app.list()))
+    gauge("lethe.requests.overdue", "Data-subject requests open past their deadline",
+          lambda: sum(v.overdue(dt.datetime.now(dt.timezone.utc)) for v in app.list()))
 
     def worker() -> None:
         while not stopping.is_set():
