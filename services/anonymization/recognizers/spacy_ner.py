@@ -59,12 +59,29 @@ def ner_spans(nlp_artifacts) -> list[tuple[str, int, int]]:
 _YEAR = re.compile(r"(?<!\d)(?:1[89]\d\d|20\d\d)(?!\d)|\d0'?s\b|\d[/.-]\d")
 
 
+_MONTH_NAME = re.compile(r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\b")
+_PERIOD = re.compile(r"(?i)\b(?:years?|months?|weeks?|days?|hours?|minutes?|noon|midnight)\b")
+# Open-ended amounts, ordinal periods and two-digit decades are not dates: ``8+ years`` (of
+# experience), ``10th year``, ``the 60s``. Exact durations (``14 years``) stay: a sentence length or a
+# stay can single a person out (TAB annotates them as quasi-identifiers).
+_NOT_A_DATE = re.compile(
+    r"(?i)^(?:the[ \t]+|its[ \t]+|his[ \t]+|her[ \t]+|their[ \t]+|our[ \t]+|my[ \t]+)?"
+    r"(?:\d+\+|\d+(?:st|nd|rd|th))[ \t-]*(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?)"
+    r"$|^(?:the[ \t]+)?(?:early[ \t]+|late[ \t]+|mid-?)?'?\d0'?s$"
+)
+
+
 def _date_like(value: str) -> bool:
-    """A DATE entity must name a month or weekday, or hold a year/decade or d/m digits (not a ZIP)."""
-    if not _DATEY.search(value):
+    """A DATE entity must name a month or weekday, or hold a year/decade or d/m digits (not a ZIP).
+
+    Open-ended amounts (``8+ years``), ordinal periods (``10th year``) and two-digit decades
+    (``the 60s``) are not dates; digits without a year or d/m form need a month name or a period unit (``14 years``; not
+    ``36523 last night``).
+    """
+    if not _DATEY.search(value) or _NOT_A_DATE.match(value.strip()):
         return False
     if any(c.isdigit() for c in value) and not _YEAR.search(value):
-        return bool(re.search(r"(?i)[a-z]{3,}", value)) and "box" not in value.lower()
+        return bool(_MONTH_NAME.search(value) or _PERIOD.search(value)) and "box" not in value.lower()
     return True
 
 
