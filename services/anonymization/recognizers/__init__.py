@@ -13,6 +13,7 @@ from .credit_card import LetheCreditCardRecognizer
 from .crypto_wallet import LetheCryptoWalletRecognizer
 from .date_time import LetheDateTimeRecognizer
 from .email import LetheEmailRecognizer
+from .firm_name import LetheFirmNameRecognizer
 from .iban import LetheIbanRecognizer
 from .id_number import LetheIdNumberRecognizer
 from .ip_address import LetheIpAddressRecognizer
@@ -43,6 +44,7 @@ RECOGNIZERS: dict[str, type[EntityRecognizer]] = {
     "titled_name": LetheTitledNameRecognizer,
     "labelled_name": LetheLabelledNameRecognizer,
     "person_context": LethePersonContextRecognizer,
+    "firm_name": LetheFirmNameRecognizer,
     "spacy_ner": LetheSpacyNerRecognizer,
 }
 
