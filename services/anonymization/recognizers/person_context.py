@@ -48,7 +48,7 @@ _ROLE = (
     r"congresswoman|governor|mayor|president|ceo|founder|co-founder|chairman|chairwoman|professor"
 )
 _LEFT = re.compile(
-    r"(?i:\b(?:(?:my|our|your|his|her|their|the)[ \t]+(?:" + _RELATION + r")"
+    r"(?i:\b(?:(?:my|our|your|his|her|their|the|a)[ \t]+(?:" + _RELATION + r")(?:[ \t]+(?:to|of|for))?"
     r"|(?:assistant|married|tribute|talk|talking|speak|speaking|spoke|listen|listening|wrote|write|"
     r"writing|belongs|engaged|introduced|replied|reply|sent|send|give|gave|handed|hand)[ \t]+to"
     r"|(?:" + _AGENT_VERB + r")[ \t]+by|starring|featuring|features|also[ \t]+features"
@@ -65,7 +65,9 @@ _RIGHT = re.compile(
     r"is[ \t]+talking|had[ \t]+given|has[ \t]+given|gave|thinks|believes|feels|felt|wants|wanted|"
     r"loves|loved|hates|hated|hopes|hoped|recalls|recalled|explained|admitted|insisted|"
     r"is[ \t]+(?:a|an)[ \t]+(?:\w+[ \t]+){0,2}(?:person|man|woman|boy|girl|guy|lady|listener|"
-    r"teacher|student|father|mother))\b)"
+    r"teacher|student|father|mother))\b"
+    r"|[ \t]+as[ \t]+(?:a|an|the|my|our)[ \t]+(?:beneficiary|co-?signer|guarantor|authori[sz]ed[ \t]+user|"
+    r"emergency[ \t]+contact|dependent|dependant|joint[ \t]+holder)\b)"
 )
 _PLURAL_PAIR = re.compile(
     _FULL.replace("?P<n>", "?P<a>") + r"[ \t]+and[ \t]+" + _FULL.replace("?P<n>", "?P<b>")
