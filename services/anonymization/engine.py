@@ -349,9 +349,7 @@ def _coordinated_persons(text: str, hard: list[list], soft: list[list]) -> list[
                  if text[i.start():i.end()] not in ("and", "or")]
         if len(items) < 3:
             continue
-        def kinds(span):
-            return [c for c in hard + soft if _overlaps(span, (c[1], c[2]))]
-        typed = [kinds(sp) for sp in items]
+        typed = [[c for c in hard + soft if _overlaps(sp, (c[1], c[2]))] for sp in items]
         persons = sum(any(c[0] == "PERSON" for c in k) for k in typed)
         others = sum(bool(k) and not any(c[0] == "PERSON" for c in k) for k in typed)
         if not persons or others > persons or any(c in hard or c[3] >= 0.88 for k in typed for c in k
@@ -361,7 +359,8 @@ def _coordinated_persons(text: str, hard: list[list], soft: list[list]) -> list[
             if any(c[0] == "PERSON" and c[1] <= sp[0] and c[2] >= sp[1] for c in k):
                 continue
             for c in k:
-                soft.remove(c)
+                if c in soft:
+                    soft.remove(c)
             soft.append(["PERSON", sp[0], sp[1], 0.75])
     return soft
 

@@ -159,6 +159,61 @@ def test_street_address_is_a_location(engine):
     assert any(d.type == "LOCATION" and text[d.start:d.end].startswith("742 Evergreen Terrace") for d in engine.analyze(text))
 
 
+def _covers(engine: DetectionEngine, text: str, value: str, etype: str) -> bool:
+    start = text.index(value)
+    return any(d.type == etype and d.start <= start and d.end >= start + len(value) for d in engine.analyze(text))
+
+
+@pytest.mark.parametrize("text,value", [
+    ("Orla Quenby\nBrightmoor Ltd\n4417 Kestrelweg 12\nApt. 9\nZANDHOVEN\nBelgium 7731", "4417 Kestrelweg 12\nApt. 9\nZANDHOVEN\nBelgium 7731"),
+    ("Send it to PSC 4412, Box 7781\nAPO AE 30417 please.", "PSC 4412, Box 7781\nAPO AE 30417"),
+    ("Mail USNS Harkaway\nFPO AP 96021 by Friday.", "USNS Harkaway\nFPO AP 96021"),
+    ("She gave me her address: 6021 Rua Pedra Alta 88, Vilaforte", "6021 Rua Pedra Alta 88, Vilaforte"),
+    ("my zip code is 40917-233", "40917-233"),
+    ("ZIP: 3382 KL", "3382 KL"),
+])
+def test_postal_addresses_blocks_military_mail_and_cued_zip_codes(engine, text, value):
+    assert _covers(engine, text, value, "LOCATION")
+
+
+def test_numbers_before_court_names_are_not_addresses(engine):
+    text = "On 3 May 1999 the Regional Court dismissed the appeal."
+    assert not any(d.type == "LOCATION" and "1999" in text[d.start:d.end] for d in engine.analyze(text))
+
+
+@pytest.mark.parametrize("text,value", [
+    ("I would like to remove my nephew Torvald from the policy.", "Torvald"),
+    ("Quessa and Ondrik were the engineers on that record.", "Ondrik"),
+    ("Brannoc: That is not what I asked for.", "Brannoc"),
+    ("I'm so tired! said Wilmeth to Aubric", "Aubric"),
+    ("Yselde, can you call the bank?", "Yselde"),
+    ("The score was written by Ilvane T. Moraskel last year.", "Ilvane T. Moraskel"),
+    ("Gorvan Prell\n\nPhone: 555 0199\nE-mail: gp@example.org", "Gorvan Prell"),
+    ("Their children were Alaric, Benedetta, Cosimo, Drusilla and Eamon.", "Drusilla"),
+])
+def test_person_names_from_context(engine, text, value):
+    assert _covers(engine, text, value, "PERSON")
+
+
+def test_firm_named_after_partners_is_an_organization(engine):
+    text = "Halvorsen, Pike and Drummond is a law firm based in Leeds."
+    dets = engine.analyze(text)
+    assert any(d.type == "ORGANIZATION" and text[d.start:d.end] == "Halvorsen, Pike and Drummond" for d in dets)
+    assert not any(d.type == "PERSON" for d in dets)
+
+
+def test_place_after_a_locative_cue_is_a_location(engine):
+    text = "Mr. Ostrander grew up in VELMORA and moved to Kestrino later."
+    assert _covers(engine, text, "VELMORA", "LOCATION")
+
+
+def test_open_ended_amounts_and_decades_are_not_dates(engine):
+    for text in ("A manager with 8+ years of experience.", "Celebrating its 10th year in business.",
+                 "Music from the 60s is great."):
+        assert not any(d.type == "DATE_TIME" for d in engine.analyze(text)), text
+    assert _covers(engine, "He was sentenced to 14 years in prison.", "14 years", "DATE_TIME")
+
+
 def test_offsets_are_code_points_into_the_original_text_with_emoji_and_unicode_spaces(engine):
     number = _luhn_complete("4", 16, random.Random(9))
     grouped = "\u2009".join(number[i:i + 4] for i in range(0, 16, 4))  # thin spaces
