@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import threading
 import uuid
@@ -88,6 +89,58 @@ def event_type(event: Any) -> str:
     return type(event).__qualname__.split(".")[-1]
 
 
+class ServiceLock:
+    """Re-entrant lock around a service's read-modify-write use cases.
+
+    Within a process it is a threading.RLock (gRPC runs handlers on a thread pool). On PostgreSQL
+    it also holds a session advisory lock (``pg_advisory_lock``) keyed by the service's schema, so
+    that replicas of a service take turns. ``on_acquire`` runs at each outermost acquisition: the
+    application catches up its projections with what other replicas recorded meanwhile.
+    """
+
+    def __init__(self, settings: Settings, service: str) -> None:
+        self._local = threading.RLock()
+        self._depth = 0
+        self._pg: Any = None
+        self.on_acquire: Any = lambda: None
+        if settings.persistence == "postgres":
+            import psycopg
+
+            pg = settings.postgres
+            self._pg = psycopg.connect(host=pg.get("POSTGRES_HOST"), port=pg.get("POSTGRES_PORT"),
+                                       dbname=pg.get("POSTGRES_DBNAME"), user=pg.get("POSTGRES_USER"),
+                                       password=pg.get("POSTGRES_PASSWORD") or None, autocommit=True)
+            digest = hashlib.sha256(settings.schema(service).encode()).digest()
+            self._key = int.from_bytes(digest[:8], "big", signed=True)
+
+    def __enter__(self) -> ServiceLock:
+        self._local.acquire()
+        self._depth += 1
+        if self._depth == 1:
+            try:
+                if self._pg is not None:
+                    self._pg.execute("SELECT pg_advisory_lock(%s)", (self._key,))
+                self.on_acquire()
+            except BaseException:
+                self._release_outer()
+                raise
+        return self
+
+    def _release_outer(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._pg is not None:
+            self._pg.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+        self._local.release()
+
+    def __exit__(self, *_: object) -> None:
+        self._release_outer()
+
+    def close(self) -> None:
+        """Close the advisory-lock connection."""
+        if self._pg is not None:
+            self._pg.close()
+
+
 class LetheApplication(Application[uuid.UUID]):
     """Base class: builds the encrypted store from Settings and reads the log back in order.
 
@@ -100,35 +153,50 @@ class LetheApplication(Application[uuid.UUID]):
     def __init__(self, settings: Settings, keys: FileKeySource) -> None:
         self.settings = settings
         self.keys = keys
-        self.lock = threading.RLock()
+        self.lock = ServiceLock(settings, self.service)
+        self.lock.on_acquire = self.on_lock_acquired
+        self._projected = 0
+        self._projection_lock = threading.Lock()
         cipher_key = keys.get_or_create(f"event-cipher/{self.service}")
         super().__init__(env=persistence_env(settings, self.service, cipher_key))
+
+    def close(self) -> None:  # noqa: D102
+        super().close()
+        self.lock.close()
+
+    def on_lock_acquired(self) -> None:
+        """Runs when a use case takes the service lock: catch up with other replicas' events."""
+        self.refresh()
 
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
         """A process recorder, so followers can record tracking atomically with their events."""
         return self.factory.process_recorder()
 
     def _record(self, processing_event: Any) -> Any:
-        """Record events (and tracking), then let the service update its projections."""
+        """Record events (and tracking), then bring the projections up to date."""
         recordings = super()._record(processing_event)
-        for recording in recordings:
-            self.on_recorded(recording.domain_event)
+        self.refresh()
         return recordings
 
     def on_recorded(self, event: Any) -> None:
-        """Hook: called for every event after it was recorded (projections update here)."""
+        """Hook: called once for every event of the log, in log order (projections update here),
+        whichever replica recorded it."""
 
-    def rebuild_projections(self, page: int = 1000) -> None:
-        """Feed every recorded event, in order, to :meth:`on_recorded` (at start-up)."""
-        after = 0
-        while True:
-            notes = self.recorder.select_notifications(start=after, limit=page,
-                                                       inclusive_of_start=False)
-            if not notes:
-                return
-            for note in notes:
-                self.on_recorded(self.mapper.to_domain_event(note))
-            after = notes[-1].id
+    def refresh(self, page: int = 1000) -> None:
+        """Feed the events recorded since the last call, in order, to :meth:`on_recorded`."""
+        if type(self).on_recorded is LetheApplication.on_recorded:
+            return  # no projections
+        with self._projection_lock:
+            while True:
+                notes = self.recorder.select_notifications(start=self._projected, limit=page,
+                                                           inclusive_of_start=False)
+                if not notes:
+                    return
+                for note in notes:
+                    self.on_recorded(self.mapper.to_domain_event(note))
+                    self._projected = note.id
+
+    rebuild_projections = refresh
 
     def max_position(self) -> int:
         """Position of the last event in the log (0 when empty)."""

@@ -17,6 +17,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Protocol
 
+from eventsourcing.persistence import RecordConflictError
+
 from services.ingestion.domain import (IngestedInteraction, InteractionIn, network_prefix,
                                        user_agent_family, validate)
 from shared.app import LetheApplication
@@ -178,4 +180,9 @@ class IngestionApplication(LetheApplication):
                 received_at=now, record_ids=ids, entities_redacted=dict(counts)))
         with self.lock:
             fresh = [a for a in ingested if a.id not in self.repository]
-            self.save(*fresh)
+            try:
+                self.save(*fresh)
+            except RecordConflictError:  # another replica recorded some of them meanwhile
+                for aggregate in fresh:
+                    if aggregate.id not in self.repository:
+                        self.save(aggregate)

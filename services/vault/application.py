@@ -107,6 +107,11 @@ class VaultApplication(LetheApplication):
         self.db.close()
         self.key_db.close()
 
+    def on_lock_acquired(self) -> None:  # noqa: D102
+        super().on_lock_acquired()
+        if hasattr(self, "keyring"):
+            self.keyring.sync()
+
     def on_recorded(self, event: Any) -> None:  # noqa: D102
         kind = event_type(event)
         if kind in ("DataDisclosed", "DataTransferred") and getattr(event, "subject_ref", ""):

@@ -54,9 +54,33 @@ class KeyHierarchy:
             bucket_version BIGINT NOT NULL, wrapped {store.blob} NOT NULL,
             PRIMARY KEY (subject_ref, generation))""")
         store.execute("CREATE INDEX IF NOT EXISTS deks_bucket ON deks (bucket)")
+        # A counter bumped by every destruction or rotation, so that replicas drop cached keys.
+        store.execute("CREATE TABLE IF NOT EXISTS key_epoch (id INTEGER PRIMARY KEY, n BIGINT NOT NULL)")
+        if not store.execute("SELECT n FROM key_epoch WHERE id=1"):
+            store.execute("INSERT INTO key_epoch VALUES (1, 0)")
+        self._epoch = self._read_epoch()
         if not self.root_source.list("vault/root"):
             self.root_source.put("vault/root/v1", os.urandom(32))
         self.reconcile()
+
+    # ---- cache coherence across replicas ----
+    def _read_epoch(self) -> int:
+        return int(self.store.execute("SELECT n FROM key_epoch WHERE id=1")[0][0])
+
+    def _bump(self) -> None:
+        self.store.execute("UPDATE key_epoch SET n = n + 1 WHERE id=1")
+        self._epoch = self._read_epoch()
+        self._deks.clear()
+        self._bucket_cache.clear()
+
+    def sync(self) -> None:
+        """Drop cached keys when another replica destroyed or rotated keys since the last call."""
+        with self._lock:
+            epoch = self._read_epoch()
+            if epoch != self._epoch:
+                self._epoch = epoch
+                self._deks.clear()
+                self._bucket_cache.clear()
 
     # ---- root and bucket keys (in the key source) ----
     def _root(self, version: int | None = None) -> tuple[int, bytes]:
@@ -148,6 +172,7 @@ class KeyHierarchy:
         for version in old_versions:
             self.source.destroy(f"vault/buckets/{bucket:03d}/v{version}")
             self._bucket_cache.pop((bucket, version), None)
+        self._bump()
         return len(updates)
 
     def destroy_dek(self, subject_ref: str, generation: int) -> None:
@@ -183,6 +208,7 @@ class KeyHierarchy:
                 self._put_bucket_key(bucket, version, key)
             for name in old:
                 self.root_source.destroy(name)
+            self._bump()
             return len(keys)
 
     def reconcile(self) -> None:
