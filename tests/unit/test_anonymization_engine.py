@@ -171,6 +171,7 @@ def _covers(engine: DetectionEngine, text: str, value: str, etype: str) -> bool:
     ("She gave me her address: 6021 Rua Pedra Alta 88, Vilaforte", "6021 Rua Pedra Alta 88, Vilaforte"),
     ("my zip code is 40917-233", "40917-233"),
     ("ZIP: 3382 KL", "3382 KL"),
+    ("Drop it at the corner of Brannick 14 and Olvey Crescent.", "Brannick 14 and Olvey Crescent"),
 ])
 def test_postal_addresses_blocks_military_mail_and_cued_zip_codes(engine, text, value):
     assert _covers(engine, text, value, "LOCATION")
