@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 GEN := shared/gen/lethe/v1
 PROTOS := $(wildcard protos/lethe/v1/*.proto)
 
-.PHONY: install proto run test eval bench lint clean
+.PHONY: install proto run test eval bench lint clean fuzz
 
 install: $(STAMP) $(GEN)/.stamp
 
@@ -31,6 +31,9 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+fuzz: install
+	LETHE_FUZZ_EXAMPLES=500 $(BIN)/python -m pytest tests/fuzz -q -p no:cacheprovider
 
 eval: install
 	$(BIN)/python -m services.anonymization.evaluate

@@ -78,20 +78,29 @@ def parse_line(raw: bytes, lineno: int) -> ingestion_pb2.Interaction:
 def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
     """Yield (line number, raw bytes without the newline) for non-blank lines.
 
-    Lines longer than MAX_LINE_BYTES are cut there (and then rejected by parse_line), so memory
-    stays bounded whatever the input.
+    Lines longer than MAX_LINE_BYTES (not counting the ``\n``) are cut there and yielded as they
+    are, MAX_LINE_BYTES + 1 bytes, so that parse_line rejects them as LINE_TOO_LARGE: never
+    stripped back under the limit and parsed, never dropped because their first part is blank.
+    Memory stays bounded whatever the input.
     """
     lineno = 0
     while True:
         raw = stream.readline(MAX_LINE_BYTES + 1)
         if not raw:
             return
+        lineno += 1
         if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            blank = not raw.strip()
             while True:  # skip the rest of the oversized line
                 rest = stream.readline(MAX_LINE_BYTES)
-                if not rest or rest.endswith(b"\n"):
+                if not rest:
                     break
-        lineno += 1
+                blank = blank and not rest.strip()
+                if rest.endswith(b"\n"):
+                    break
+            if not blank:
+                yield lineno, raw
+            continue
         raw = raw.rstrip(b"\r\n")
         if raw.strip():
             yield lineno, raw

@@ -9,6 +9,7 @@ from typing import Any
 from services.ingestion.application import IngestionApplication, IngestResult
 from services.ingestion.domain import InteractionIn
 from shared.errors import require
+from shared.prototime import from_timestamp
 from shared.gen.lethe.v1 import ingestion_pb2 as pb
 from shared.gen.lethe.v1 import ingestion_pb2_grpc
 
@@ -20,7 +21,7 @@ _OUTCOME = {"stored": pb.INGEST_OUTCOME_STORED, "duplicate": pb.INGEST_OUTCOME_D
 
 def to_domain(m: pb.Interaction) -> InteractionIn:
     """A proto Interaction as the domain's InteractionIn."""
-    occurred = m.occurred_at.ToDatetime(tzinfo=dt.timezone.utc) if m.HasField("occurred_at") else None
+    occurred = from_timestamp(m.occurred_at, "timestamp") if m.HasField("occurred_at") else None
     return InteractionIn(m.account_id, m.session_hint, m.client_ip, m.user_agent, m.region,
                          occurred, m.kind or "interaction", m.prompt, m.response, m.contact)
 

@@ -7,11 +7,12 @@ from typing import Any
 
 from services.retention.application import RetentionApplication
 from shared.gen.lethe.v1 import retention_pb2, retention_pb2_grpc
+from shared.prototime import from_timestamp
 from shared.server import to_timestamp
 
 
-def _opt_time(ts: Any, present: bool) -> dt.datetime | None:
-    return ts.ToDatetime(tzinfo=dt.timezone.utc) if present else None
+def _opt_time(ts: Any, present: bool, name: str = "timestamp") -> dt.datetime | None:
+    return from_timestamp(ts, name) if present else None
 
 
 class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
@@ -33,7 +34,7 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
         return retention_pb2.ListSchedulesResponse(schedules=out)
 
     def Sweep(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
-        result = self.app.sweep(_opt_time(request.at, request.HasField("at")), request.request_id)
+        result = self.app.sweep(_opt_time(request.at, request.HasField("at"), "at"), request.request_id)
         return retention_pb2.SweepResponse(**result)
 
     def PlaceHold(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
@@ -47,11 +48,12 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
 
     def ResolveTicket(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         count = self.app.resolve_ticket(request.interaction_id,
-                                        _opt_time(request.resolved_at, request.HasField("resolved_at")))
+                                        _opt_time(request.resolved_at, request.HasField("resolved_at"),
+                                                  "resolved_at"))
         return retention_pb2.ResolveTicketResponse(scheduled=count)
 
     def ForgetSubject(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
-        erased_at = _opt_time(request.erased_at, request.HasField("erased_at"))
+        erased_at = _opt_time(request.erased_at, request.HasField("erased_at"), "erased_at")
         closed = self.app.forget_subject(request.subject_ref, request.request_id,
                                          erased_at or dt.datetime.now(dt.timezone.utc))
         return retention_pb2.ForgetSubjectResponse(closed=closed)

@@ -7,6 +7,7 @@ from typing import Any
 
 from services.vault.application import RecordIn, RecordOut, VaultApplication
 from shared.errors import require
+from shared.prototime import from_timestamp
 from shared.gen.lethe.v1 import vault_pb2, vault_pb2_grpc
 from shared.server import to_timestamp
 
@@ -18,7 +19,7 @@ _KIND = {vault_pb2.DATA_KIND_PERSONAL: "personal", vault_pb2.DATA_KIND_AGGREGATE
 
 def _when(ts: Any) -> dt.datetime:
     require(ts.seconds > 0, "received_at is required", "RECEIVED_AT_MISSING")
-    return ts.ToDatetime(tzinfo=dt.timezone.utc)
+    return from_timestamp(ts, "received_at", max_future=dt.timedelta(days=1))
 
 
 def _record(r: RecordOut) -> vault_pb2.RecordContent:
