@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.bench import anonymization_bench, audit_bench, lifecycle_bench
+from tests.bench import anonymization_bench, audit_bench, e2e_bench, lifecycle_bench
 
 
 def main() -> dict[str, object]:
@@ -16,6 +16,8 @@ def main() -> dict[str, object]:
     results: dict[str, object] = {}
     print("== anonymization: Lethe batch path vs plain Presidio (same model, same texts)")
     results["anonymization"] = anonymization_bench.main()
+    print("== end-to-end ingest through the five services vs in-process anonymization (same texts)")
+    results["end_to_end"] = e2e_bench.main()
     print("== vault erasure and retention sweep costs")
     results["lifecycle"] = lifecycle_bench.main()
     print("== verifiable audit: verification vs read + decode of the same >= 1M-event log")
