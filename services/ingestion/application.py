@@ -21,6 +21,7 @@ from eventsourcing.persistence import RecordConflictError
 
 from services.ingestion.domain import (IngestedInteraction, InteractionIn, network_prefix,
                                        user_agent_family, validate)
+from services.ingestion.coalescer import Coalescer
 from shared.app import LetheApplication
 from shared.config import Settings
 from shared.crypto import keyed_digest, subject_ref
@@ -83,6 +84,7 @@ class IngestionApplication(LetheApplication):
         super().__init__(settings, keys)
         self.pepper = keys.get_or_create("pepper")
         self.pipeline = pipeline
+        self.coalescer: Coalescer[InteractionIn, IngestResult] = Coalescer(self._ingest_traced)
 
     def interaction_id(self, item: InteractionIn) -> uuid.UUID:
         """Stable id from a keyed digest of the interaction's natural key."""
@@ -95,8 +97,14 @@ class IngestionApplication(LetheApplication):
         """Run a batch through the pipeline; one result per item, in order.
 
         Raises Unavailable (from the pipeline) when a downstream service is down: then nothing
-        of the batch is recorded here and a retry is safe.
+        of the batch is recorded here and a retry is safe. Small batches of concurrent callers
+        are run together (see :mod:`services.ingestion.coalescer`).
         """
+        if len(items) < 32:
+            return self.coalescer.submit(items)
+        return self._ingest_traced(items)
+
+    def _ingest_traced(self, items: list[InteractionIn]) -> list[IngestResult]:
         with tracer().start_as_current_span("lethe.ingest.batch") as span:
             started = time.perf_counter()
             results = self._ingest(items)
