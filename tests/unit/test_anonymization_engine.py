@@ -196,6 +196,13 @@ def test_person_names_from_context(engine, text, value):
     assert _covers(engine, text, value, "PERSON")
 
 
+def test_international_phone_is_not_a_card_and_single_word_common_nouns_are_not_people(engine):
+    text = "Mobile: +447700900123 (office)"
+    assert _covers(engine, text, "+447700900123", "PHONE_NUMBER")
+    text = "An experienced salesperson. She won Salesperson of the Year twice."
+    assert not any(d.type == "PERSON" for d in engine.analyze(text))
+
+
 def test_firm_named_after_partners_is_an_organization(engine):
     text = "Halvorsen, Pike and Drummond is a law firm based in Leeds."
     dets = engine.analyze(text)

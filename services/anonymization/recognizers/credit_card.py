@@ -34,8 +34,8 @@ class LetheCreditCardRecognizer(LetheRegexRecognizer):
 
     ENTITY = "CREDIT_CARD"
     PATTERNS = [
-        ("grouped", r"(?<![\d.,/-])(?P<v>\d{4}(?:[ -]\d{2,6}){2,4})(?![\d]|[.,/-]\d)", 0.95),
-        ("plain", r"(?<![\d.,/-])(?P<v>\d{12,19})(?![\d]|[.,/-]\d)", 0.9),
+        ("grouped", r"(?<![\d.,/+-])(?P<v>\d{4}(?:[ -]\d{2,6}){2,4})(?![\d]|[.,/-]\d)", 0.95),
+        ("plain", r"(?<![\d.,/+-])(?P<v>\d{12,19})(?![\d]|[.,/-]\d)", 0.9),
     ]
 
     def shrink(self, text: str, start: int, end: int):  # noqa: D102 - drop trailing groups

@@ -56,7 +56,7 @@ def ner_spans(nlp_artifacts) -> list[tuple[str, int, int]]:
     return [(e.label_, e.start_char, e.end_char) for e in doc.ents]
 
 
-_YEAR = re.compile(r"(?<!\d)(?:1[89]\d\d|20\d\d)(?!\d)|\d0'?s\b|\d[/.-]\d")
+_YEAR = re.compile(r"(?<!\d)(?:1[89]\d\d|20\d\d)(?!\d)|\d0'?s\b|(?<!\d)\d{1,2}[/.-]\d{1,2}(?!\d)")
 
 
 _MONTH_NAME = re.compile(r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\b")
@@ -83,6 +83,13 @@ def _date_like(value: str) -> bool:
     if any(c.isdigit() for c in value) and not _YEAR.search(value):
         return bool(_MONTH_NAME.search(value) or _PERIOD.search(value)) and "box" not in value.lower()
     return True
+
+
+def _common_noun_here(text: str, value: str) -> bool:
+    """A one-word PERSON (``Salesperson``) that the same text also writes in lower case is a common noun."""
+    if " " in value or not value[:1].isupper() or value.isupper() or len(value) < 3:
+        return False
+    return re.search(r"(?<![\w'-])" + re.escape(value.lower()) + r"(?![\w'-])", text) is not None
 
 
 class LetheSpacyNerRecognizer(EntityRecognizer):
@@ -118,6 +125,8 @@ class LetheSpacyNerRecognizer(EntityRecognizer):
             if etype == "DATE_TIME" and not _date_like(value):
                 continue
             if etype == "PERSON" and not any(c.isupper() for c in value):
+                continue
+            if etype == "PERSON" and _common_noun_here(text, value):
                 continue
             if etype == "ORGANIZATION" and _LOCATIVE.search(text, max(0, start - 40), start):
                 etype = "LOCATION"
