@@ -85,11 +85,16 @@ def _date_like(value: str) -> bool:
     return True
 
 
-def _common_noun_here(text: str, value: str) -> bool:
+_WORDS = re.compile(r"[^\W\d_][\w'-]*")
+
+
+def _common_noun_here(text: str, value: str, cache: dict) -> bool:
     """A one-word PERSON (``Salesperson``) that the same text also writes in lower case is a common noun."""
     if " " in value or not value[:1].isupper() or value.isupper() or len(value) < 3:
         return False
-    return re.search(r"(?<![\w'-])" + re.escape(value.lower()) + r"(?![\w'-])", text) is not None
+    if "words" not in cache:
+        cache["words"] = set(_WORDS.findall(text))
+    return value.lower() in cache["words"]
 
 
 class LetheSpacyNerRecognizer(EntityRecognizer):
@@ -107,6 +112,7 @@ class LetheSpacyNerRecognizer(EntityRecognizer):
         if nlp_artifacts is None:
             return []
         out = []
+        cache: dict = {}
         for label, start, end in ner_spans(nlp_artifacts):
             etype = LABEL_MAP.get(label)
             if etype is None or (entities and etype not in entities):
@@ -126,7 +132,7 @@ class LetheSpacyNerRecognizer(EntityRecognizer):
                 continue
             if etype == "PERSON" and not any(c.isupper() for c in value):
                 continue
-            if etype == "PERSON" and _common_noun_here(text, value):
+            if etype == "PERSON" and _common_noun_here(text, value, cache):
                 continue
             if etype == "ORGANIZATION" and _LOCATIVE.search(text, max(0, start - 40), start):
                 etype = "LOCATION"
