@@ -30,6 +30,8 @@ from shared.errors import FailedPrecondition, InvalidArgument, LetheError, NotFo
 from shared.gen.lethe.v1 import common_pb2, events_pb2, events_pb2_grpc
 from shared.keysource import FileKeySource
 from shared.authz import Authorizer, CallRefused
+from shared.idempotency import IdempotencyStore
+from shared.store import open_store
 from shared.telemetry import setup_telemetry
 from shared.tls import peer_identity, server_credentials
 from shared.transparency import TransparencyLog
@@ -51,8 +53,24 @@ def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, r
 
 
 def _guard(method: str, fn: Callable[..., Any], streaming_response: bool,
-           authorizer: Authorizer | None = None) -> Callable[..., Any]:
-    """Wrap a handler: authorize, then LetheError -> its status; anything else -> INTERNAL."""
+           authorizer: Authorizer | None = None, idempotency: IdempotencyStore | None = None,
+           serialize: Callable[[Any], bytes] | None = None) -> Callable[..., Any]:
+    """Wrap a handler: authorize, answer retries from the idempotency store, then
+    LetheError -> its status; anything else -> INTERNAL."""
+    name = method.lstrip("/")
+    replayable = idempotency is not None and serialize is not None and name in idempotency.methods
+
+    def call_once(request: Any, context: grpc.ServicerContext) -> Any:
+        request_id = getattr(request, "request_id", "") if replayable else ""
+        if not request_id:
+            return fn(request, context)
+        caller = peer_identity(context) or "-"
+        first = idempotency.get(caller, name, request_id)  # type: ignore[union-attr]
+        if first is not None:
+            return first  # already serialized: the first answer
+        response = fn(request, context)
+        idempotency.put(caller, name, request_id, serialize(response))  # type: ignore[union-attr,misc]
+        return response
 
     def authorize(context: grpc.ServicerContext) -> None:
         if authorizer is not None:
@@ -76,7 +94,7 @@ def _guard(method: str, fn: Callable[..., Any], streaming_response: bool,
     def unary(request: Any, context: grpc.ServicerContext) -> Any:
         try:
             authorize(context)
-            return fn(request, context)
+            return call_once(request, context)
         except Exception as exc:  # noqa: BLE001
             translate(exc, context)
     return unary
@@ -86,8 +104,10 @@ class ErrorInterceptor(grpc.ServerInterceptor):
     """Authorizes each call (when given an Authorizer) and maps errors to gRPC status codes,
     so servicers never see either."""
 
-    def __init__(self, authorizer: Authorizer | None = None) -> None:
+    def __init__(self, authorizer: Authorizer | None = None,
+                 idempotency: IdempotencyStore | None = None) -> None:
         self.authorizer = authorizer
+        self.idempotency = idempotency
 
     def intercept_service(self, continuation: Any, details: Any) -> Any:  # noqa: D102
         handler = continuation(details)
@@ -95,9 +115,13 @@ class ErrorInterceptor(grpc.ServerInterceptor):
             return None
         m, a = details.method, self.authorizer
         if handler.unary_unary:
+            serialize = handler.response_serializer
+
+            def serializer(response: Any) -> bytes:  # stored first answers are already bytes
+                return response if isinstance(response, bytes) else serialize(response)
             return grpc.unary_unary_rpc_method_handler(
-                _guard(m, handler.unary_unary, False, a), handler.request_deserializer,
-                handler.response_serializer)
+                _guard(m, handler.unary_unary, False, a, self.idempotency, serialize),
+                handler.request_deserializer, serializer)
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 _guard(m, handler.unary_stream, True, a), handler.request_deserializer,
@@ -197,8 +221,9 @@ def create_server(service: str, settings: Settings, keys: FileKeySource, app: Le
         app.save(CallRefused(caller=caller, method=method, reason=reason))
 
     authorizer = Authorizer(record_refusal) if settings.tls else None
+    idempotency = IdempotencyStore(open_store(settings, service, "idempotency"))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
-                         interceptors=[ErrorInterceptor(authorizer)], options=OPTIONS)
+                         interceptors=[ErrorInterceptor(authorizer, idempotency)], options=OPTIONS)
     names = register(server)
     events_pb2_grpc.add_EventLogServiceServicer_to_server(
         EventLogServicer(app, TransparencyLog(app, keys).start()), server)

@@ -176,9 +176,15 @@ class VaultApplication(LetheApplication):
         with self.lock:
             try:
                 decision = self.repository.get(ReleaseDecision.create_id(request_id))
-                raise FailedPrecondition("request_id already decided", "REQUEST_ALREADY_DECIDED")
             except AggregateNotFoundError:
-                pass
+                decision = None
+            if decision is not None:  # a retry gets the first decision (and the same records)
+                if decision.action != action:
+                    raise FailedPrecondition("request_id already used", "REQUEST_ID_REUSED")
+                state, reason, ids = decision.outcome
+                if state != "released":
+                    return False, reason, []
+                return True, "", self.read(ids, f"{action}:{recipient_id}", request_id) if ids else []
             recipient = self._recipient(recipient_id)
             rows = []
             if data_kind == "personal":

@@ -82,22 +82,26 @@ class ReleaseDecision(Aggregate):
     def disclosed(self, request_id: str, recipient_id: str, purpose: str, data_kind: str,
                   subject_ref: str, record_ids: list[str], mechanism: str) -> None:
         """Data was released to the recipient (recorded before the data leaves the vault)."""
+        self.outcome = ("released", "", list(record_ids))
 
     @event("DataTransferred")
     def transferred(self, request_id: str, recipient_id: str, purpose: str, subject_ref: str,
                     record_ids: list[str], from_regions: list[str], to_region: str,
                     mechanism: str, legal_reference: str) -> None:
         """Personal data moved to another region under ``mechanism``."""
+        self.outcome = ("released", "", list(record_ids))
 
     @event("DisclosureRefused")
     def refused(self, request_id: str, recipient_id: str, purpose: str, data_kind: str,
                 subject_ref: str, reason: str) -> None:
         """The registry did not allow the release."""
+        self.outcome = ("refused", reason, [])
 
     @event("DecisionOpened")
     def __init__(self, request_id: str, action: str) -> None:
         self.request_id = request_id
         self.action = action
+        self.outcome: tuple[str, str, list[str]] = ("open", "", [])
 
 
 def check_release(recipient: Recipient | None, category_rules: dict[str, dict[str, Any]],

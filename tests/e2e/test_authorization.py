@@ -134,3 +134,27 @@ def test_refusals_are_recorded_as_events(sqlite_deployment: Deployment) -> None:
     events = sqlite_deployment.lethe_json("audit", "replay", "--json")
     refused = [e for e in events if e["event"] == "CallRefused"]
     assert refused and {"caller", "method", "reason"} <= set(refused[0]["attributes"])
+
+
+def test_a_retry_with_the_same_request_id_returns_the_first_answer(sqlite_deployment: Deployment) -> None:
+    from shared.gen.lethe.v1 import retention_pb2, vault_pb2
+    dep = sqlite_deployment
+    keys = FileKeySource(dep.key_dir)
+    addresses = json.loads((dep.data_dir / "deployment.json").read_text())["services"]
+    creds = grpc.ssl_channel_credentials(keys.get("tls/ca.pem"), keys.get("tls/operator.key"),
+                                         keys.get("tls/operator.pem"))
+    vault = vault_pb2_grpc.VaultServiceStub(grpc.secure_channel(addresses["vault"]["address"], creds))
+    first = vault.RotateKey(vault_pb2.RotateKeyRequest(request_id="rot-1", scope=vault_pb2.KEY_SCOPE_BUCKET,
+                                                       bucket=-1), timeout=60)
+    versions = keys.list("vault")
+    again = vault.RotateKey(vault_pb2.RotateKeyRequest(request_id="rot-1", scope=vault_pb2.KEY_SCOPE_BUCKET,
+                                                       bucket=-1), timeout=60)
+    assert again == first and keys.list("vault") == versions  # not rotated a second time
+    retention = retention_pb2_grpc.RetentionServiceStub(
+        grpc.secure_channel(addresses["retention"]["address"], creds))
+    hold = retention.PlaceHold(retention_pb2.PlaceHoldRequest(
+        request_id="hold-r1", reason="litigation",
+        target=retention_pb2.HoldTarget(category="user.contact")), timeout=30)
+    released = [retention.ReleaseHold(retention_pb2.ReleaseHoldRequest(
+        hold_id=hold.hold_id, request_id="rel-1"), timeout=30) for _ in range(2)]
+    assert released[0] == released[1] and released[0].released

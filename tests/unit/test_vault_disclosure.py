@@ -71,8 +71,13 @@ def test_erasure_notifies_recipients_that_received_the_data(vault) -> None:
     assert notified == ["court-eu"]
 
 
-def test_a_decision_is_never_taken_twice(vault) -> None:
-    vault.disclose("d-1", "court-eu", "legal_compliance", "personal", EU_SUBJECT)
-    with pytest.raises(Exception) as exc:
-        vault.disclose("d-1", "court-eu", "legal_compliance", "personal", EU_SUBJECT)
-    assert getattr(exc.value, "reason", "") == "REQUEST_ALREADY_DECIDED"
+def test_a_retry_gets_the_first_decision(vault) -> None:
+    first = vault.disclose("d-1", "court-eu", "legal_compliance", "personal", EU_SUBJECT)
+    again = vault.disclose("d-1", "court-eu", "legal_compliance", "personal", EU_SUBJECT)
+    assert first[:2] == again[:2] == (True, "")
+    assert [r.content for r in again[2]] == [r.content for r in first[2]]
+    refused = vault.disclose("d-2", "nobody", "hosting", "personal", EU_SUBJECT)
+    assert vault.disclose("d-2", "nobody", "hosting", "personal", EU_SUBJECT) == refused
+    decisions = [e for e in vault.read_events()
+                 if e.event_type in ("DataDisclosed", "DisclosureRefused")]
+    assert len(decisions) == 2
