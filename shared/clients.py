@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 
 from shared.config import Settings
+from shared.errors import Unavailable
 from shared.keysource import FileKeySource
 from shared.tls import channel_credentials
 
@@ -45,6 +46,21 @@ class Peers:
     def stub(self, service: str, stub_class: type) -> Any:
         """A stub of ``stub_class`` on the channel to ``service``."""
         return stub_class(self.channel(service))
+
+    def call(self, service: str, stub_class: type, method: str, request: Any,
+             timeout: float = DEFAULT_TIMEOUT_S) -> Any:
+        """Call ``method`` of ``service`` with a deadline of ``timeout`` seconds.
+
+        Raises Unavailable when the service is down or too slow (UNAVAILABLE, DEADLINE_EXCEEDED),
+        so that the caller's own caller gets UNAVAILABLE quickly and can retry; other errors
+        propagate as grpc.RpcError.
+        """
+        try:
+            return getattr(self.stub(service, stub_class), method)(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise Unavailable(f"{service} is unavailable; retry later") from None
+            raise
 
     def close(self) -> None:
         """Close every channel."""

@@ -6,13 +6,11 @@ import datetime as dt
 import os
 from typing import Any
 
-import grpc
 
 from services.ingestion.application import IngestionApplication, VaultRecordIn
 from services.ingestion.servicer import IngestionServicer
 from shared.clients import DEFAULT_TIMEOUT_S, Peers
 from shared.config import Settings
-from shared.errors import Unavailable
 from shared.gen.lethe.v1 import (anonymization_pb2, anonymization_pb2_grpc, ingestion_pb2,
                                  ingestion_pb2_grpc, vault_pb2, vault_pb2_grpc)
 from shared.keysource import FileKeySource
@@ -27,13 +25,9 @@ class GrpcPipeline:
         self.operator = (anonymization_pb2.OPERATOR_PSEUDONYM if operator == "pseudonym"
                          else anonymization_pb2.OPERATOR_PLACEHOLDER)
 
-    def _call(self, service: str, stub_class: type, method: str, request: Any, timeout: float) -> Any:
-        try:
-            return getattr(self.peers.stub(service, stub_class), method)(request, timeout=timeout)
-        except grpc.RpcError as exc:
-            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise Unavailable(f"{service} is unavailable; retry later") from None
-            raise
+    def _call(self, service: str, stub_class: type, method: str, request: Any,
+              timeout: float = DEFAULT_TIMEOUT_S) -> Any:
+        return self.peers.call(service, stub_class, method, request, timeout)
 
     def open_sessions(self, items: list[tuple[str, str, dt.datetime]]) -> list[tuple[str, bytes] | None]:  # noqa: D102
         resp = self._call("vault", vault_pb2_grpc.VaultServiceStub, "OpenSessions",

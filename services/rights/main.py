@@ -10,13 +10,11 @@ import datetime as dt
 import threading
 from typing import Any
 
-import grpc
 
 from services.rights.application import RightsApplication
 from services.rights.servicer import RightsServicer
 from shared.clients import DEFAULT_TIMEOUT_S, Peers
 from shared.config import Settings
-from shared.errors import Unavailable
 from shared.gen.lethe.v1 import (retention_pb2, retention_pb2_grpc, rights_pb2, rights_pb2_grpc,
                                  vault_pb2, vault_pb2_grpc)
 from shared.keysource import FileKeySource
@@ -30,14 +28,9 @@ class GrpcDownstream:
     def __init__(self, peers: Peers) -> None:
         self.peers = peers
 
-    def _call(self, service: str, stub_class: type, method: str, request: Any) -> Any:
-        try:
-            return getattr(self.peers.stub(service, stub_class), method)(
-                request, timeout=DEFAULT_TIMEOUT_S)
-        except grpc.RpcError as exc:
-            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise Unavailable(f"{service} is unavailable; retry later") from None
-            raise
+    def _call(self, service: str, stub_class: type, method: str, request: Any,
+              timeout: float = DEFAULT_TIMEOUT_S) -> Any:
+        return self.peers.call(service, stub_class, method, request, timeout)
 
     def export_subject(self, subject_ref: str, request_id: str) -> list[dict[str, Any]]:  # noqa: D102
         resp = self._call("vault", vault_pb2_grpc.VaultServiceStub, "ExportSubject",
