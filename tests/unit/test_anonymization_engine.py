@@ -213,6 +213,7 @@ def test_firm_named_after_partners_is_an_organization(engine):
 def test_place_after_a_locative_cue_is_a_location(engine):
     text = "Mr. Ostrander grew up in VELMORA and moved to Kestrino later."
     assert _covers(engine, text, "VELMORA", "LOCATION")
+    assert _covers(engine, "Ms. Dravik flew to QUORSBY on Tuesday.", "QUORSBY", "LOCATION")
 
 
 def test_open_ended_amounts_and_decades_are_not_dates(engine):

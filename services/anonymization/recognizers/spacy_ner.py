@@ -61,6 +61,15 @@ _YEAR = re.compile(r"(?<!\d)(?:1[89]\d\d|20\d\d)(?!\d)|\d0'?s\b|(?<!\d)\d{1,2}[/
 
 _MONTH_NAME = re.compile(r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\b")
 _PERIOD = re.compile(r"(?i)\b(?:years?|months?|weeks?|days?|hours?|minutes?|noon|midnight)\b")
+# A place name the model missed right after a motion/origin verb: ``flew to STAXROITH``,
+# ``originally from PORT O' WARREN``, ``arrived at Riverlea``.
+_PLACE_AFTER_CUE = re.compile(
+    r"(?i:\b(?:grew[ \t]+up[ \t]+in|born[ \t]+in|raised[ \t]+in|based[ \t]+in|headquartered[ \t]+in|"
+    r"moved(?:[ \t]+here)?[ \t]+(?:to|from)|relocated[ \t]+to|flew[ \t]+(?:to|from|in)|"
+    r"travell?ed[ \t]+to|returned[ \t]+to|emigrated[ \t]+(?:to|from)|immigrated[ \t]+to|arrived[ \t]+(?:at|in)|"
+    r"originally[ \t]+from)[ \t]+)"
+    r"(?P<p>[^\W\d_a-z][\w'’-]*(?:[ \t]+[^\W\d_a-z][\w'’-]*){0,2})"
+)
 # Open-ended amounts, ordinal periods and two-digit decades are not dates: ``8+ years`` (of
 # experience), ``10th year``, ``the 60s``. Exact durations (``14 years``) stay: a sentence length or a
 # stay can single a person out (TAB annotates them as quasi-identifiers).
@@ -140,4 +149,9 @@ class LetheSpacyNerRecognizer(EntityRecognizer):
                   and text[end:end + 2] not in ("'s", "’s")):
                 etype = "LOCATION"
             out.append(RecognizerResult(etype, start, end, SCORES[etype]))
+        if not entities or "LOCATION" in entities:
+            for m in _PLACE_AFTER_CUE.finditer(text):
+                start, end = m.span("p")
+                if not any(r.start < end and start < r.end for r in out):
+                    out.append(RecognizerResult("LOCATION", start, end, 0.75))
         return out
