@@ -40,8 +40,23 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
         self.app = app
 
     def _run(self, items: list[pb.Interaction]) -> list[pb.IngestResult]:
-        results = self.app.ingest([to_domain(i) for i in items])
-        return [to_proto(i.sequence, r) for i, r in zip(items, results, strict=True)]
+        """Ingest a batch; an interaction repeated in the batch is ingested as if sent again after
+        the first (so it comes back DUPLICATE), never twice in one pipeline run."""
+        domain = [to_domain(i) for i in items]
+        results: list[IngestResult | None] = [None] * len(domain)
+        pending = list(range(len(domain)))
+        while pending:
+            seen: set[Any] = set()
+            now, later = [], []
+            for n in pending:
+                iid = self.app.interaction_id(domain[n])
+                (later if iid in seen else now).append(n)
+                seen.add(iid)
+            for n, result in zip(now, self.app.ingest([domain[n] for n in now]), strict=True):
+                results[n] = result
+            pending = later
+        return [to_proto(i.sequence, r) for i, r in zip(items, results, strict=True)
+                if r is not None]  # every slot is filled: the loop ends when none is pending
 
     def Ingest(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         require(len(request.interactions) <= MAX_BATCH, f"at most {MAX_BATCH} interactions",

@@ -46,6 +46,9 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
 
     def Store(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         require(len(request.records) <= MAX_ITEMS, "too many records", "BATCH_TOO_LARGE")
+        ids = [r.record_id for r in request.records]
+        require(len(set(ids)) == len(ids), "a record_id appears twice in the request",
+                "RECORD_ID_DUPLICATE")
         outcomes = self.app.store([RecordIn(r.record_id, r.subject_ref, r.category, r.form, r.region,
                                             r.content, _when(r.received_at), r.interaction_id)
                                    for r in request.records])

@@ -177,11 +177,38 @@ def _element(field: Any, depth: int, small: bool) -> st.SearchStrategy[Any]:
 def _field(field: Any, depth: int, small: bool) -> st.SearchStrategy[Any]:
     if not _is_repeated(field):
         return _element(field, depth, small)
-    few = st.lists(_element(field, depth, small), max_size=4)
+    few = st.one_of(st.lists(_element(field, depth, small), max_size=4),
+                    # the same item twice in one request (a client retrying inside a batch)
+                    st.tuples(_element(field, depth, small), st.integers(2, 3)).map(
+                        lambda p: [p[0]] * p[1]))
     # Very many items (over the batch limits): one small element repeated, cheap to build.
     many = st.tuples(_element(field, depth, True), st.sampled_from([1001, 10_001])).map(
         lambda p: [p[0]] * p[1])
     return st.one_of(few, few, few, many) if depth == 0 else few
+
+
+def _near_valid_interaction() -> st.SearchStrategy[Any]:
+    """Interactions that pass validation (mostly), with fuzzed texts: reach the whole pipeline."""
+    text = st.one_of(_text.map(lambda t: t + " " + CANARY),
+                     st.sampled_from(["Call me on +44 20 7946 0958, " + CANARY,
+                                      "mail jane.doe@example.com " + CANARY, "\u202e" + CANARY]))
+
+    def build(p: tuple[Any, ...]) -> Any:
+        msg = ingestion_pb2.Interaction(account_id="acct-" + CANARY + p[0], session_hint=p[1],
+                                        client_ip=p[2], user_agent=p[3], region=p[4], kind=p[5],
+                                        prompt=p[6], response=p[7], contact=p[8], sequence=p[9])
+        msg.occurred_at.FromDatetime(p[10])
+        return msg
+
+    import datetime as dt
+    return st.tuples(
+        st.sampled_from(["", "1", "é"]), st.sampled_from(["", "s1", CANARY]),
+        st.sampled_from(["", "203.0.113.7", "2001:db8::1", "::ffff:10.0.0.1", "fe80::1%eth0"]),
+        st.sampled_from(["", "Mozilla/5.0 Firefox/120.0", "Googlebot"]), st.sampled_from(["EU", "US"]),
+        st.sampled_from(["", "interaction", "support_ticket"]), text, text | st.just(""),
+        st.just("") | text, st.integers(0, 2**31 - 1),
+        st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(2026, 1, 1),
+                     timezones=st.just(dt.timezone.utc))).map(build)
 
 
 def message_strategy(desc: Descriptor, depth: int = 0, small: bool = False) -> st.SearchStrategy[Any]:
@@ -189,6 +216,12 @@ def message_strategy(desc: Descriptor, depth: int = 0, small: bool = False) -> s
     cls = message_factory.GetMessageClass(desc)
     if depth > 4:
         return st.builds(cls)
+    if desc.full_name == "lethe.v1.Interaction" and not small:
+        return st.one_of(_generic_message(desc, cls, depth, small), _near_valid_interaction())
+    return _generic_message(desc, cls, depth, small)
+
+
+def _generic_message(desc: Descriptor, cls: Any, depth: int, small: bool) -> st.SearchStrategy[Any]:
     fields = {f.name: st.none() | _field(f, depth, small) for f in desc.fields}
 
     def build(values: dict[str, Any]) -> Any:
@@ -344,7 +377,8 @@ def test_every_rpc_is_covered() -> None:
 def _request_strategy(rpc: Rpc) -> st.SearchStrategy[Any]:
     one = message_strategy(rpc.desc.input_type)
     if rpc.desc.client_streaming:
-        return st.lists(one, min_size=0, max_size=5)
+        return st.one_of(st.lists(one, min_size=0, max_size=5),
+                         st.tuples(one, st.integers(2, 3)).map(lambda p: [p[0]] * p[1]))
     return one
 
 
