@@ -1,13 +1,16 @@
 #!/usr/bin/env sh
-# DEV ONLY: create (or update) the Lethe Secrets in a namespace from a local key dir made by Lethe.
+# DEV ONLY: create (or update) the Lethe Secrets in a namespace from a local key dir made by Lethe
+# (`lethe up`, or its prepare_keys step alone, as here):
 #
 #   .venv/bin/python -c 'from cli.deployment import prepare_keys; from shared.config import load_settings; prepare_keys(load_settings("var-k8s"))'
 #   k8s/dev-secrets.sh var-k8s-keys lethe-dev
 #
-# prepare_keys makes the pepper, one event-cipher key per service and a local CA with a certificate
-# per identity (SANs: the identity's name, which is also its Service name). The vault root key is
-# taken from KEY_DIR/vault/root/v1, or made here if the key dir has none. Nothing is written to the
-# repo; production Secrets come from your secret manager (see README.md).
+# prepare_keys makes the pepper, one event-cipher key and one Ed25519 audit key per service
+# (audit/<service>.ed25519, public key audit/<service>.pub) and a local CA with a certificate per
+# identity (SANs: the identity's name, which is also its Service name). The vault root key is
+# taken from KEY_DIR/vault/root/v1, or made here if the key dir has none. The vault's bucket keys
+# are NOT Secrets: the vault makes them on its PVC vault-bucket-keys (LETHE_VAULT_KEY_DIR). Nothing
+# is written to the repo; production Secrets come from your secret manager (see README.md).
 set -eu
 KEY_DIR=${1:?usage: dev-secrets.sh KEY_DIR [NAMESPACE]}
 NS=${2:-lethe-dev}
@@ -24,6 +27,15 @@ for id in ingestion anonymization vault retention rights operator; do
 done
 for svc in ingestion anonymization vault retention rights; do
   secret "lethe-event-cipher-$svc" --from-file="$svc=$KEY_DIR/event-cipher/$svc"
+done
+for svc in ingestion anonymization vault retention rights; do
+  # The key dir is read-only in the pod: the service reads its signing key and checks that the
+  # published public key matches it, so both files come from the same key dir.
+  for f in "$KEY_DIR/audit/$svc.ed25519" "$KEY_DIR/audit/$svc.pub"; do
+    [ -f "$f" ] || { echo "dev-secrets.sh: missing $f (re-run prepare_keys or lethe up on $KEY_DIR)" >&2; exit 1; }
+  done
+  secret "lethe-audit-$svc" --from-file="$svc.ed25519=$KEY_DIR/audit/$svc.ed25519" \
+    --from-file="$svc.pub=$KEY_DIR/audit/$svc.pub"
 done
 secret lethe-pepper --from-file="pepper=$KEY_DIR/pepper"
 

@@ -4,8 +4,10 @@ Each overlay (``k8s/overlays/*``) is rendered with a real kustomize (``kubectl k
 validated offline against the Kubernetes JSON schemas bundled by ``kubernetes-validate`` (strict:
 unknown fields are errors), then checked against the deployment policies of the design: non-root
 hardened containers, probes, resources, read-only secrets with the vault keys only in the vault,
-default-deny network policies that allow exactly the design's calls, the sweep CronJob, grace
-periods and autoscaling of the stateless services only.
+each service's audit signing key only in that service, the vault's writable bucket-key volume
+(``LETHE_VAULT_KEY_DIR``) only in the vault, the health port on every service, default-deny
+network policies that allow exactly the design's calls, the sweep CronJob, grace periods and
+autoscaling of the stateless services only.
 
 Finding kustomize, first match wins:
 
@@ -52,6 +54,8 @@ CALLS = {
     (SWEEP, "retention"),
 }
 GRPC_PORT, HEALTH_PORT = 50051, 8081
+HEALTH_ADDRESS = f"0.0.0.0:{HEALTH_PORT}"
+BUCKET_KEYS_CLAIM = "vault-bucket-keys"
 EGRESS_PORTS = {"dev": {53, GRPC_PORT}, "prod": {53, GRPC_PORT, 5432, 4317}}
 
 
@@ -121,6 +125,28 @@ def config(docs: list[dict[str, Any]]) -> dict[str, str]:
             if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("lethe-config")]
     assert len(maps) == 1
     return maps[0]["data"]
+
+
+def effective_env(docs: list[Doc], container: Doc) -> dict[str, str]:
+    """A container's plain environment: its ConfigMaps (envFrom), overridden by its ``env``."""
+    maps = of_kind(docs, "ConfigMap")
+    env: dict[str, str] = {}
+    for env_from in container.get("envFrom", []):
+        if "configMapRef" in env_from:
+            env.update(maps[env_from["configMapRef"]["name"]].get("data", {}))
+    for var in container.get("env", []):
+        if "value" in var:
+            env[var["name"]] = var["value"]
+    return env
+
+
+def projected_items(pod: Doc, secret: str) -> list[tuple[str, str, str]]:
+    """(volume, key, path) of the items of a Secret projected into the pod's volumes."""
+    return [(v["name"], item["key"], item["path"])
+            for v in pod["spec"].get("volumes", [])
+            for source in v.get("projected", {}).get("sources", [])
+            if source.get("secret", {}).get("name") == secret
+            for item in source["secret"].get("items", [])]
 
 
 def secrets_used(pod: dict[str, Any]) -> set[str]:
@@ -317,6 +343,74 @@ def test_no_secret_values_in_the_repo(rendered: Rendered, overlay: str) -> None:
             assert "PRIVATE KEY-----" not in path.read_text(errors="replace"), path
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_gets_only_its_own_audit_key(rendered: Rendered, overlay: str) -> None:
+    """lethe-audit-<service> reaches only that service, as audit/<service>.{ed25519,pub} in its
+    read-only key dir (LETHE_KEY_DIR); the sweep (operator) gets no audit key."""
+    docs = rendered[overlay]
+    for kind, name, pod in workloads(docs):
+        audit = {s for s in secrets_used(pod) if s.startswith("lethe-audit-")}
+        if (kind, name) == ("CronJob", SWEEP):
+            assert not audit, f"{name} uses {audit}"
+            continue
+        assert audit == {f"lethe-audit-{name}"}, f"{name} uses {audit}"
+        items = projected_items(pod, f"lethe-audit-{name}")
+        assert {(key, path) for _v, key, path in items} == {
+            (f"{name}.ed25519", f"audit/{name}.ed25519"), (f"{name}.pub", f"audit/{name}.pub")}
+        volume = items[0][0]
+        assert {v for v, _k, _p in items} == {volume}, name
+        (container,) = pod["spec"]["containers"]
+        mounts = [m for m in container["volumeMounts"] if m["name"] == volume]
+        key_dir = effective_env(docs, container)["LETHE_KEY_DIR"]
+        assert [(m["mountPath"], m.get("readOnly")) for m in mounts] == [(key_dir, True)], name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_vault_bucket_keys_on_their_own_writable_volume(rendered: Rendered, overlay: str) -> None:
+    """The bucket keys: a small RWO PVC, mounted writable by the vault only, at LETHE_VAULT_KEY_DIR,
+    which only the vault sets, apart from the data dir and the read-only key dir."""
+    docs = rendered[overlay]
+    claims = of_kind(docs, "PersistentVolumeClaim")
+    assert BUCKET_KEYS_CLAIM in claims, "no PVC for the vault's bucket keys"
+    claim = claims[BUCKET_KEYS_CLAIM]["spec"]
+    assert claim["accessModes"] == ["ReadWriteOnce"]
+    size = claim["resources"]["requests"]["storage"]
+    assert re.fullmatch(r"\d+Mi", size) and int(size[:-2]) <= 1024, size  # small
+    assert "LETHE_VAULT_KEY_DIR" not in config(docs), "every pod reads lethe-config"
+    for kind, name, pod in workloads(docs):
+        claimed = {v["name"] for v in pod["spec"].get("volumes", [])
+                   if v.get("persistentVolumeClaim", {}).get("claimName") == BUCKET_KEYS_CLAIM}
+        for c in containers(pod):
+            env = effective_env(docs, c)
+            mounts = [m for m in c.get("volumeMounts", []) if m["name"] in claimed]
+            names = {e["name"] for e in c.get("env", [])}
+            if (kind, name) != ("Deployment", "vault"):
+                assert not claimed, f"{name} mounts {BUCKET_KEYS_CLAIM}"
+                assert "LETHE_VAULT_KEY_DIR" not in env and "LETHE_VAULT_KEY_DIR" not in names, name
+                continue
+            assert len(claimed) == 1 and len(mounts) == 1, "the vault mounts its bucket keys once"
+            (mount,) = mounts
+            assert mount.get("readOnly") is not True, "bucket keys are destroyed: writable"
+            assert not mount.get("subPath"), "the whole volume"
+            key_dir = env["LETHE_VAULT_KEY_DIR"]
+            assert mount["mountPath"] == key_dir
+            for other in (env["LETHE_DATA_DIR"], env["LETHE_KEY_DIR"]):
+                assert not Path(key_dir).is_relative_to(other), f"{key_dir} inside {other}"
+                assert not Path(other).is_relative_to(key_dir), f"{other} inside {key_dir}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_serves_health_on_plaintext_port(rendered: Rendered, overlay: str) -> None:
+    """LETHE_HEALTH_ADDRESS=0.0.0.0:8081 reaches every service container (ConfigMap or env) and
+    the port is declared, so the probes on 8081 find the health server (shared/server.py)."""
+    docs = rendered[overlay]
+    for name, deployment in of_kind(docs, "Deployment").items():
+        for c in deployment["spec"]["template"]["spec"]["containers"]:
+            assert effective_env(docs, c).get("LETHE_HEALTH_ADDRESS") == HEALTH_ADDRESS, name
+            ports = {p["containerPort"] for p in c.get("ports", [])}
+            assert HEALTH_PORT in ports and GRPC_PORT in ports, name
+
+
 # ---------------------------------------------------------------- scaling, sweep, storage
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_hpa_targets_only_stateless_services(rendered: Rendered, overlay: str) -> None:
@@ -371,7 +465,7 @@ def test_prod_uses_postgres_and_otlp(rendered: Rendered) -> None:
     assert settings["LETHE_PERSISTENCE"] == "postgres"
     assert settings["LETHE_PROFILE"] == "production"
     assert settings["OTEL_EXPORTER_OTLP_ENDPOINT"]
-    assert not of_kind(docs, "PersistentVolumeClaim")
+    assert set(of_kind(docs, "PersistentVolumeClaim")) == {BUCKET_KEYS_CLAIM}  # data: PostgreSQL
     for name, deployment in of_kind(docs, "Deployment").items():
         env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
         for var in ("POSTGRES_USER", "POSTGRES_PASSWORD"):
