@@ -56,7 +56,7 @@ def ner_spans(nlp_artifacts) -> list[tuple[str, int, int]]:
     return [(e.label_, e.start_char, e.end_char) for e in doc.ents]
 
 
-_YEAR = re.compile(r"(?<!\d)(?:1[89]\d\d|20\d\d)(?!\d)|\d0'?s\b|(?<!\d)\d{1,2}[/.-]\d{1,2}(?!\d)")
+_YEAR = re.compile(r"(?<!\d)(?:1[89]\d\d|20\d\d)(?!\d)|\d0'?s\b|(?<!\d)\d{1,3}[/.-]\d{1,2}(?!\d)")
 
 
 _MONTH_NAME = re.compile(r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\b")
