@@ -191,8 +191,3 @@ def connect(data_dir: str | os.PathLike[str] | None, key_dir: str | os.PathLike[
                               "run `lethe up` first")
     keys = FileKeySource(settings.key_dir)
     return settings, keys, Peers(settings, keys, "operator")
-
-
-def data_dir_path(settings: Settings) -> Path:
-    """The data dir (for files the CLI writes there, such as exports)."""
-    return settings.data_dir

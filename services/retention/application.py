@@ -17,7 +17,8 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
-from services.retention.domain import LegalHold, RecordSchedule, SubjectStatus, Sweep
+from services.retention.domain import (LegalHold, RecordSchedule, SubjectStatus, Sweep,
+                                      hold_covers)
 from shared.app import LetheApplication, event_attributes, event_type
 from shared.config import Settings
 from shared.errors import NotFound, require
@@ -98,10 +99,7 @@ class ScheduleIndex:
     def hold_reason(self, entry: dict[str, Any]) -> str:
         """Reason of the first active hold naming the record, its subject or category; "" if none."""
         for hold in self.holds.values():
-            if hold["active"] and (
-                    (hold["record_id"] and hold["record_id"] == entry["record_id"])
-                    or (hold["subject_ref"] and hold["subject_ref"] == entry["subject_ref"])
-                    or (hold["category"] and entry["category"].startswith(hold["category"]))):
+            if hold_covers(hold, entry):
                 return str(hold["reason"])
         return ""
 

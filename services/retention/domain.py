@@ -91,12 +91,18 @@ class LegalHold(Aggregate):
         """Release the hold; the records it kept expire at the next sweep."""
         self.active = False
 
-    def covers(self, schedule: dict) -> bool:
-        """True when this active hold names the schedule's record, subject or category."""
-        return self.active and (
-            (self.record_id and self.record_id == schedule["record_id"])
-            or (self.subject_ref and self.subject_ref == schedule["subject_ref"])
-            or (self.category and schedule["category"].startswith(self.category)))
+
+def hold_covers(hold: dict, schedule: dict) -> bool:
+    """True when an active hold names the schedule's record, its subject or its category.
+
+    ``hold`` has ``active``, ``record_id``, ``subject_ref``, ``category``; ``schedule`` has
+    ``record_id``, ``subject_ref``, ``category`` (a hold on ``user`` covers ``user.contact``).
+    """
+    return bool(hold["active"]) and bool(
+        (hold["record_id"] and hold["record_id"] == schedule["record_id"])
+        or (hold["subject_ref"] and hold["subject_ref"] == schedule["subject_ref"])
+        or (hold["category"] and (schedule["category"] == hold["category"]
+                                  or schedule["category"].startswith(hold["category"] + "."))))
 
 
 class SubjectStatus(Aggregate):
