@@ -282,3 +282,11 @@ def test_worker_processes_give_the_same_results_as_in_process(engine):
     texts = [f"Mr Tolvar Quenby{i} paid with 4111 1111 1111 1111 from 192.0.2.{i % 250}" for i in range(210)]
     with DetectionEngine(workers=2) as parallel:
         assert parallel.analyze_batch(texts) == engine.analyze_batch(texts[:0]) + [engine.analyze(t) for t in texts]
+
+
+def test_an_ssn_shaped_number_after_an_ssn_cue_is_redacted_even_if_never_issued() -> None:
+    from services.anonymization.recognizers.us_ssn import LetheUsSsnRecognizer
+    recognizer = LetheUsSsnRecognizer()
+    text = "my ssn 078-05-1120 and order 078-05-1120"
+    assert recognizer.check(text, 7, 18, 0.85) == 0.7
+    assert recognizer.check(text, 29, 40, 0.85) is None

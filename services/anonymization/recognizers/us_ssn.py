@@ -31,11 +31,16 @@ class LetheUsSsnRecognizer(LetheRegexRecognizer):
     ]
 
     def check(self, text: str, start: int, end: int, score: float) -> Optional[float]:
-        """SSA validity; a cue word in the preceding 40 code points adds 0.15 (bare: needs it)."""
+        """SSA validity; a cue word in the preceding 40 code points adds 0.15 (bare: needs it).
+
+        After an explicit cue ("ssn", "social security"...) an SSN-shaped number is redacted even
+        when SSA rules say it was never issued (advertising or test numbers): what a user types
+        there is meant as an SSN, and over-redaction is the safe side.
+        """
         digits = re.sub(r"\D", "", text[start:end])
-        if not ssn_ok(digits):
-            return None
         cue = has_cue(text, start, _CUE, 40)
+        if not ssn_ok(digits):
+            return 0.7 if cue and len(set(digits)) > 1 else None
         if score < 0.5:
             return 0.9 if cue else None
         return min(1.0, score + 0.1) if cue else score
