@@ -29,10 +29,10 @@ import datetime as dt
 import json
 import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc

@@ -31,9 +31,18 @@ from cli.reader import LineError, parse_line, parse_timestamp, read_lines
 from cli.sample import generate
 from shared.config import load_settings
 from shared.crypto import subject_ref
-from shared.gen.lethe.v1 import (anonymization_pb2, anonymization_pb2_grpc, ingestion_pb2,
-                                 ingestion_pb2_grpc, retention_pb2, retention_pb2_grpc, rights_pb2,
-                                 rights_pb2_grpc, vault_pb2, vault_pb2_grpc)
+from shared.gen.lethe.v1 import (
+    anonymization_pb2,
+    anonymization_pb2_grpc,
+    ingestion_pb2,
+    ingestion_pb2_grpc,
+    retention_pb2,
+    retention_pb2_grpc,
+    rights_pb2,
+    rights_pb2_grpc,
+    vault_pb2,
+    vault_pb2_grpc,
+)
 
 app = typer.Typer(help="Lethe: privacy data plane for AI services.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from shared.gen.lethe.v1 import (anonymization_pb2, ingestion_pb2, retention_pb2, rights_pb2,
-                                 vault_pb2)
+from shared.gen.lethe.v1 import anonymization_pb2, ingestion_pb2, retention_pb2, rights_pb2, vault_pb2
 from shared.store import SqlStore
 
 KEEP_DAYS = 7

@@ -25,12 +25,12 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from shared.app import LetheApplication
+from shared.authz import Authorizer, CallRefused
 from shared.config import Settings, load_settings
 from shared.errors import FailedPrecondition, InvalidArgument, LetheError, NotFound
 from shared.gen.lethe.v1 import common_pb2, events_pb2, events_pb2_grpc
-from shared.keysource import FileKeySource
-from shared.authz import Authorizer, CallRefused
 from shared.idempotency import IdempotencyStore
+from shared.keysource import FileKeySource
 from shared.store import open_store
 from shared.telemetry import setup_telemetry
 from shared.tls import peer_identity, server_credentials

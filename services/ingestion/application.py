@@ -19,9 +19,14 @@ from typing import Protocol
 
 from eventsourcing.persistence import RecordConflictError
 
-from services.ingestion.domain import (IngestedInteraction, InteractionIn, network_prefix,
-                                       user_agent_family, validate)
 from services.ingestion.coalescer import Coalescer
+from services.ingestion.domain import (
+    IngestedInteraction,
+    InteractionIn,
+    network_prefix,
+    user_agent_family,
+    validate,
+)
 from shared.app import LetheApplication
 from shared.config import Settings
 from shared.crypto import keyed_digest, subject_ref

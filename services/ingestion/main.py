@@ -6,13 +6,18 @@ import datetime as dt
 import os
 from typing import Any
 
-
 from services.ingestion.application import IngestionApplication, VaultRecordIn
 from services.ingestion.servicer import IngestionServicer
 from shared.clients import DEFAULT_TIMEOUT_S, Peers
 from shared.config import Settings
-from shared.gen.lethe.v1 import (anonymization_pb2, anonymization_pb2_grpc, ingestion_pb2,
-                                 ingestion_pb2_grpc, vault_pb2, vault_pb2_grpc)
+from shared.gen.lethe.v1 import (
+    anonymization_pb2,
+    anonymization_pb2_grpc,
+    ingestion_pb2,
+    ingestion_pb2_grpc,
+    vault_pb2,
+    vault_pb2_grpc,
+)
 from shared.keysource import FileKeySource
 from shared.server import run_service, to_timestamp
 

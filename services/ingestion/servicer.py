@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
 from services.ingestion.application import IngestionApplication, IngestResult
 from services.ingestion.domain import InteractionIn
 from shared.errors import require
-from shared.prototime import from_timestamp
 from shared.gen.lethe.v1 import ingestion_pb2 as pb
 from shared.gen.lethe.v1 import ingestion_pb2_grpc
+from shared.prototime import from_timestamp
 
 MAX_BATCH = 1000
 STREAM_CHUNK = 64

@@ -17,8 +17,7 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
-from services.retention.domain import (LegalHold, RecordSchedule, SubjectStatus, Sweep,
-                                      hold_covers)
+from services.retention.domain import LegalHold, RecordSchedule, SubjectStatus, Sweep, hold_covers
 from shared.app import LetheApplication, event_attributes, event_type
 from shared.config import Settings
 from shared.errors import NotFound, require

@@ -17,8 +17,14 @@ from shared.clients import DEFAULT_TIMEOUT_S, Peers
 from shared.config import Settings
 from shared.errors import Unavailable
 from shared.follower import Follower
-from shared.gen.lethe.v1 import (anonymization_pb2, anonymization_pb2_grpc, retention_pb2,
-                                 retention_pb2_grpc, vault_pb2, vault_pb2_grpc)
+from shared.gen.lethe.v1 import (
+    anonymization_pb2,
+    anonymization_pb2_grpc,
+    retention_pb2,
+    retention_pb2_grpc,
+    vault_pb2,
+    vault_pb2_grpc,
+)
 from shared.keysource import FileKeySource
 from shared.server import run_service
 

@@ -17,8 +17,7 @@ from typing import Any, Protocol
 
 from eventsourcing.application import AggregateNotFoundError
 
-from services.rights.domain import (HOLD_EXEMPTIONS, OPEN_STATES, DataSubjectRequest,
-                                   check_submission)
+from services.rights.domain import HOLD_EXEMPTIONS, OPEN_STATES, DataSubjectRequest, check_submission
 from shared.app import LetheApplication, event_attributes, event_type
 from shared.config import Settings
 from shared.crypto import subject_ref

@@ -10,13 +10,18 @@ import datetime as dt
 import threading
 from typing import Any
 
-
 from services.rights.application import RightsApplication
 from services.rights.servicer import RightsServicer
 from shared.clients import DEFAULT_TIMEOUT_S, Peers
 from shared.config import Settings
-from shared.gen.lethe.v1 import (retention_pb2, retention_pb2_grpc, rights_pb2, rights_pb2_grpc,
-                                 vault_pb2, vault_pb2_grpc)
+from shared.gen.lethe.v1 import (
+    retention_pb2,
+    retention_pb2_grpc,
+    rights_pb2,
+    rights_pb2_grpc,
+    vault_pb2,
+    vault_pb2_grpc,
+)
 from shared.keysource import FileKeySource
 from shared.server import run_service, to_timestamp
 from shared.telemetry import gauge

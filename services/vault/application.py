@@ -19,8 +19,15 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
-from services.vault.domain import (CATEGORIES, FORMS, MAX_CONTENT_BYTES, SubjectErased,
-                                   SubjectKeyring, VaultRecord, check_subject_ref)
+from services.vault.domain import (
+    CATEGORIES,
+    FORMS,
+    MAX_CONTENT_BYTES,
+    SubjectErased,
+    SubjectKeyring,
+    VaultRecord,
+    check_subject_ref,
+)
 from services.vault.keys import KeyDestroyed, KeyHierarchy
 from services.vault.registry import Recipient, ReleaseDecision, check_recipient_id, check_release
 from shared.app import LetheApplication, event_type

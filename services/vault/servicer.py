@@ -7,8 +7,8 @@ from typing import Any
 
 from services.vault.application import RecordIn, RecordOut, VaultApplication
 from shared.errors import require
-from shared.prototime import from_timestamp
 from shared.gen.lethe.v1 import vault_pb2, vault_pb2_grpc
+from shared.prototime import from_timestamp
 from shared.server import to_timestamp
 
 _OUTCOME = {"stored": vault_pb2.STORE_OUTCOME_STORED, "duplicate": vault_pb2.STORE_OUTCOME_DUPLICATE,

@@ -34,12 +34,11 @@ def _texts() -> tuple[list[str], str]:
 
 
 def _presidio_baseline():
+    # Offline: Presidio's e-mail recognizer calls tldextract.extract; point it at the bundled snapshot.
+    import presidio_analyzer.predefined_recognizers.generic.email_recognizer as email_mod
     import tldextract
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
-
-    # Offline: Presidio's e-mail recognizer calls tldextract.extract; point it at the bundled snapshot.
-    import presidio_analyzer.predefined_recognizers.generic.email_recognizer as email_mod
 
     offline = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
     email_mod.tldextract = type("_Offline", (), {"extract": staticmethod(offline)})

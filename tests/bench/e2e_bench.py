@@ -10,7 +10,6 @@ The ratio e2e rate / in-process anonymization rate shows what the service mesh c
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import statistics
@@ -25,7 +24,6 @@ from typing import Any
 
 from cli.reader import parse_line
 from cli.sample import generate
-from shared.config import load_settings
 from shared.gen.lethe.v1 import ingestion_pb2, ingestion_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,8 +20,14 @@ from cryptography.x509.oid import NameOID
 
 from shared.authz import load_authz
 from shared.config import SERVICES
-from shared.gen.lethe.v1 import (anonymization_pb2_grpc, events_pb2_grpc, ingestion_pb2_grpc,
-                                 retention_pb2_grpc, rights_pb2_grpc, vault_pb2_grpc)
+from shared.gen.lethe.v1 import (
+    anonymization_pb2_grpc,
+    events_pb2_grpc,
+    ingestion_pb2_grpc,
+    retention_pb2_grpc,
+    rights_pb2_grpc,
+    vault_pb2_grpc,
+)
 from shared.keysource import FileKeySource
 from shared.tls import IDENTITIES
 from tests.conftest import Deployment
@@ -35,8 +41,15 @@ MUTATING_WHEN_EMPTY = {"lethe.v1.RetentionService/Sweep"}
 def _methods() -> list[tuple[str, str, object, object, bool]]:
     """(service, full method, request class, response class, server streaming) for every RPC."""
     from google.protobuf import symbol_database  # noqa: F401 - descriptors are registered
-    from shared.gen.lethe.v1 import (anonymization_pb2, events_pb2, ingestion_pb2, retention_pb2,
-                                     rights_pb2, vault_pb2)
+
+    from shared.gen.lethe.v1 import (
+        anonymization_pb2,
+        events_pb2,
+        ingestion_pb2,
+        retention_pb2,
+        rights_pb2,
+        vault_pb2,
+    )
     out = []
     pb = {"ingestion": ingestion_pb2, "anonymization": anonymization_pb2, "vault": vault_pb2,
           "retention": retention_pb2, "rights": rights_pb2}

@@ -38,8 +38,14 @@ from hypothesis import strategies as st
 
 from shared.authz import load_authz
 from shared.config import SERVICES
-from shared.gen.lethe.v1 import (anonymization_pb2, events_pb2, ingestion_pb2, retention_pb2,
-                                 rights_pb2, vault_pb2)
+from shared.gen.lethe.v1 import (
+    anonymization_pb2,
+    events_pb2,
+    ingestion_pb2,
+    retention_pb2,
+    rights_pb2,
+    vault_pb2,
+)
 from shared.keysource import FileKeySource
 from tests.conftest import Deployment
 

@@ -25,8 +25,7 @@ from shared.app import LetheApplication
 from shared.config import Settings
 from shared.keysource import FileKeySource
 from shared.proofcheck import PROOF_FORMAT, check_proof, event_leaf_hash
-from shared.transparency import (LocalSource, TransparencyLog, UndecodableEvent, published_keys,
-                                 verify_log)
+from shared.transparency import LocalSource, TransparencyLog, UndecodableEvent, published_keys, verify_log
 
 N = 40
 REPO = Path(__file__).resolve().parents[2]
@@ -112,7 +111,7 @@ TAMPERS = {
     "swap": (["UPDATE stored_events SET rowid = -1 WHERE rowid = 5",
               "UPDATE stored_events SET rowid = 5 WHERE rowid = 9",
               "UPDATE stored_events SET rowid = 9 WHERE rowid = -1"], "EVENT_ALTERED", 5),
-    "insert_replayed": ([f"UPDATE stored_events SET rowid = -rowid WHERE rowid > 11",
+    "insert_replayed": (["UPDATE stored_events SET rowid = -rowid WHERE rowid > 11",
                          "UPDATE stored_events SET rowid = 1 - rowid WHERE rowid < 0",
                          "INSERT INTO stored_events (rowid, originator_id, originator_version, "
                          "topic, state) SELECT 12, originator_id, 2, topic, state "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from .base import LetheRegexRecognizer, shrink_at_separators, cue_regex, has_cue
+from .base import LetheRegexRecognizer, cue_regex, has_cue, shrink_at_separators
 
 # Issuer prefixes (IIN ranges) in use: Visa 4; Mastercard 51-55 and 2221-2720; Amex 34/37;
 # Diners 300-305/3095/36/38/39; JCB 3528-3589 (and legacy 1800/2131); Discover 6011/622126-622925/

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import RecognizerResult
-
 from .base import LetheRegexRecognizer
 
 _SUFFIX = (
