@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from eventsourcing.persistence import ProcessRecorder
 from shared.config import Settings
 from shared.keysource import FileKeySource
 
+log = logging.getLogger("lethe")
 _BASE_FIELDS = ("originator_id", "originator_version", "timestamp")
 
 
@@ -193,7 +195,13 @@ class LetheApplication(Application[uuid.UUID]):
                 if not notes:
                     return
                 for note in notes:
-                    self.on_recorded(self.mapper.to_domain_event(note))
+                    try:
+                        event = self.mapper.to_domain_event(note)
+                    except Exception:  # noqa: BLE001 - a tampered or forged row: stay up, alarm
+                        log.error("event %d of the %s log does not decode; run lethe audit verify",
+                                  note.id, self.service)
+                    else:
+                        self.on_recorded(event)
                     self._projected = note.id
 
     rebuild_projections = refresh
