@@ -37,6 +37,7 @@ from typing import Any
 
 import grpc
 
+from shared.app import UNDECODABLE
 from shared.clients import Peers
 from shared.config import SERVICES
 from shared.gen.lethe.v1 import events_pb2, events_pb2_grpc, retention_pb2, retention_pb2_grpc
@@ -125,6 +126,8 @@ class GrpcSource:
                                       timeout=3600)
         try:
             for r in stream:
+                if r.event.event_type == UNDECODABLE:
+                    raise UndecodableEvent(self.service)
                 if self.collect is not None:
                     self.collect.append(_entry(self.service, r.event))
                 yield r.event

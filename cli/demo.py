@@ -63,8 +63,14 @@ def run_demo(data_dir: Path, key_dir: Path | None, input_file: Path | None, acco
                 for line in generate(accounts, interactions, seed=7):
                     fh.write(json.dumps(line, ensure_ascii=False) + "\n")
             step("sample", f"{interactions} interactions of {accounts} accounts -> {input_file}")
-        lines = [json.loads(raw) for raw in input_file.read_text(encoding="utf-8").splitlines()
-                 if raw.strip().startswith("{")]
+        lines = []
+        for raw in input_file.read_bytes().splitlines():  # bad lines are ingest's to report
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(line, dict):
+                lines.append(line)
         result = ingest_file(input_file, data_dir, key_dir)
         summary["ingest"] = {k: v for k, v in result.items() if k != "rejections"}
         step("ingest", f"stored {result['stored']}, duplicates {result['duplicate']}, "
@@ -72,11 +78,14 @@ def run_demo(data_dir: Path, key_dir: Path | None, input_file: Path | None, acco
                        f"{result['seconds']:.1f} s = {result['rate_per_s']:.1f} interactions/s")
         account_ids = list(dict.fromkeys(str(line.get("account_id", "")) for line in lines
                                          if line.get("account_id")))
-        if len(account_ids) >= 2:
+        if len(account_ids) < 2:
+            step("access", "skipped: the input holds fewer than two accounts (one is exported, "
+                           "another erased)")
+        else:
             first, second = account_ids[0], account_ids[1]
             export = access_export(first, data_dir / "exports" / "access-1.json", data_dir, key_dir)
             summary["access"] = export
-            step("access", f"request {export['request_id'][:8]} {export['state']}: "
+            step("access", f"request {export['request_id']} {export['state']}: "
                            f"{export['interactions']} interactions, {export['records']} records "
                            f"-> {export['file']}")
             erased = erase_account(second, data_dir, key_dir)

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -43,6 +44,7 @@ from shared.gen.lethe.v1 import (
     vault_pb2,
     vault_pb2_grpc,
 )
+from shared.keysource import KeySourceError
 
 app = typer.Typer(help="Lethe: privacy data plane for AI services.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -74,6 +76,12 @@ def fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def usage(message: str) -> None:
+    """A usage error: message on stderr, exit 2 (DESIGN.md §5)."""
+    err.print(f"[red]usage:[/red] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
 def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn expected failures into exit code 1 with a message (no traceback, no personal data)."""
 
@@ -85,8 +93,16 @@ def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
             fail(str(exc))
         except grpc.RpcError as exc:
             fail(f"{exc.code().name}: {exc.details()}")
+        except KeySourceError as exc:
+            fail(f"key dir: {exc}")
+        except BrokenPipeError:  # the reader went away (e.g. `| head`): nothing left to say
+            sys.stderr.close()
+            raise typer.Exit(0) from None
         except OSError as exc:
-            fail(f"{type(exc).__name__}: {exc.strerror or exc}")
+            where = f" ({exc.filename})" if exc.filename else ""
+            fail(f"{exc.strerror or type(exc).__name__}{where}")
+        except ValueError as exc:  # malformed files given on the command line (checkpoints, keys)
+            fail(f"invalid input: {exc}")
     return wrapper
 
 
@@ -184,7 +200,7 @@ def ingest_file(path: Path, data_dir: Any = None, key_dir: Any = None,
                 batch.append(parse_line(raw, lineno))
             except LineError as exc:
                 counts["rejected"] += 1
-                rejected.append({"line": exc.lineno, "reason": exc.reason, "message": str(exc)})
+                rejected.append({"line": exc.lineno, "reason": exc.reason, "message": exc.detail})
                 progress.advance(task)
             if len(batch) >= INGEST_BATCH:
                 futures.append((len(batch), pool.submit(send, batch)))
@@ -207,16 +223,20 @@ def ingest(file: Path, data_dir: DataDir = None, key_dir: KeyDir = None,
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Ingest interactions from a JSONL file (progress bar); prints counts and the ingest rate."""
     if not file.is_file():
-        fail(f"cannot read {file}")
+        fail(f"cannot read {file}: no such file")
     result = ingest_file(file, data_dir, key_dir, show_progress=not as_json)
     for r in result["rejections"]:
         err.print(f"line {r['line']}: rejected ({r['reason']}): {r['message']}", highlight=False)
     if as_json:
         print(json.dumps(result))
+        if result["rejected"] and result["rejected"] == result["lines"]:
+            raise typer.Exit(1)
         return
     out.print(f"stored {result['stored']}, duplicates {result['duplicate']}, "
               f"rejected {result['rejected']}, erased {result['erased']} "
               f"in {result['seconds']:.1f} s ({result['rate_per_s']:.1f} interactions/s)")
+    if result["rejected"] and result["rejected"] == result["lines"]:
+        raise typer.Exit(1)  # every line was refused
 
 
 def _anonymizer(data_dir: Any, key_dir: Any) -> Callable[[list[str]], list[dict[str, Any]]]:
@@ -251,6 +271,8 @@ def anonymize(as_json: Annotated[bool, typer.Option("--json", help="One JSON obj
               data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
     """Redact personal data from stdin (plain text, --json, or --jsonl lines of {"text": ...})."""
     from shared.errors import LetheError
+    if as_json and jsonl:
+        usage("--json and --jsonl cannot be combined (--jsonl already writes JSON)")
     run = _anonymizer(data_dir, key_dir)
     try:
         if not jsonl:
@@ -276,7 +298,7 @@ def anonymize(as_json: Annotated[bool, typer.Option("--json", help="One JSON obj
                 print(json.dumps(item, ensure_ascii=False))
             slots.clear()
 
-        for lineno, raw in read_lines(sys.stdin.buffer):
+        for lineno, raw in enumerate(sys.stdin.buffer, start=1):  # blank lines keep their slot
             try:
                 obj = json.loads(raw.decode("utf-8"))
                 if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
@@ -320,12 +342,13 @@ def access_export(account_id: str, out_file: Path, data_dir: Any = None, key_dir
                   law: str = "gdpr") -> dict[str, Any]:
     """Run an access request and write the export (mode 0600); returns the request and counts."""
     _, _, stub = _rights(data_dir, key_dir)
-    resp = stub.SubmitRequest(rights_pb2.SubmitRequestRequest(
-        request_id=str(uuid.uuid4()), kind=rights_pb2.REQUEST_KIND_ACCESS, account_id=account_id,
-        law=law), timeout=120)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
+    # Open the output first: a request recorded as fulfilled must have been delivered.
+    out_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
+        resp = stub.SubmitRequest(rights_pb2.SubmitRequestRequest(
+            request_id=str(uuid.uuid4()), kind=rights_pb2.REQUEST_KIND_ACCESS,
+            account_id=account_id, law=law), timeout=120)
         fh.write(resp.export_json)
     export = json.loads(resp.export_json)
     return {**_request_dict(resp.request), "records": len(export["records"]),
@@ -372,39 +395,47 @@ def _remove_exports(folder: Path, ref: str) -> int:
     return removed
 
 
-Law = Annotated[str, typer.Option(help="gdpr or ccpa")]
+class LawChoice(str, Enum):
+    """Governing law of a data-subject request."""
+
+    gdpr = "gdpr"
+    ccpa = "ccpa"
+
+
+Law = Annotated[LawChoice, typer.Option(case_sensitive=False, help="gdpr or ccpa")]
 
 
 @rights_app.command("access")
 @handled
 def rights_access(account_id: str, out_file: Annotated[Path, typer.Option("--out")],
-                  law: Law = "gdpr", data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+                  law: Law = LawChoice.gdpr, data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
     """Export everything held about the subject (GDPR Art. 15 / Art. 20) to a JSON file."""
-    result = access_export(account_id, out_file, data_dir, key_dir, law)
+    result = access_export(account_id, out_file, data_dir, key_dir, law.value)
     out.print(f"request {result['request_id']} {result['state']}: {result['interactions']} "
               f"interactions, {result['records']} records -> {result['file']}")
 
 
 @rights_app.command("erase")
 @handled
-def rights_erase(account_id: str, law: Law = "gdpr", data_dir: DataDir = None,
+def rights_erase(account_id: str, law: Law = LawChoice.gdpr, data_dir: DataDir = None,
                  key_dir: KeyDir = None) -> None:
     """Erase the subject (GDPR Art. 17); waits until complete; prints the request ID."""
-    result = erase_account(account_id, data_dir, key_dir, law)
+    result = erase_account(account_id, data_dir, key_dir, law.value)
     if result["state"] != "fulfilled":
-        fail(f"erasure {result['request_id']} {result['state']}: {result['reason']}")
+        fail(f"erasure {result['request_id']} {result['state']}: {result['reason']}"
+             + (f" ({result['exemption']})" if result.get("exemption") else ""))
     print(result["request_id"])
 
 
 @rights_app.command("object")
 @handled
 def rights_object(account_id: str, purpose: Annotated[str, typer.Option("--purpose")] = "model-training",
-                  law: Law = "gdpr", data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+                  law: Law = LawChoice.gdpr, data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
     """Record the subject's objection to a purpose (GDPR Art. 21), e.g. model-training."""
     _, _, stub = _rights(data_dir, key_dir)
     resp = stub.SubmitRequest(rights_pb2.SubmitRequestRequest(
         request_id=str(uuid.uuid4()), kind=rights_pb2.REQUEST_KIND_OBJECTION,
-        account_id=account_id, law=law, purpose=purpose), timeout=60)
+        account_id=account_id, law=law.value, purpose=purpose), timeout=60)
     out.print(f"request {resp.request.request_id} {_request_dict(resp.request)['state']}")
 
 
@@ -525,6 +556,10 @@ def keys_rotate(root: Annotated[bool, typer.Option("--root", help="rotate the ro
                 bucket: Annotated[int, typer.Option(help="bucket number, -1 = all")] = -1,
                 data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
     """Rotate the root KEK or bucket keys; rewraps what they protect, no plaintext exposed."""
+    if root and bucket != -1:
+        usage("--root rotates the root KEK; --bucket selects bucket keys: give one of them")
+    if bucket < -1:
+        usage("--bucket must be a bucket number or -1 for all")
     _, stub = _vault(data_dir, key_dir)
     resp = stub.RotateKey(vault_pb2.RotateKeyRequest(
         request_id=str(uuid.uuid4()), bucket=bucket,
@@ -554,10 +589,12 @@ def sweep_at(at: Optional[str], data_dir: Any = None, key_dir: Any = None) -> di
 def retention_sweep(at: Annotated[Optional[str], typer.Option("--at", help="ISO 8601 time")] = None,
                     data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
     """Run one sweep as if the clock read that time."""
-    try:
-        result = sweep_at(at, data_dir, key_dir)
-    except ValueError:
-        fail("--at must be ISO 8601 with a time zone, e.g. 2026-12-31T00:00:00Z")
+    if at:
+        try:
+            parse_timestamp(at)
+        except ValueError:
+            usage("--at must be ISO 8601 with a time zone, e.g. 2026-12-31T00:00:00Z")
+    result = sweep_at(at, data_dir, key_dir)
     out.print(", ".join(f"{k} {v}" for k, v in result.items()))
 
 
@@ -580,6 +617,8 @@ def hold_place(reason: Annotated[str, typer.Option(help="security_investigation,
                reference: Annotated[str, typer.Option(help="case reference (no personal data)")] = "",
                data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
     """Place a legal hold on a subject, a record or a category; prints the hold id."""
+    if sum(bool(x) for x in (account, record, category)) != 1:
+        usage("give exactly one of --account, --record or --category")
     keys, stub = _retention(data_dir, key_dir)
     target = retention_pb2.HoldTarget(
         subject_ref=subject_ref(keys.get("pepper"), account) if account else "",
@@ -680,7 +719,7 @@ def audit_prove(record: Annotated[Optional[str], typer.Option("--record")] = Non
     from shared.config import SERVICES
     from shared.transparency import published_keys
     if bool(record) == bool(account):
-        fail("give exactly one of --record or --account")
+        usage("give exactly one of --record or --account")
     _, keys, peers = deployment.connect(data_dir, key_dir)
     ref = subject_ref(keys.get("pepper"), account) if account else None
     try:
@@ -698,7 +737,12 @@ def audit_keys(as_json: Annotated[bool, typer.Option("--json")] = False,
     from shared.config import SERVICES
     from shared.keysource import FileKeySource
     from shared.transparency import published_keys
-    found = published_keys(FileKeySource(load_settings(data_dir, key_dir).key_dir), SERVICES)
+    settings = load_settings(data_dir, key_dir)
+    if not settings.key_dir.exists():
+        fail(f"no key dir at {settings.key_dir}; run `lethe up` first")
+    found = published_keys(FileKeySource(settings.key_dir), SERVICES)
+    if not found:
+        fail(f"no published audit keys in {settings.key_dir}; run `lethe up` first")
     if as_json:
         print(json.dumps(found, indent=1))
         return

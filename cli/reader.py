@@ -27,6 +27,7 @@ class LineError(Exception):
         super().__init__(f"line {lineno}: {message}")
         self.lineno = lineno
         self.reason = reason
+        self.detail = message
 
 
 def parse_timestamp(value: str) -> dt.datetime:

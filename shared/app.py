@@ -26,6 +26,8 @@ from shared.config import Settings
 from shared.keysource import FileKeySource
 
 log = logging.getLogger("lethe")
+UNDECODABLE = "Undecodable"  # event_type of a stored event that does not decrypt or decode
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _BASE_FIELDS = ("originator_id", "originator_version", "timestamp")
 
 
@@ -225,7 +227,16 @@ class LetheApplication(Application[uuid.UUID]):
             if not notes:
                 return
             for note in notes:
-                event = self.mapper.to_domain_event(note)
+                try:
+                    event = self.mapper.to_domain_event(note)
+                except Exception:  # noqa: BLE001 - tampered or forged: show it, never hide it
+                    yield LoggedEvent(position=note.id, originator_id=str(note.originator_id),
+                                      originator_version=note.originator_version,
+                                      event_type=UNDECODABLE, recorded_at=_EPOCH, attributes={},
+                                      stored_state=note.state, topic=note.topic)
+                    after = note.id
+                    sent += 1
+                    continue
                 yield LoggedEvent(position=note.id, originator_id=str(note.originator_id),
                                   originator_version=note.originator_version,
                                   event_type=event_type(event), recorded_at=event.timestamp,

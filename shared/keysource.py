@@ -53,9 +53,7 @@ class FileKeySource:
     """
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        if not self.root.exists():  # an existing dir may be a read-only mounted secret
-            self.root.mkdir(parents=True, mode=0o700)
+        self.root = Path(root)  # created (0700) on the first put; it may be a read-only Secret
 
     def _path(self, name: str) -> Path:
         if not _NAME.match(name):
@@ -76,7 +74,9 @@ class FileKeySource:
     def put(self, name: str, value: bytes) -> None:
         """Write the key atomically (temp file, fsync, rename), mode 0600."""
         path = self._path(name)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for parent in reversed(path.relative_to(self.root).parents):  # every new folder 0700
+            (self.root / parent).mkdir(exist_ok=True, mode=0o700)
         tmp = path.with_name(path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:

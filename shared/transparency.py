@@ -53,6 +53,7 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared import merkle
+from shared.app import UNDECODABLE
 from shared.proofcheck import event_leaf_hash, leaf_data, log_id, public_key
 
 log = logging.getLogger("lethe")
@@ -440,6 +441,8 @@ class LocalSource:
                 return
             except Exception as exc:  # noqa: BLE001 - decryption/decoding failure
                 raise UndecodableEvent(type(exc).__name__) from None
+            if ev.event_type == UNDECODABLE:
+                raise UndecodableEvent("stored bytes do not decode")
             yield ev
 
     def consistency(self, first: int, second: int) -> list[bytes]:  # noqa: D102

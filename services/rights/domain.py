@@ -127,5 +127,5 @@ class DataSubjectRequest(Aggregate):
     def deny(self, reason: str, exemption: str, closed_at: dt.datetime) -> None:
         """Refused, naming the exemption (e.g. GDPR Art. 17(3)(e) legal claims)."""
         self.state = "denied"
-        self.reason = reason
+        self.reason = f"{reason} ({exemption})" if exemption else reason
         self.closed_at = closed_at
