@@ -21,6 +21,7 @@ Nothing in this module logs or raises with text content: errors carry counts and
 from __future__ import annotations
 
 import atexit
+import bisect
 import multiprocessing
 import os
 import re
@@ -202,29 +203,69 @@ class DetectionEngine:
         return out
 
     def _add_caps_variants(self, texts: list[str], ner: list[list], batch_size: int) -> None:
-        """Re-run NER on capitalised copies of ALL-CAPS runs; their entities replace the originals'."""
-        jobs = []
+        """Re-run NER on capitalised copies of ALL-CAPS runs; their entities replace the originals'.
+
+        A short text is re-run whole; in a long one (over ``_CAPS_WINDOW_MIN`` code points) only the
+        lines around the runs are, so the second NER pass costs in proportion to the capitals, not to
+        the text.
+        """
+        jobs = []  # (text index, runs, offset of the variant in the text, variant)
         for i, text in enumerate(texts):
             runs = [m.span() for m in _CAPS_RUN.finditer(text) if m.group().isupper()]
             if not runs:
                 continue
-            chars = list(text)
-            for s, e in runs:
-                titled = text[s:e].title()
-                if len(titled) == e - s:
-                    chars[s:e] = titled
-            jobs.append((i, runs, "".join(chars)))
+            windows = [(0, len(text))] if len(text) <= _CAPS_WINDOW_MIN else _windows(text, runs)
+            for ws, we in windows:
+                chars = list(text[ws:we])
+                for s, e in runs:
+                    if ws <= s and e <= we:
+                        titled = text[s:e].title()
+                        if len(titled) == e - s:
+                            chars[s - ws:e - ws] = titled
+                jobs.append((i, runs, ws, "".join(chars)))
         if not jobs:
             return
-        variants = self.nlp.pipe([v for _, _, v in jobs], disable=self._disabled, batch_size=batch_size)
-        for (i, runs, _), doc in zip(jobs, variants):
+        variants = self.nlp.pipe([v for *_, v in jobs], disable=self._disabled, batch_size=batch_size)
+        replaced: dict[int, list] = {}
+        for (i, runs, ws, _), doc in zip(jobs, variants):
+            found = replaced.setdefault(i, [])
+            found += [(e.label_, ws + e.start_char, ws + e.end_char) for e in doc.ents]
+        for i, found in replaced.items():
+            runs = [m.span() for m in _CAPS_RUN.finditer(texts[i]) if m.group().isupper()]
+            starts = [s for s, _ in runs]
 
-            def inside(s: int, e: int, runs=runs) -> bool:
-                return any(rs < e and s < re_ for rs, re_ in runs)
+            def inside(s: int, e: int, runs=runs, starts=starts) -> bool:
+                k = bisect.bisect_left(starts, e)  # runs are sorted and disjoint
+                return k > 0 and runs[k - 1][1] > s
 
             kept = [span for span in ner[i] if not inside(span[1], span[2])]
-            kept += [(e.label_, e.start_char, e.end_char) for e in doc.ents if inside(e.start_char, e.end_char)]
+            kept += [span for span in found if inside(span[1], span[2])]
             ner[i] = kept
+
+
+_CAPS_WINDOW_MIN = 5000
+_CAPS_CONTEXT = 200
+
+
+def _windows(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Merged windows around ``runs``: the run's line, cut to ``_CAPS_CONTEXT`` code points each side
+    at a space."""
+    out: list[list[int]] = []
+    for s, e in runs:
+        ws = max(text.rfind("\n", 0, s) + 1, s - _CAPS_CONTEXT)
+        if ws > 0 and text[ws - 1] != "\n":
+            sp = text.find(" ", ws, s)
+            ws = sp + 1 if sp != -1 else s
+        we = text.find("\n", e)
+        we = len(text) if we == -1 else we
+        if we - e > _CAPS_CONTEXT:
+            sp = text.rfind(" ", e, e + _CAPS_CONTEXT)
+            we = sp if sp != -1 else e
+        if out and ws <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], we)
+        else:
+            out.append([ws, we])
+    return [(a, b) for a, b in out]
 
 
 _WORKER_ENGINE: "DetectionEngine | None" = None
@@ -268,6 +309,37 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
+class _SpanIndex:
+    """Spans (``[type, start, end, score]`` lists) kept sorted by start, for overlap queries in
+    O(log n + k) instead of a scan over every span (a long text holds thousands of entities).
+
+    Correct for any spans: a query looks back by the longest span length ever inserted.
+    """
+
+    def __init__(self, items: Iterable[list] = ()) -> None:
+        self._items = sorted(items, key=lambda c: c[1])
+        self._starts = [c[1] for c in self._items]
+        self._maxlen = max((c[2] - c[1] for c in self._items), default=0)
+
+    def add(self, c: list) -> None:
+        i = bisect.bisect_right(self._starts, c[1])
+        self._starts.insert(i, c[1])
+        self._items.insert(i, c)
+        self._maxlen = max(self._maxlen, c[2] - c[1])
+
+    def remove(self, c: list) -> None:
+        i = bisect.bisect_left(self._starts, c[1])
+        while self._items[i] is not c:
+            i += 1
+        del self._starts[i]
+        del self._items[i]
+
+    def overlapping(self, start: int, end: int) -> list[list]:
+        lo = bisect.bisect_left(self._starts, start - self._maxlen)
+        hi = bisect.bisect_left(self._starts, end)
+        return [c for c in self._items[lo:hi] if c[1] < end and start < c[2]]
+
+
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     while start < end and text[start] in _EDGE:
         start += 1
@@ -292,14 +364,16 @@ def resolve(text: str, results: Iterable[RecognizerResult], threshold: float) ->
         if r.score >= threshold and r.end > r.start:
             (hard if r.entity_type in STRUCTURED_TYPES else soft).append(r)
     chosen: list[list] = []  # [type, start, end, score]
+    hard_index = _SpanIndex()
     for r in sorted(hard, key=lambda r: (-r.score, -(r.end - r.start), r.start)):
-        if not any(_overlaps((r.start, r.end), (c[1], c[2])) for c in chosen):
-            chosen.append([r.entity_type, r.start, r.end, r.score])
-    hard_spans = sorted((c[1], c[2]) for c in chosen)
+        if not hard_index.overlapping(r.start, r.end):
+            c = [r.entity_type, r.start, r.end, r.score]
+            chosen.append(c)
+            hard_index.add(c)
     pieces = []
     for r in soft:
         segments = [(r.start, r.end)]
-        for hs, he in hard_spans:
+        for _t, hs, he, _s in hard_index.overlapping(r.start, r.end):
             nxt = []
             for s, e in segments:
                 if _overlaps((s, e), (hs, he)):
@@ -312,15 +386,19 @@ def resolve(text: str, results: Iterable[RecognizerResult], threshold: float) ->
             if e - s >= 2 and sum(c.isalnum() for c in text[s:e]) >= 2:
                 pieces.append([r.entity_type, s, e, r.score])
     soft_chosen: list[list] = []
+    soft_index = _SpanIndex()
     for p in sorted(pieces, key=lambda p: (-p[3], -(p[2] - p[1]), p[1])):
-        clash = [c for c in soft_chosen if _overlaps((p[1], p[2]), (c[1], c[2]))]
+        clash = soft_index.overlapping(p[1], p[2])
         if not clash:
             soft_chosen.append(p)
+            soft_index.add(p)
         elif len(clash) == 1 and clash[0][0] == p[0]:
             c = clash[0]
             union = (min(c[1], p[1]), max(c[2], p[2]))
-            if not any(o is not c and _overlaps(union, (o[1], o[2])) for o in soft_chosen):
+            if not any(o is not c for o in soft_index.overlapping(*union)):
+                soft_index.remove(c)
                 c[1], c[2] = union
+                soft_index.add(c)
     soft_chosen = _coordinated_persons(text, chosen, soft_chosen)
     soft_chosen = _propagate_person_names(text, chosen, soft_chosen)
     final = chosen + soft_chosen
@@ -344,12 +422,15 @@ def _coordinated_persons(text: str, hard: list[list], soft: list[list]) -> list[
     Applied when at least one item is PERSON and no more items carry another type than PERSON; a
     list touching a structured entity or an address (score >= 0.88) is left alone.
     """
+    index = None
     for m in _COORDINATION.finditer(text):
+        if index is None:
+            index = _SpanIndex(hard + soft)
         items = [(i.start(), i.end()) for i in _ITEM.finditer(text, m.start(), m.end())
                  if text[i.start():i.end()] not in ("and", "or")]
         if len(items) < 3:
             continue
-        typed = [[c for c in hard + soft if _overlaps(sp, (c[1], c[2]))] for sp in items]
+        typed = [index.overlapping(*sp) for sp in items]
         persons = sum(any(c[0] == "PERSON" for c in k) for k in typed)
         others = sum(bool(k) and not any(c[0] == "PERSON" for c in k) for k in typed)
         if not persons or others > persons or any(c in hard or c[3] >= 0.88 for k in typed for c in k
@@ -361,7 +442,9 @@ def _coordinated_persons(text: str, hard: list[list], soft: list[list]) -> list[
             for c in k:
                 if c in soft:
                     soft.remove(c)
+                    index.remove(c)
             soft.append(["PERSON", sp[0], sp[1], 0.75])
+            index.add(soft[-1])
     return soft
 
 
@@ -387,11 +470,11 @@ def _propagate_person_names(text: str, hard: list[list], soft: list[list]) -> li
             words = [m.group() for m in _NAME_WORD.finditer(text, c[1], c[2])]
             if words and all(w in names for w in words):
                 c[0] = "PERSON"
-    taken = [(c[1], c[2]) for c in hard + soft]
+    taken = _SpanIndex(hard + soft)
     pattern = re.compile(r"(?<![\w'-])(?:" + "|".join(map(re.escape, sorted(names))) + r")(?![\w-])")
     added = []
     for m in pattern.finditer(text):
-        if not any(_overlaps(m.span(), t) for t in taken):
+        if not taken.overlapping(*m.span()):
             added.append(["PERSON", m.start(), m.end(), 0.7])
     return soft + added
 

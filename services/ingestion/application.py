@@ -54,6 +54,7 @@ class VaultRecordIn:
     content: bytes
     received_at: dt.datetime
     interaction_id: str
+    occurred_at: dt.datetime | None = None
 
 
 class Pipeline(Protocol):
@@ -175,7 +176,7 @@ class IngestionApplication(LetheApplication):
                 ids.append(rid)
                 records.append(VaultRecordIn(rid, ref, category, form, item.region,
                                              json.dumps(body, ensure_ascii=False).encode("utf-8"),
-                                             now, str(iid)))
+                                             now, str(iid), item.occurred_at))
             per_item.append((i, ids, counts))
         outcomes = dict(zip([r.record_id for r in records], self.pipeline.store(records), strict=True))
         ingested = []

@@ -54,7 +54,9 @@ class GrpcPipeline:
             records=[vault_pb2.RecordInput(
                 record_id=r.record_id, subject_ref=r.subject_ref, category=r.category, form=r.form,
                 region=r.region, content=r.content, received_at=to_timestamp(r.received_at),
-                interaction_id=r.interaction_id) for r in records]), DEFAULT_TIMEOUT_S)
+                interaction_id=r.interaction_id,
+                occurred_at=to_timestamp(r.occurred_at) if r.occurred_at else None)
+                for r in records]), DEFAULT_TIMEOUT_S)
         names = {vault_pb2.STORE_OUTCOME_STORED: "stored", vault_pb2.STORE_OUTCOME_DUPLICATE: "duplicate",
                  vault_pb2.STORE_OUTCOME_ERASED: "erased"}
         return [names[o] for o in resp.outcomes]

@@ -17,7 +17,14 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
-from services.retention.domain import LegalHold, RecordSchedule, SubjectStatus, Sweep, hold_covers
+from services.retention.domain import (
+    LegalHold,
+    RecordSchedule,
+    RetentionError,
+    SubjectStatus,
+    Sweep,
+    hold_covers,
+)
 from shared.app import LetheApplication, event_attributes, event_type
 from shared.config import Settings
 from shared.errors import NotFound, require
@@ -95,16 +102,22 @@ class ScheduleIndex:
         """Drop closed entries from the deadline list."""
         self.due = [(d, r) for d, r in self.due if self.schedules[r]["state"] == "scheduled"]
 
-    def hold_reason(self, entry: dict[str, Any]) -> str:
-        """Reason of the first active hold naming the record, its subject or category; "" if none."""
+    def hold_for(self, entry: dict[str, Any]) -> dict[str, Any] | None:
+        """The first active hold that names the record, its subject or its category and whose
+        reason the record's policy rule accepts (``hold_reasons`` in the policy file)."""
+        allowed = self.allowed_reasons(entry["category"])
         for hold in self.holds.values():
-            if hold_covers(hold, entry):
-                return str(hold["reason"])
-        return ""
+            if hold["reason"] in allowed and hold_covers(hold, entry):
+                return hold
+        return None
+
+    def allowed_reasons(self, category: str) -> tuple[str, ...]:  # replaced by the application
+        """Hold reasons the policy accepts for a category."""
+        return ()
 
     def held(self, entry: dict[str, Any]) -> bool:
-        """True when an active hold names the record, its subject or its category."""
-        return bool(self.hold_reason(entry))
+        """True when a hold keeps the record past its deadline."""
+        return self.hold_for(entry) is not None
 
 
 class RetentionApplication(LetheApplication):
@@ -123,6 +136,7 @@ class RetentionApplication(LetheApplication):
         self.index = ScheduleIndex()
         super().__init__(settings, keys)
         self.policy = load_policy()
+        self.index.allowed_reasons = lambda category: self.policy.rule_for(category).hold_reasons
         self.read_redacted = read_redacted
         self.aggregate = aggregate
         self.purge = purge
@@ -149,12 +163,15 @@ class RetentionApplication(LetheApplication):
                 return
             rule = self.policy.rule_for(a["category"])
             received = _dt(a["received_at"])
+            # The retention clock starts when the data was collected (DESIGN.md §3), never later
+            # than when Lethe received it: back-filled content does not outlive its period.
+            collected = min(_dt(a.get("occurred_at")) or received, received)
             status = batch.get(SubjectStatus.create_id(a["subject_ref"]))
             erased = status is not None and status.erased_after(received)
             batch.add(RecordSchedule(
                 record_id=rid, subject_ref=a["subject_ref"], category=a["category"],
                 form=a["form"], rule=rule.rule, interaction_id=a["interaction_id"],
-                stored_at=received, due_at=rule.due_at(received),
+                stored_at=collected, due_at=rule.due_at(collected),
                 state="erased" if erased else "scheduled"))
         elif event.event_type == "SubjectShredded":
             self._forget(a["subject_ref"], a["request_id"], _dt(a["erased_at"]), batch)
@@ -200,7 +217,9 @@ class RetentionApplication(LetheApplication):
             entries = [dict(self.index.schedules[r]) for r in self.index.by_subject.get(subject_ref, ())]
         for entry in entries:
             entry["purposes"] = list(self.policy.rule_for(entry["category"]).purposes)
-            entry["hold_reason"] = self.index.hold_reason(entry)
+            hold = self.index.hold_for(entry)
+            entry["hold_reason"] = hold["reason"] if hold else ""
+            entry["hold_names_subject"] = bool(hold and (hold["subject_ref"] or hold["record_id"]))
         return sorted(entries, key=lambda e: (e["stored_at"], e["record_id"]))
 
     def sweep(self, at: dt.datetime | None = None, request_id: str = "") -> dict[str, int]:
@@ -258,6 +277,13 @@ class RetentionApplication(LetheApplication):
         with self.lock:
             if hold_id in self.index.holds:
                 return hold_id
+            named = category or (self.index.schedules.get(record_id, {}).get("category") if record_id else "")
+            if record_id and not named:
+                raise NotFound("no such record", "RECORD_NOT_FOUND")
+            if named and reason not in self.policy.rule_for(named).hold_reasons:
+                raise RetentionError("the retention policy does not extend this category for "
+                                     "this reason (see hold_reasons in the policy file)",
+                                     "HOLD_REASON_NOT_IN_POLICY")
             self.save(LegalHold(hold_id=hold_id, subject_ref=subject_ref, record_id=record_id,
                                 category=category, reason=reason, reference=reference,
                                 placed_at=_now()))

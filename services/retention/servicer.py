@@ -27,7 +27,7 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
             schedule = retention_pb2.Schedule(
                 record_id=e["record_id"], category=e["category"], purposes=e["purposes"],
                 stored_at=to_timestamp(e["stored_at"]), state=e["state"], rule=e["rule"],
-                hold_reason=e["hold_reason"])
+                hold_reason=e["hold_reason"], hold_names_subject=e["hold_names_subject"])
             if e["due_at"]:
                 schedule.due_at.CopyFrom(to_timestamp(e["due_at"]))
             out.append(schedule)

@@ -238,8 +238,11 @@ class RightsApplication(LetheApplication):
 
     def _erase(self, request: DataSubjectRequest) -> None:
         if request.shred is None:
+            # A hold naming the subject or one of its records wins over erasure; a category-wide
+            # hold only extends retention (crypto-shredding then removes the subject's share).
             held = sorted({s["hold_reason"] for s in self.downstream.list_schedules(request.subject_ref)
-                           if s.get("hold_reason") and s["state"] == "scheduled"})
+                           if s.get("hold_reason") and s.get("hold_names_subject")
+                           and s["state"] == "scheduled"})
             if held:  # a legal hold wins over erasure: deny, naming the exemption
                 with self.lock:
                     request = self._get(request.request_id)

@@ -59,7 +59,8 @@ class GrpcDownstream:
         return [{"record_id": s.record_id, "category": s.category, "purposes": list(s.purposes),
                  "stored_at": s.stored_at.ToDatetime(tzinfo=utc),
                  "due_at": s.due_at.ToDatetime(tzinfo=utc) if s.HasField("due_at") else None,
-                 "state": s.state, "rule": s.rule, "hold_reason": s.hold_reason}
+                 "state": s.state, "rule": s.rule, "hold_reason": s.hold_reason,
+                 "hold_names_subject": s.hold_names_subject}
                 for s in resp.schedules]
 
     def forget_subject(self, subject_ref: str, request_id: str, erased_at: dt.datetime) -> int:  # noqa: D102

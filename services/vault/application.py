@@ -53,6 +53,7 @@ class RecordIn:
     content: bytes
     received_at: dt.datetime
     interaction_id: str
+    occurred_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -343,6 +344,7 @@ class VaultApplication(LetheApplication):
                     record_id=uuid.UUID(r.record_id), subject_ref=r.subject_ref,
                     generation=generation, category=r.category, form=r.form, region=r.region,
                     interaction_id=r.interaction_id, received_at=r.received_at,
+                    occurred_at=min(r.occurred_at or r.received_at, r.received_at),
                     size_bytes=len(r.content)))
                 outcomes.append(STORED)
             with self.db.transaction() as tx:

@@ -92,7 +92,7 @@ class VaultRecord(Aggregate):
     @event("RecordStored")
     def __init__(self, record_id: uuid.UUID, subject_ref: str, generation: int, category: str,
                  form: str, region: str, interaction_id: str, received_at: dt.datetime,
-                 size_bytes: int) -> None:
+                 size_bytes: int, occurred_at: dt.datetime | None = None) -> None:
         self.subject_ref = subject_ref
         self.generation = generation
         self.category = category

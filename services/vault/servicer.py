@@ -50,7 +50,10 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         require(len(set(ids)) == len(ids), "a record_id appears twice in the request",
                 "RECORD_ID_DUPLICATE")
         outcomes = self.app.store([RecordIn(r.record_id, r.subject_ref, r.category, r.form, r.region,
-                                            r.content, _when(r.received_at), r.interaction_id)
+                                            r.content, _when(r.received_at), r.interaction_id,
+                                            from_timestamp(r.occurred_at, "occurred_at",
+                                                           max_future=dt.timedelta(days=1))
+                                            if r.HasField("occurred_at") else None)
                                    for r in request.records])
         return vault_pb2.StoreResponse(outcomes=[_OUTCOME[o] for o in outcomes])
 

@@ -139,3 +139,28 @@ def test_schedules_survive_a_restart(tmp_path: Path) -> None:
     again = RetentionApplication(settings, keys, fake.read, fake.aggregate, fake.purge)
     assert again.sweep(T0 + 31 * DAY)["expired"] == 1
     again.close()
+
+
+def test_holds_extend_only_what_the_policy_lets_them_extend(retention) -> None:
+    app, vault = retention
+    subject = "sr_" + "8" * 32
+    content = _store(app, subject, "user.content", "original")
+    meta = _store(app, subject, "system.operations", "metadata")
+    with pytest.raises(Exception) as exc:
+        app.place_hold("h-c", "", "", "user.content", "litigation", "")
+    assert getattr(exc.value, "reason", "") == "HOLD_REASON_NOT_IN_POLICY"
+    app.place_hold("h-s", subject, "", "", "security_investigation", "case-9")
+    assert app.sweep(T0 + 31 * DAY)["expired"] == 1 and vault.purged == [content]  # content: no hold
+    assert app.sweep(T0 + 91 * DAY)["held"] == 1 and meta not in vault.purged
+
+
+def test_the_retention_clock_starts_when_the_data_was_collected(retention) -> None:
+    app, vault = retention
+    rid = str(uuid.uuid4())
+    batch = Batch(app)
+    app.on_vault_event(UpstreamEvent(1, "RecordStored", rid, {
+        "subject_ref": "sr_" + "9" * 32, "category": "user.content", "form": "original",
+        "interaction_id": "i-old", "received_at": (T0 + 20 * DAY).isoformat(),
+        "occurred_at": T0.isoformat(), "generation": 1}), batch)
+    app.save(*batch.aggregates.values())
+    assert app.sweep(T0 + 31 * DAY)["expired"] == 1 and vault.purged == [rid]

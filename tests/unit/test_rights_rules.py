@@ -143,9 +143,20 @@ def test_an_extension_is_granted_once_with_the_legal_extra_time(rights) -> None:
 def test_an_erasure_under_legal_hold_is_denied_with_the_exemption(rights) -> None:
     app, down = rights
     down.list_schedules = lambda subject_ref: [  # type: ignore[method-assign]
-        {"record_id": "r1", "state": "scheduled", "hold_reason": "litigation"}]
+        {"record_id": "r1", "state": "scheduled", "hold_reason": "litigation",
+         "hold_names_subject": True}]
     app.submit("e-held", "erasure", "acct-generated-7")
     app.resume()
     view = app.get("e-held")
     assert view.state == "denied" and "litigation" in view.reason
     assert down.shreds == []
+
+
+def test_a_category_wide_hold_does_not_block_an_erasure(rights) -> None:
+    app, down = rights
+    down.list_schedules = lambda subject_ref: [  # type: ignore[method-assign]
+        {"record_id": "r1", "state": "scheduled", "hold_reason": "security_investigation",
+         "hold_names_subject": False}]
+    app.submit("e-cat", "erasure", "acct-generated-8")
+    app.resume()
+    assert app.get("e-cat").state == "fulfilled"
