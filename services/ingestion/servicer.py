@@ -14,6 +14,7 @@ from shared.prototime import from_timestamp
 
 MAX_BATCH = 1000
 STREAM_CHUNK = 64
+MAX_STREAM = 100_000
 _OUTCOME = {"stored": pb.INGEST_OUTCOME_STORED, "duplicate": pb.INGEST_OUTCOME_DUPLICATE,
             "rejected": pb.INGEST_OUTCOME_REJECTED, "erased": pb.INGEST_OUTCOME_ERASED}
 
@@ -65,7 +66,10 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
     def IngestStream(self, request_iterator: Iterable[Any], context: Any) -> Any:  # noqa: N802, D102
         results: list[pb.IngestResult] = []
         chunk: list[pb.Interaction] = []
-        for message in request_iterator:
+        for count, message in enumerate(request_iterator, start=1):
+            # Results are returned at the end: bound them (what came before is stored and kept).
+            require(count <= MAX_STREAM, f"a stream carries at most {MAX_STREAM} interactions; "
+                    "split the input", "STREAM_TOO_LONG")
             chunk.append(message.interaction)
             if len(chunk) >= STREAM_CHUNK:
                 results += self._run(chunk)
