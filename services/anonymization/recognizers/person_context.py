@@ -179,7 +179,13 @@ class LethePersonContextRecognizer(EntityRecognizer):
             add(m.start("n"), m.end("n"), 0.86)
             add(m.start("m"), m.end("m"), 0.86)
         for m in _NAME_LINE.finditer(text):
-            following = text[m.end():].split("\n", 8)[:8]
+            stop = m.end()
+            for _ in range(8):  # the next 8 lines, without copying the rest of a long text
+                stop = text.find("\n", stop + 1)
+                if stop == -1:
+                    stop = len(text)
+                    break
+            following = text[m.end():stop].split("\n", 8)[:8]
             if _CONTACT_NEAR.search("\n".join(following)) and not m.group("n").isupper():
                 add(m.start("n"), m.end("n"), 0.84)
         for m in _INITIAL_SHAPE.finditer(text):
