@@ -9,6 +9,7 @@ from __future__ import annotations
 from presidio_analyzer import EntityRecognizer
 
 from .age import LetheAgeRecognizer
+from .contact_name import LetheContactNameRecognizer
 from .credit_card import LetheCreditCardRecognizer
 from .crypto_wallet import LetheCryptoWalletRecognizer
 from .date_time import LetheDateTimeRecognizer
@@ -44,6 +45,7 @@ RECOGNIZERS: dict[str, type[EntityRecognizer]] = {
     "titled_name": LetheTitledNameRecognizer,
     "labelled_name": LetheLabelledNameRecognizer,
     "person_context": LethePersonContextRecognizer,
+    "contact_name": LetheContactNameRecognizer,
     "firm_name": LetheFirmNameRecognizer,
     "spacy_ner": LetheSpacyNerRecognizer,
 }

@@ -26,10 +26,18 @@ _TRANSLATION.update({ord(c): " " for c in _SPACES + _INVISIBLE})
 _TRANSLATION.update({ord("\u2018"): "'", ord("\u2019"): "'", ord("\u201c"): '"', ord("\u201d"): '"'})
 # Full-width ASCII variants (U+FF01..U+FF5E) -> ASCII.
 _TRANSLATION.update({cp: chr(cp - 0xFEE0) for cp in range(0xFF01, 0xFF5F) if cp != 0xFF0D})
+# Emoji, pictographs, flags (regional indicators), dingbats, variation selectors, keycaps and emoji
+# tags -> a space: glued to a name (``😀Björn``) they hide it from the model and from word patterns.
+_EMOJI_RANGES = (
+    (0x1F000, 0x1FAFF), (0x2600, 0x27BF), (0x2B00, 0x2BFF), (0x2300, 0x23FF), (0xFE00, 0xFE0F),
+    (0x20E3, 0x20E3), (0xE0020, 0xE007F),
+)
+_TRANSLATION.update({cp: " " for lo, hi in _EMOJI_RANGES for cp in range(lo, hi + 1)})
 
 
 def normalize(text: str) -> str:
-    """Map look-alike dashes, spaces, quotes and full-width forms to ASCII, code point for code point.
+    """Map look-alike dashes, spaces, quotes and full-width forms to ASCII, emoji to spaces, code point
+    for code point.
 
     :param text: any str.
     :returns: a str of exactly ``len(text)`` code points; index i corresponds to index i of ``text``.

@@ -16,6 +16,8 @@ _ROLE = (
 )
 _LABEL = re.compile(
     r"(?i:\b(?:(?:" + _ROLE + r")[ _-]?)?name\b)[ \t]*(?:(?P<is>is|was|=|:|-)[ \t]*)"
+    r"|(?i:\b(?:(?P<me>i[ \t]+am|i'm|im|am|go[ \t]+by)|is|was|be|get)[ \t]+(?P<called>called|named)\b"
+    r"|\b(?P<callme>call[ \t]+me|known[ \t]+as))[ \t]+(?=[^\W\d_])"
     r"|(?i:\b(?:patient|applicant|claimant|customer|client|attn|attention|signed|from|to|cc|"
     r"contact|respondent|defendant|plaintiff|witness|victim|suspect|beneficiary|employee)\b)[ \t]*:[ \t]*"
     r"|(?i:\b(?:named|called|i'm|i am|this is|it's)\b)[ \t]+(?=[^\W\d_])"
@@ -42,7 +44,8 @@ class LetheLabelledNameRecognizer(EntityRecognizer):
             return []
         out = []
         for m in _LABEL.finditer(text):
-            explicit = m.group("is") is not None
+            # ``my name is``/``name:``/``i am called``: the next words are a name even in lower case.
+            explicit = m.group("is") is not None or m.group("me") is not None
             start, end = scan_name(text, m.end(), max_tokens=4, allow_lower=explicit)
             if end <= start:
                 continue

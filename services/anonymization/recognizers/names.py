@@ -14,6 +14,18 @@ STOP = frozenset(
     unknown none null n/a na redacted anonymous please thanks thank hello hi dear sir madam team
     all everyone customer client patient user admin support""".split()
 )
+# Lower-case words that end a lower-case name after an explicit cue (``my name is peter parker and
+# ...``, ``name: lisa simpson speaking``): verbs, adverbs and small talk that follow introductions.
+LOWER_STOP = frozenset(
+    """speaking calling writing here from nice pleased glad happy thanks thx please im i'm living live
+    lives born aged age years year old working work works studying study currently today now again too
+    also sir madam btw lol ok okay hi hello hey by so just really not dont don't cant can't how what when
+    where who why which can could would should will shall may might must have has had do does did am
+    got get want need like love call text email mail contact reach meet good fine well sure yes no
+    nope yeah yep and or but then there their they was were be been being if as at on in into onto
+    with without about for of off out up down over under let lets let's see said say says tell
+    told ask asked""".split()
+)
 
 
 def scan_name(text: str, pos: int, max_tokens: int = 4, allow_lower: bool = False) -> tuple[int, int]:
@@ -21,7 +33,9 @@ def scan_name(text: str, pos: int, max_tokens: int = 4, allow_lower: bool = Fals
 
     A token counts when it starts with an upper-case letter (any script), is an initial such as
     ``A.`` or ``Z.M.``, or is a particle (``van``, ``de``) followed by another token. With
-    ``allow_lower`` a lone lower-case word (``my name is adam``) counts unless it is a stop word.
+    ``allow_lower`` lower-case words count too (``my name is peter parker``): up to three, ending at
+    punctuation, a stop word, a common verb or small-talk word (``LOWER_STOP``), or an ``-ing``/``-ly``
+    word.
     Single spaces, tabs or one hyphen separate tokens; newlines end the name.
     """
     tokens: list[tuple[int, int]] = []
@@ -38,9 +52,9 @@ def scan_name(text: str, pos: int, max_tokens: int = 4, allow_lower: bool = Fals
             tokens.append(m.span())
         elif word.lower() in PARTICLES and tokens:
             tokens.append(m.span())
-        elif allow_lower and not tokens and word.isalpha() and len(word) > 1:
+        elif (allow_lower and len(tokens) < 3 and word.isalpha() and len(word) > 1
+              and word.lower() not in LOWER_STOP and not word.lower().endswith(("ing", "ly"))):
             tokens.append(m.span())
-            break
         else:
             break
         j = m.end()
