@@ -18,7 +18,24 @@ _CUE = cue_regex([
     "phone", "phones", "tel", "telephone", "mobile", "cell", "cellphone", "call", "called", "calling",
     "fax", "ring", "reach", "contact", "number", "no", "whatsapp", "text", "sms", "dial", "landline",
     "hotline", "extension", "ext", "voicemail", "signal", "telegram", "#",
+    # Other languages' cues: ``Ruf mich an``, ``Handy``, ``llámame``, ``téléphone``, ``chiamami``.
+    "ruf", "rufen", "anrufen", "telefon", "telefonnummer", "handy", "mobil", "mobilnummer", "festnetz",
+    "llámame", "llamame", "llamar", "teléfono", "telefono", "móvil", "movil", "celular", "téléphone",
+    "portable", "appelle", "appelez", "numéro", "chiamami", "cellulare", "numero", "bel", "telefoon",
 ])
+# ``030 901820``, ``0170 1234567``: a trunk-prefixed area code, then the subscriber number.
+_TRUNK_GROUPS = re.compile(r"^\(?0\d{2,4}\)?[ /.-]\d{4,8}$")
+# What makes a two-group number a reference rather than a phone: ``ID 0123 456789``, ``order no.``.
+_REFERENCE_CUE = re.compile(
+    r"(?i)\b(?:id|ref|reference|order|invoice|account|acct|customer|policy|case|ticket|serial|iban|bic|"
+    r"card|member|membership|patient|file|claim|contract)\b[\s#:.nNoO°-]*$"
+)
+# ``1 250 000 EUR``, ``$ 2 500 000``: thousands groups next to a currency are an amount.
+_THOUSANDS = re.compile(r"^[1-9]\d{0,2}(?:[ .,]\d{3})+$")
+_CURRENCY_AFTER = re.compile(r"(?i)[ \t]?(?:EUR|USD|GBP|CHF|JPY|SEK|NOK|DKK|PLN|CAD|AUD|€|\$|£|¥|kr\b|zł|"
+                             r"dollars?|euros?|pounds?|francs?|yen|rupees?)")
+_CURRENCY_BEFORE = re.compile(r"(?i)(?:EUR|USD|GBP|CHF|€|\$|£|¥|paid|pay|cost|costs|price|total|amount|sum)"
+                              r"[ \t:]*$")
 _AFTER_CUE = re.compile(
     r"(?i)[ \t]*[(\[]?(?:phone|tel|mobile|cell|fax|office|desk|home|work|landline|direct)\b"
 )
@@ -53,6 +70,9 @@ class LethePhoneRecognizer(LetheRegexRecognizer):
             return None
         if _SSN_SHAPE.match(core):
             return None
+        if _THOUSANDS.match(core) and (_CURRENCY_AFTER.match(text, end)
+                                       or _CURRENCY_BEFORE.search(text, max(0, start - 12), start)):
+            return None
         cue = has_cue(text, start, _CUE, 40) or _AFTER_CUE.match(text, end) is not None
         international = core.startswith(("+", "00"))
         grouped = bool(re.search(r"[ .()-]", core.strip()))
@@ -74,7 +94,8 @@ class LethePhoneRecognizer(LetheRegexRecognizer):
         if valid:
             score = 0.85 if (grouped or international) else 0.6
             if groups == 2 and not international and not cue:
-                score = 0.45
+                score = 0.6 if (_TRUNK_GROUPS.match(core) and len(digits) >= 9
+                                and not _REFERENCE_CUE.search(text, max(0, start - 24), start)) else 0.45
         elif not grouped:
             score = 0.3
         elif len(digits) < 8 and not cue:

@@ -40,6 +40,15 @@ class LetheSecretRecognizer(LetheRegexRecognizer):
         ("huggingface_token", r"(?<![\w])hf_[A-Za-z0-9]{30,}" + _END, 0.95),
         ("jwt", r"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}" + _END, 1.0),
         ("bearer", r"(?i)\bbearer\s+(?P<v>[A-Za-z0-9._~+/-]{20,}=*)", 0.9),
+        ("basic_auth", r"(?i)\bauthorization\s*:\s*basic\s+(?P<v>[A-Za-z0-9+/]{12,}={0,2})(?![\w+/=])", 0.9),
+        # An AWS secret access key (40 base64 characters) after a secret/AWS cue, with or without ``=``.
+        ("aws_secret_key",
+         r"(?i:\b(?:aws|secret|secret[ _-]?(?:access[ _-]?)?key|access[ _-]?key|credentials?)\b)"
+         r"[^\n]{0,40}?(?<![A-Za-z0-9/+=])(?P<v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])", 0.71),
+        # ``my password is h7$Kq...``, ``the token is ...``: a credential word, ``is``, a high-entropy value.
+        ("credential_is",
+         r"(?i)\b(?:password|passwd|passphrase|pin|secret|api[ _-]?key|token|access[ _-]?token|secret[ _-]?key)"
+         r"[ \t]+(?:is|was|=)[ \t]*:?[ \t]*[\"'`]?(?P<v>[^\s\"'`,;]{10,})", 0.72),
         ("assignment",
          r"(?i)\b(?:password|passwd|pwd|pass|passphrase|secret|client_secret|api[_-]?key|apikey|"
          r"access[_-]?token|auth[_-]?token|refresh[_-]?token|private[_-]?key|aws_secret_access_key|"
@@ -48,8 +57,14 @@ class LetheSecretRecognizer(LetheRegexRecognizer):
 
     def check(self, text: str, start: int, end: int, score: float) -> Optional[float]:
         """Prefixed tokens pass; bare assignments need a non-trivial value (entropy >= 2.5 bits)."""
+        value = text[start:end]
+        if score == 0.71 or score == 0.72:
+            # A bare value after a cue word: looks random (mixed classes, high entropy), is no word.
+            classes = sum(any(f(c) for c in value) for f in (str.islower, str.isupper, str.isdigit))
+            if classes < 2 or shannon_bits(value) < 3.5 or value.isalpha() and value.islower():
+                return None
+            return 0.9
         if score <= 0.7:
-            value = text[start:end]
             if shannon_bits(value) < 2.5 or value.lower() in ("password", "********", "redacted"):
                 return None
         return score

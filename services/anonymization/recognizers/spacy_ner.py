@@ -106,6 +106,65 @@ def _common_noun_here(text: str, value: str, cache: dict) -> bool:
     return value.lower() in cache["words"]
 
 
+# ``I'm JOHN SMITH`` tagged as one PERSON: pronouns, contractions and greetings never start a name.
+_LEAD = re.compile(
+    r"(?i)^(?:(?:i|i'm|im|i am|we|we're|you|you're|he|she|it|it's|they|this is|that is|hi|hello|hey|"
+    r"dear|thanks|thank you|my|our|your|his|her|their|the|a|an)[ \t]+)+"
+)
+_SENTENCE_START = re.compile(r"(?:^|[.!?:\n])[\s\"'(\[*>•-]*$")
+_LOWER_WORD = re.compile(r"[a-zà-ÿ]+")
+_NEXT_LOWER = re.compile(r"[ \t]+(?P<w>[a-zà-ÿ][\w'-]*)")
+# An imperative's object (``Ruf mich an``, ``Call me``, ``Appelle-moi``): the capitalised word is a verb.
+_OBJECT = frozenset("me us him her them mich uns dich mir moi nous mi ci ti nos te".split())
+
+
+def _word_tables(nlp_artifacts) -> dict[str, frozenset]:
+    """The model lemmatizer's word lists by part of speech (``adj``, ``adv``, ``verb``, ``noun``)
+    and its stop words; empty when the model has none."""
+    global _TABLES
+    if _TABLES is None:
+        _TABLES = {}
+        try:
+            from spacy.strings import get_string_id
+
+            nlp = nlp_artifacts.nlp_engine.nlp["en"]
+            index = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_index")
+            for pos in ("adj", "adv", "verb", "noun"):
+                key = get_string_id(pos)
+                _TABLES[pos] = frozenset(index[key]) if key in index else frozenset()
+            _TABLES["stop"] = frozenset(nlp.Defaults.stop_words)
+        except Exception:  # noqa: BLE001 - no lemmatizer tables: the check is simply skipped
+            _TABLES = {}
+    return _TABLES
+
+
+_TABLES: dict | None = None
+
+
+def _common_sentence_opener(text: str, start: int, end: int, etype: str, nlp_artifacts) -> bool:
+    """A single capitalised word opening a sentence (``Card declined.``, ``Invalid number``,
+    ``Ruf mich an``) that is a common word, not a name: an imperative before an object pronoun, or a
+    word the model's lexicon knows as a verb/adjective/adverb (for ORG/NRP also as a noun), when
+    a lower-case word follows."""
+    value = text[start:end]
+    if " " in value or not _SENTENCE_START.search(text, max(0, start - 6), start):
+        return False
+    if "-" in value and value.rsplit("-", 1)[1].lower() in _OBJECT:  # ``Appelle-moi``
+        return True
+    nxt = _NEXT_LOWER.match(text, end)
+    if not nxt:
+        return False
+    if nxt.group("w").lower() in _OBJECT:
+        return True
+    tables = _word_tables(nlp_artifacts)
+    if not tables:
+        return False
+    w = value.lower()
+    if w in tables["stop"] or w in tables["adj"] or w in tables["adv"] or w in tables["verb"]:
+        return etype != "PERSON" or w not in tables["noun"]
+    return etype in ("ORGANIZATION", "NRP") and w in tables["noun"]
+
+
 class LetheSpacyNerRecognizer(EntityRecognizer):
     """Map spaCy labels to Presidio entity names; trim punctuation and possessives off the edges."""
 
@@ -132,6 +191,19 @@ class LetheSpacyNerRecognizer(EntityRecognizer):
                 end -= 1
             if text[max(start, end - 2):end] in ("'s", "’s") and end - start > 2:
                 end -= 2
+            if etype in ("PERSON", "ORGANIZATION", "LOCATION", "NRP"):
+                lead = _LEAD.match(text, start, end)
+                if lead and lead.end() < end:
+                    start = lead.end()
+                # ``Llámame al``: a name never ends with a lower-case word.
+                while " " in text[start:end] and _LOWER_WORD.fullmatch(text[start:end].rsplit(" ", 1)[1]):
+                    end = start + text[start:end].rindex(" ")
+                    while end > start and text[end - 1] in _EDGE:
+                        end -= 1
+                if "_" in text[start:end] or "=" in text[end:end + 2]:
+                    continue  # an identifier (``AWS_SECRET_ACCESS_KEY=``), not a name
+                if _common_sentence_opener(text, start, end, etype, nlp_artifacts):
+                    continue
             value = text[start:end]
             if end - start < 2 or not any(c.isalnum() for c in value):
                 continue
