@@ -291,3 +291,89 @@ def test_an_ssn_shaped_number_after_an_ssn_cue_is_redacted_even_if_never_issued(
     assert recognizer.check(text, 7, 18, 0.85) == 0.7
     later = text.rindex("078")
     assert recognizer.check(text, later, later + 11, 0.85) is None
+
+
+# --- names next to e-mails, lower-case names after a cue, emoji, national phones, secrets,
+# --- over-redaction and long texts (generated values) ---------------------------------------
+
+def _name(rng: random.Random) -> tuple[str, str]:
+    syll = ["ka", "lo", "mi", "ra", "ne", "to", "vi", "sa", "de", "ru"]
+    return tuple("".join(rng.choice(syll) for _ in range(rng.randint(2, 3))).capitalize() for _ in range(2))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_name_next_to_its_own_email_is_a_person(engine, seed):
+    rng = random.Random(seed)
+    first, last = _name(rng)
+    local = rng.choice([f"{first}.{last}", f"{first[0]}{last}", f"{last}_{first}"]).lower()
+    for text in (f"Contact {first} {last} {local}@example.com for details.",
+                 f"{first} {last}<{local}@example.com>"):
+        assert _found(engine, text, f"{first} {last}", "PERSON"), text
+
+
+def test_accented_name_between_emoji_before_email(engine):
+    text = "\U0001F469\u200d\U0001F4BB Ana María Núñez \U0001F1EA\U0001F1F8 ana@example.com"
+    assert _found(engine, text, "Ana María Núñez", "PERSON")
+
+
+@pytest.mark.parametrize("cue", ["my name is", "i am called", "Name:"])
+def test_lower_case_full_name_after_cue(engine, cue):
+    first, last = (w.lower() for w in _name(random.Random(len(cue))))
+    text = f"{cue} {first} {last} and i need help"
+    assert _found(engine, text, f"{first} {last}", "PERSON"), text
+
+
+@pytest.mark.parametrize("text,value", [
+    ("Büro: 030 901820", "030 901820"),
+    ("Offices 0170 1234567 tomorrow", "0170 1234567"),
+    ("Llámame al 612 345 678", "612 345 678"),
+])
+def test_national_phone_numbers(engine, text, value):
+    assert _found(engine, text, value, "PHONE_NUMBER"), text
+
+
+@pytest.mark.parametrize("text", ["paid 1 250 000 EUR", "ref 12.03.2021", "on 2021-03-12"])
+def test_amounts_and_dates_are_not_phones(engine, text):
+    assert not any(d.type == "PHONE_NUMBER" for d in engine.analyze(text)), text
+
+
+def test_cued_secrets(engine):
+    rng = random.Random(5)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+"
+    key = "".join(rng.choice(alphabet) for _ in range(40))
+    token = "".join(rng.choice(alphabet[:62]) for _ in range(24))
+    for text, value in ((f"my aws secret key is {key}", key), (f"aws_secret_access_key = {key}", key),
+                        (f"password={token}", token), (f"Authorization: Bearer {token}", token),
+                        (f"token: {token}", token)):
+        assert _found(engine, text, value, "SECRET"), text
+    assert not any(d.type == "SECRET" for d in engine.analyze("The secret is that we love cooking together"))
+
+
+def test_no_over_redaction_of_sentence_openers_and_pronouns(engine):
+    dets = engine.analyze("Card declined. Invalid number. Ruf mich an bitte.")
+    assert dets == []
+    text = "I'm KALO MIRA"
+    assert _found(engine, text, "KALO MIRA", "PERSON")
+
+
+def test_long_text_finishes(engine):
+    import time
+
+    rng = random.Random(11)
+    parts, size = [], 0
+    while size < 250_000:
+        first, last = _name(rng)
+        s = rng.choice([
+            f"Dear {first} {last},\nplease call +1 415 555 {rng.randint(1000, 9999)} or {first.lower()}@example.com.\n",
+            f"{first} {last}\n{rng.randint(1, 999)} Maple Street\nPORTLAND\nPhone: 030 901820\n\n",
+            f"URGENT NOTICE FOR {first.upper()} {last.upper()} ABOUT ORDER {rng.randint(10000, 99999)}\n",
+            f"{first}, can you send {last}, {first} and {last} the file? My name is {first.lower()} {last.lower()}.\n",
+        ])
+        parts.append(s)
+        size += len(s)
+    text = "".join(parts)
+    t0 = time.perf_counter()
+    dets = engine.analyze(text)
+    elapsed = time.perf_counter() - t0
+    assert dets and all(0 <= d.start < d.end <= len(text) for d in dets)
+    print(f"\n250 KB text analysed in {elapsed:.1f} s")

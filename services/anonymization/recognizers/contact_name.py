@@ -94,6 +94,10 @@ class LetheContactNameRecognizer(EntityRecognizer):
                     first = k
                     break
             if first is not None:
+                # ``Jane Doe jdoe@``: the word before a matched one counts when its initial is spelled too.
+                w = fold(words[first][2].rstrip("."))
+                if first > 0 and joined.replace(w, "", 1)[:1] == fold(words[first - 1][2])[:1]:
+                    first -= 1
                 name = words[first:]
                 # Leading words that are not names (``Contact``, ``Email``) never start the span.
                 while name and fold(name[0][2].rstrip(".")) in _NOT_NAME | STOP:
