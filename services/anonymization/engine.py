@@ -401,9 +401,26 @@ def resolve(text: str, results: Iterable[RecognizerResult], threshold: float) ->
                 soft_index.add(c)
     soft_chosen = _coordinated_persons(text, chosen, soft_chosen)
     soft_chosen = _propagate_person_names(text, chosen, soft_chosen)
+    _attach_house_numbers(text, chosen + soft_chosen)
     final = chosen + soft_chosen
     final.sort(key=lambda c: (c[1], c[2]))
     return [Detected(t, s, e, round(float(sc), 3)) for t, s, e, sc in final]
+
+
+# A house number right before a place name ("4026 Bishop Island, ..."): part of the address.
+_HOUSE_NUMBER = re.compile(r"(?<![\w.,:/-])\d{1,6}[A-Za-z]?[ \t]+$")
+
+
+def _attach_house_numbers(text: str, entities: list[list]) -> None:
+    """Extend each LOCATION over a house number that directly precedes it, so no part of a street
+    address survives half-redacted. Changes ``entities`` in place; never overlaps another entity."""
+    taken = sorted((c[1], c[2]) for c in entities)
+    for c in entities:
+        if c[0] != "LOCATION":
+            continue
+        m = _HOUSE_NUMBER.search(text, max(0, c[1] - 12), c[1])
+        if m and not any(s < c[1] and e > m.start() for s, e in taken if (s, e) != (c[1], c[2])):
+            c[1] = m.start()
 
 
 _NAME_WORD = re.compile(r"[^\W\d_][\w'-]*")

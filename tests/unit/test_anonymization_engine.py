@@ -377,3 +377,9 @@ def test_long_text_finishes(engine):
     elapsed = time.perf_counter() - t0
     assert dets and all(0 <= d.start < d.end <= len(text) for d in dets)
     print(f"\n250 KB text analysed in {elapsed:.1f} s")
+
+
+def test_a_house_number_before_a_place_name_is_redacted_with_it(engine) -> None:
+    text = "Ship it to 4026 Quillon Isle, Lake Verbena, RI 86348 please."
+    redacted = deidentify(text, engine.analyze(text))
+    assert "4026" not in redacted and "Quillon" not in redacted
