@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import re
 import logging
 import os
 import signal
@@ -50,6 +51,19 @@ def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, r
     info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain="lethe.v1"))
     status = status_pb2.Status(code=code.value[0], message=message, details=[info])
     context.abort_with_status(rpc_status.to_status(status))
+
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+def check_request_id(value: str) -> None:
+    """Request ids end up in events and logs: ids only (letters, digits, ``._:-``, <= 128).
+
+    Raises InvalidArgument (REQUEST_ID_INVALID) otherwise, e.g. for an e-mail used as an id.
+    """
+    if value and not REQUEST_ID.match(value):
+        raise InvalidArgument("request_id must be 1-128 letters, digits or ._:-",
+                              "REQUEST_ID_INVALID")
 
 
 def _guard(method: str, fn: Callable[..., Any], streaming_response: bool,
@@ -94,6 +108,7 @@ def _guard(method: str, fn: Callable[..., Any], streaming_response: bool,
     def unary(request: Any, context: grpc.ServicerContext) -> Any:
         try:
             authorize(context)
+            check_request_id(getattr(request, "request_id", ""))
             return call_once(request, context)
         except Exception as exc:  # noqa: BLE001
             translate(exc, context)

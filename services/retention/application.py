@@ -229,7 +229,7 @@ class RetentionApplication(LetheApplication):
         vault or anonymization cannot be reached; then nothing is marked expired.
         """
         at = at or _now()
-        sweep_id = request_id or f"sweep-{at.isoformat()}"
+        sweep_id = request_id or "sweep-" + at.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         self.catch_up()
         with self.lock:
             try:
