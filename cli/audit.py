@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import os
 import re
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -89,9 +90,20 @@ def _entry(service: str, e: Any) -> Entry:
                  e.recorded_at.ToDatetime(tzinfo=dt.timezone.utc), json.loads(e.attributes_json))
 
 
-def _catch_up(peers: Peers) -> None:
-    retention_pb2_grpc.RetentionServiceStub(peers.channel("retention")).ListSchedules(
-        retention_pb2.ListSchedulesRequest(subject_ref=""), timeout=60)
+def _catch_up(peers: Peers, attempts: int = 8) -> None:
+    """Let retention follow the vault's and rights' logs to their end before they are compared.
+
+    A service that is (re)starting answers UNAVAILABLE: retried with backoff for about 20 s.
+    """
+    stub = retention_pb2_grpc.RetentionServiceStub(peers.channel("retention"))
+    for attempt in range(attempts):
+        try:
+            stub.ListSchedules(retention_pb2.ListSchedulesRequest(subject_ref=""), timeout=60)
+            return
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == attempts - 1:
+                raise
+            time.sleep(min(0.5 * 2 ** attempt, 4.0))
 
 
 def read_logs(peers: Peers) -> dict[str, list[Entry]]:
