@@ -61,7 +61,7 @@ keys_app = typer.Typer(help="Key rotation.", no_args_is_help=True)
 app.add_typer(recipients_app, name="recipients")
 app.add_typer(keys_app, name="keys")
 
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)  # ids never cut in pipes
 err = Console(stderr=True, soft_wrap=True)
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="LETHE_DATA_DIR",
                                                  help="Deployment data dir (default ./var).")]
@@ -497,16 +497,30 @@ def recipients_list(as_json: Annotated[bool, typer.Option("--json")] = False,
 
 @recipients_app.command("register")
 @handled
-def recipients_register(recipient_id: str, category: Annotated[str, typer.Option()],
-                        region: Annotated[str, typer.Option()], name: str = "",
-                        mechanism: str = "", legal_reference: str = "", valid_until: str = "",
+def recipients_register(recipient_id: str,
+                        category: Annotated[Optional[str], typer.Option()] = None,
+                        region: Annotated[Optional[str], typer.Option()] = None,
+                        name: Optional[str] = None, mechanism: Optional[str] = None,
+                        legal_reference: Optional[str] = None, valid_until: Optional[str] = None,
                         data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
-    """Register or update a recipient (recorded as an event)."""
+    """Register a recipient, or update the given fields of a registered one (recorded as an event)."""
     _, stub = _vault(data_dir, key_dir)
-    stub.RegisterRecipient(vault_pb2.RegisterRecipientRequest(recipient=vault_pb2.Recipient(
-        recipient_id=recipient_id, name=name or recipient_id, category=category, region=region,
-        transfer_mechanism=mechanism, legal_reference=legal_reference, valid_until=valid_until)),
-        timeout=30)
+    known = {r.recipient_id: r for r in
+             stub.ListRecipients(vault_pb2.ListRecipientsRequest(), timeout=30).recipients}
+    old = known.get(recipient_id)
+    if old is None and (category is None or region is None):
+        usage("a new recipient needs --category and --region")
+
+    def pick(given: Optional[str], field: str, default: str = "") -> str:
+        return given if given is not None else (getattr(old, field) if old else default)
+
+    stub.RegisterRecipient(vault_pb2.RegisterRecipientRequest(
+        request_id=str(uuid.uuid4()), recipient=vault_pb2.Recipient(
+            recipient_id=recipient_id, name=pick(name, "name", recipient_id),
+            category=pick(category, "category"), region=pick(region, "region"),
+            transfer_mechanism=pick(mechanism, "transfer_mechanism"),
+            legal_reference=pick(legal_reference, "legal_reference"),
+            valid_until=pick(valid_until, "valid_until"))), timeout=30)
     out.print(f"registered {recipient_id}")
 
 
@@ -627,6 +641,29 @@ def hold_place(reason: Annotated[str, typer.Option(help="security_investigation,
         request_id=f"hold-{uuid.uuid4()}", target=target, reason=reason, reference=reference),
         timeout=30)
     print(resp.hold_id)
+
+
+@hold_app.command("list")
+@handled
+def hold_list(as_json: Annotated[bool, typer.Option("--json")] = False,
+              include_released: Annotated[bool, typer.Option("--all")] = False,
+              data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Legal holds with reason and target (active ones; --all includes released)."""
+    _, stub = _retention(data_dir, key_dir)
+    resp = stub.ListHolds(retention_pb2.ListHoldsRequest(include_released=include_released),
+                          timeout=30)
+    rows = [{"hold_id": h.hold_id, "reason": h.reason, "reference": h.reference,
+             "active": h.active, "placed_at": h.placed_at.ToDatetime(tzinfo=dt.timezone.utc).isoformat(),
+             "subject_ref": h.target.subject_ref, "record_id": h.target.record_id,
+             "category": h.target.category} for h in resp.holds]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("hold", "reason", "target", "placed", "active")
+    for r in rows:
+        target = r["category"] or r["record_id"] or r["subject_ref"]
+        table.add_row(r["hold_id"], r["reason"], target, r["placed_at"][:19], "yes" if r["active"] else "")
+    out.print(table)
 
 
 @hold_app.command("release")

@@ -301,6 +301,14 @@ class RetentionApplication(LetheApplication):
             self.save(hold)
             return True
 
+    def list_holds(self, include_released: bool = False) -> list[dict[str, Any]]:
+        """Legal holds, oldest first: hold_id, subject_ref, record_id, category, reason,
+        reference, placed_at (UTC), active."""
+        with self.lock:
+            holds = [dict(h) for h in self.index.holds.values()]
+        holds = [h for h in holds if include_released or h["active"]]
+        return sorted(holds, key=lambda h: (str(h["placed_at"]), h["hold_id"]))
+
     def resolve_ticket(self, interaction_id: str, resolved_at: dt.datetime | None = None) -> int:
         """Start the administrative period of a support ticket's contact data; returns count."""
         resolved_at = resolved_at or _now()

@@ -46,6 +46,14 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
     def ReleaseHold(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         return retention_pb2.ReleaseHoldResponse(released=self.app.release_hold(request.hold_id))
 
+    def ListHolds(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        return retention_pb2.ListHoldsResponse(holds=[retention_pb2.Hold(
+            hold_id=h["hold_id"], reason=h["reason"], reference=h["reference"], active=h["active"],
+            placed_at=to_timestamp(dt.datetime.fromisoformat(str(h["placed_at"]))),
+            target=retention_pb2.HoldTarget(subject_ref=h["subject_ref"], record_id=h["record_id"],
+                                            category=h["category"]))
+            for h in self.app.list_holds(request.include_released)])
+
     def ResolveTicket(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         count = self.app.resolve_ticket(request.interaction_id,
                                         _opt_time(request.resolved_at, request.HasField("resolved_at"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import threading
 import uuid
 from collections import defaultdict
@@ -39,6 +40,7 @@ from shared.policy import load_policy
 from shared.store import open_store
 
 STORED, DUPLICATE, ERASED = "stored", "duplicate", "erased"
+REGION = re.compile(r"^[A-Z]{2,8}$")
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,8 @@ class VaultApplication(LetheApplication):
         check_recipient_id(recipient_id)
         categories = {c["category"] for c in self.policy.recipient_categories}
         require(category in categories, "unknown recipient category", "CATEGORY_INVALID")
-        require(0 < len(region) <= 16, "region must be 1..16 characters", "REGION_INVALID")
+        require(bool(REGION.match(region)), "region must be 2-8 upper-case letters, e.g. EU",
+                "REGION_INVALID")
         if valid_until:
             try:
                 dt.date.fromisoformat(valid_until)
