@@ -164,3 +164,12 @@ def test_the_retention_clock_starts_when_the_data_was_collected(retention) -> No
         "occurred_at": T0.isoformat(), "generation": 1}), batch)
     app.save(*batch.aggregates.values())
     assert app.sweep(T0 + 31 * DAY)["expired"] == 1 and vault.purged == [rid]
+
+
+def test_holds_are_listed_with_reason_and_state(retention) -> None:
+    app, _ = retention
+    app.place_hold("h-1", "", "", "system.operations", "security_investigation", "case-1")
+    app.place_hold("h-2", "sr_" + "a" * 32, "", "", "litigation", "case-2")
+    app.release_hold("h-1")
+    assert [h["hold_id"] for h in app.list_holds()] == ["h-2"]
+    assert {h["hold_id"]: h["active"] for h in app.list_holds(True)} == {"h-1": False, "h-2": True}
