@@ -383,3 +383,43 @@ def test_a_house_number_before_a_place_name_is_redacted_with_it(engine) -> None:
     text = "Ship it to 4026 Quillon Isle, Lake Verbena, RI 86348 please."
     redacted = deidentify(text, engine.analyze(text))
     assert "4026" not in redacted and "Quillon" not in redacted
+
+
+@pytest.mark.parametrize("text,value", [
+    ("follow up with oskarine veltmaar next week.", "oskarine veltmaar"),
+    ("please remind torvald brekkestad about the invoice.", "torvald brekkestad"),
+])
+def test_a_name_in_an_all_lower_case_text_is_found_by_a_case_restored_pass(engine, text, value) -> None:
+    assert _found(engine, text, value, "PERSON")
+
+
+def test_the_case_restored_pass_leaves_address_words_and_common_words_alone(engine) -> None:
+    for text in ("ship it to 2613 rua verbena 4, porto alegre please",
+                 "i need a refund for order 5521, the blender arrived broken."):
+        assert not [d for d in engine.analyze(text) if d.type == "PERSON"]
+
+
+def test_the_items_of_a_lower_case_list_beside_a_one_word_name_are_its_siblings(engine) -> None:
+    from services.anonymization.engine import _list_siblings
+
+    text = "they had 4: marzena, tobiasz, wenke and quenby."
+    s = text.index("marzena")
+    siblings = [text[a:b] for a, b in _list_siblings(engine.nlp, text, s, s + len("marzena"))]
+    assert siblings == ["tobiasz", "wenke", "quenby"]
+    text = "marzena and tobiasz said hello."  # two items: a pair, not an enumeration
+    assert _list_siblings(engine.nlp, text, 0, len("marzena")) == []
+
+
+@pytest.mark.parametrize("text,value", [
+    ("Have you been to a Dravin Holloque concert?", "Dravin Holloque"),
+    ("Unlike the Quelmark novel, it is short.", "Quelmark"),
+    ("I would like to join accounts with ms. Ysolde", "Ysolde"),
+    (">Oriel Vantasse\n>Brightwave Ltd\n>12 340 Harrow Lane\n>Suite 4\n", "Oriel Vantasse"),
+])
+def test_names_cued_by_their_works_a_lower_case_title_or_a_postal_block(engine, text, value) -> None:
+    assert _found(engine, text, value, "PERSON")
+
+
+def test_a_lower_case_honorific_after_a_number_is_a_unit(engine) -> None:
+    text = "The call took 5 ms. Then it failed."
+    assert not [d for d in engine.analyze(text) if d.type == "PERSON"]

@@ -10,6 +10,8 @@ the *context* says a person is meant, in any language's names:
   were``: a company called "Usamov and Bowers" would take ``is``);
 * a dialogue speaker at the start of a line (``Ubul: What a wife.``) or a vocative
   (``Warrane, can I ...``, ``Don't go to town, Brandon!``);
+* a person's works or audience just after: ``a Homero Portillo concert``, ``the Ruoho novel``,
+  ``a huge Jouni Hahli fan`` (the model often calls these ORG);
 * a name shape: ``Given I. Family`` (a middle initial between capitalised words), also when the model
   called it an organisation.
 
@@ -73,6 +75,15 @@ _PLURAL_PAIR = re.compile(
     _FULL.replace("?P<n>", "?P<a>") + r"[ \t]+and[ \t]+" + _FULL.replace("?P<n>", "?P<b>")
     + r"[ \t]+(?:were|are|have|had[ \t]+been|both|themselves)\b"
 )
+# A person's works and audience: ``a Homero Portillo concert``, ``the Ruoho novel``, ``a huge Jouni
+# Hahli fan``; ``version`` only after a two-word name (``the Steffen Mauer version``, not ``the
+# Android version``).
+_WORK = re.compile(
+    r"\b(?:[Aa]n?|[Tt]he)[ \t]+(?:(?:huge|big|great|true|real|die-hard)[ \t]+)?(?:" + _FULL
+    + r"[ \t]+(?:concerts?|novels?|fans?|biography|memoirs?|autobiography)\b|"
+    + _FULL.replace("?P<n>", "?P<v>").replace("){0,3})", "){1,2})")
+    + r"[ \t]+version\b)"
+)
 # ``Ubul: What a wife.`` / ``Elizabeth:"I'm Amanda's daughter"`` at the start of a line.
 _SPEAKER = re.compile(r"(?m)^[ \t>]*(?P<n>" + _NAME + r")[ \t]*:[ \t]*(?=[\"“'A-Z][^\n:]*[a-z][^\n:]*[.!?\"”]"
                       r"[ \t]*$)")
@@ -92,7 +103,8 @@ _NAME_LINE = re.compile(
     r"(?m)^[ \t>|*?]*(?P<n>" + _NAME + r"(?:[ \t]+" + _CAP + r"\.?)?(?:[ \t]+" + _NAME + r"){1,2})[ \t]*$"
 )
 _CONTACT_NEAR = re.compile(
-    r"@|(?i:\b(?:phone|mobile|e-?mail|tel|fax|address|desk|office)\b)|^[ \t>|*?]*\d{1,6}[ \t]+[^\W\d_]|"
+    r"@|(?i:\b(?:phone|mobile|e-?mail|tel|fax|address|desk|office)\b)|"
+    r"^[ \t>|*?]*\d{1,6}(?:[ \t]+\d{1,6})?[ \t]+[^\W\d_]|"  # ``12 Elm St``, ``3378 217 Lovers Lane``
     r"(?i:\b(?:PSC|Unit|USNS|USNV|USS|USCGC)\b)", re.M
 )
 # ``Given I. Family`` / ``Given I Family``: capitalised word, a middle initial, capitalised word.
@@ -170,6 +182,10 @@ class LethePersonContextRecognizer(EntityRecognizer):
         for m in _PLURAL_PAIR.finditer(text):
             add(m.start("a"), m.end("a"), 0.86)
             add(m.start("b"), m.end("b"), 0.86)
+        for m in _WORK.finditer(text):
+            g = "n" if m.group("n") else "v"
+            if not m.group(g).isupper():
+                add(m.start(g), m.end(g), 0.86)
         for m in _SPEAKER.finditer(text):
             add(m.start("n"), m.end("n"), 0.86)
         for m in _VOCATIVE.finditer(text):

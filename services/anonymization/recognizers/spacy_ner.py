@@ -12,11 +12,14 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 
 LABEL_MAP = {
     "PERSON": "PERSON", "PER": "PERSON",
+    # From the engine's second pass over a case-restored copy of an all-lower-case text.
+    "LC_PERSON": "PERSON",
     "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION",
     "NORP": "NRP",
     "ORG": "ORGANIZATION",
     "DATE": "DATE_TIME", "TIME": "DATE_TIME",
 }
+_LC_PERSON_SCORE = 0.8
 SCORES = {"PERSON": 0.85, "LOCATION": 0.8, "NRP": 0.7, "ORGANIZATION": 0.6, "DATE_TIME": 0.7}
 _DATEY = re.compile(
     r"\d|(?i:\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\b|"
@@ -195,8 +198,9 @@ class LetheSpacyNerRecognizer(EntityRecognizer):
                 lead = _LEAD.match(text, start, end)
                 if lead and lead.end() < end:
                     start = lead.end()
-                # ``Llámame al``: a name never ends with a lower-case word.
-                while " " in text[start:end] and _LOWER_WORD.fullmatch(text[start:end].rsplit(" ", 1)[1]):
+                # ``Llámame al``: a name never ends with a lower-case word (unless all is lower case).
+                while (label != "LC_PERSON" and " " in text[start:end]
+                       and _LOWER_WORD.fullmatch(text[start:end].rsplit(" ", 1)[1])):
                     end = start + text[start:end].rindex(" ")
                     while end > start and text[end - 1] in _EDGE:
                         end -= 1
@@ -211,7 +215,7 @@ class LetheSpacyNerRecognizer(EntityRecognizer):
                 continue
             if etype == "DATE_TIME" and not _date_like(value):
                 continue
-            if etype == "PERSON" and not any(c.isupper() for c in value):
+            if etype == "PERSON" and label != "LC_PERSON" and not any(c.isupper() for c in value):
                 continue
             if etype == "PERSON" and _common_noun_here(text, value, cache):
                 continue
@@ -220,7 +224,8 @@ class LetheSpacyNerRecognizer(EntityRecognizer):
             elif (etype == "PERSON" and _LOCATIVE_STRONG.search(text, max(0, start - 40), start)
                   and text[end:end + 2] not in ("'s", "’s")):
                 etype = "LOCATION"
-            out.append(RecognizerResult(etype, start, end, SCORES[etype]))
+            score = _LC_PERSON_SCORE if label == "LC_PERSON" else SCORES[etype]
+            out.append(RecognizerResult(etype, start, end, score))
         if not entities or "LOCATION" in entities:
             for m in _PLACE_AFTER_CUE.finditer(text):
                 start, end = m.span("p")

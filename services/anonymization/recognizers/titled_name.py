@@ -11,6 +11,8 @@ from .names import scan_name
 _HONORIFIC = re.compile(
     r"(?<![\w.])(?:Mr|Mrs|Ms|Miss|Mx|Mstr|Dr|Prof|Professor|Sir|Dame|Lady|Lord|Madam|Mme|Mlle|Herr|"
     r"Frau|Sr|Sra|Srta|Rev|Fr|Judge|Justice|Capt|Sgt|Lt|Col|Gen|MR|MRS|MS|DR|PROF)\.?[ \t]+"
+    # Written in lower case, with its full stop and not after a number (``5 ms. Then``): ``ms. Quinzia``.
+    r"|(?<![\w.])(?<!\d[ \t])(?:mr|mrs|ms|dr)\.[ \t]+"
 )
 
 
