@@ -423,3 +423,17 @@ def test_names_cued_by_their_works_a_lower_case_title_or_a_postal_block(engine, 
 def test_a_lower_case_honorific_after_a_number_is_a_unit(engine) -> None:
     text = "The call took 5 ms. Then it failed."
     assert not [d for d in engine.analyze(text) if d.type == "PERSON"]
+
+
+@pytest.mark.parametrize("text,value", [
+    ("Wilmerd is very reliable. You can always depend on him.", "Wilmerd"),
+    ("He is tired, but Wilmerd just has to finish it.", "Wilmerd"),
+    ("They named her Ysmaela", "Ysmaela"),
+])
+def test_a_subject_a_personal_pronoun_refers_to_or_a_naming_verb_marks_a_person(engine, text, value) -> None:
+    assert _found(engine, text, value, "PERSON")
+
+
+def test_a_common_word_subject_near_a_pronoun_is_not_a_person(engine) -> None:
+    text = "Everything was fine until he arrived."
+    assert not [d for d in engine.analyze(text) if d.type == "PERSON"]

@@ -12,6 +12,8 @@ the *context* says a person is meant, in any language's names:
   (``Warrane, can I ...``, ``Don't go to town, Brandon!``);
 * a person's works or audience just after: ``a Homero Portillo concert``, ``the Ruoho novel``,
   ``a huge Jouni Hahli fan`` (the model often calls these ORG);
+* a sentence subject that a nearby he/she/him/her refers to (``Irenka is very reliable. You can
+  always depend on him.``), unless the lexicon knows the word or the model calls it a place or date;
 * a name shape: ``Given I. Family`` (a middle initial between capitalised words), also when the model
   called it an organisation.
 
@@ -26,6 +28,7 @@ import re
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 
 from .names import STOP, scan_name
+from .spacy_ner import _word_tables, ner_spans
 
 _CAP = r"[^\W\d_a-z]"  # an upper-case (or caseless) letter, any script
 _NAME = _CAP + r"[^\W\d_]*(?:(?:['’]" + _CAP + r"|-[^\W\d_])[^\W\d_]*)*"
@@ -56,7 +59,7 @@ _LEFT = re.compile(
     r"|(?:" + _AGENT_VERB + r")[ \t]+by|starring|featuring|features|also[ \t]+features"
     r"|(?:" + _ROLE + r")|(?:follow[ \t]+up|meet|met|meeting|spoke|speak|talk|talked|chat|chatted)[ \t]+with"
     r"|said|says|asked|told|shouted[ \t]+at|yelled[ \t]+at|heard|thank|thanks|congratulate|"
-    r"congratulations|call[ \t]+me|ask|tell|remind)[ \t]*:?[ \t]+)"
+    r"congratulations|call[ \t]+me|ask|tell|remind|(?:named|christened)[ \t]+(?:him|her))[ \t]*:?[ \t]+)"
 )
 _RIGHT = re.compile(
     r"(?:['’]s[ \t]+(?:" + _RELATION + r"|killers?|murderer|death|funeral|birthday|wedding|"
@@ -83,6 +86,16 @@ _WORK = re.compile(
     + r"[ \t]+(?:concerts?|novels?|fans?|biography|memoirs?|autobiography)\b|"
     + _FULL.replace("?P<n>", "?P<v>").replace("){0,3})", "){1,2})")
     + r"[ \t]+version\b)"
+)
+# A sentence subject that a he/she/him/her nearby refers back to: ``Irenka is very reliable. You can
+# always depend on him.``, ``He's injured ..., but Dori just has to ...``.
+_SUBJECT = re.compile(
+    r"(?:^|[.!?][ \t]+|,[ \t]+but[ \t]+)(?P<n>" + _NAME + r"(?:[ \t]+" + _NAME + r")?)[ \t]+"
+    r"(?=(?:is|was|has|had|just|will|can|could|would|does|did|never|always)\b)", re.M
+)
+_HUMAN_PRONOUN = re.compile(r"(?i)\b(?:he|she|him|her|his|hers|himself|herself)\b")
+_NOT_PERSON_LABELS = frozenset(
+    {"GPE", "LOC", "FAC", "NORP", "DATE", "TIME", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"}
 )
 # ``Ubul: What a wife.`` / ``Elizabeth:"I'm Amanda's daughter"`` at the start of a line.
 _SPEAKER = re.compile(r"(?m)^[ \t>]*(?P<n>" + _NAME + r")[ \t]*:[ \t]*(?=[\"“'A-Z][^\n:]*[a-z][^\n:]*[.!?\"”]"
@@ -128,6 +141,19 @@ _FIELD_WORDS = frozenset(
     from to cc bcc when where who what why how summary title description status total amount zip
     question answer q a warning error info important update reminder ps nb""".split()
 )
+
+
+_KNOWN: list = []
+
+
+def _known_words(nlp_artifacts) -> frozenset:
+    """Every word of the model lexicon's tables (stop words, nouns, verbs, adjectives, adverbs), once."""
+    if not _KNOWN:
+        tables = _word_tables(nlp_artifacts)
+        if not tables:
+            return frozenset()
+        _KNOWN.append(frozenset().union(*tables.values()))
+    return _KNOWN[0]
 
 
 def _clean(text: str, start: int, end: int) -> tuple[int, int] | None:
@@ -182,6 +208,17 @@ class LethePersonContextRecognizer(EntityRecognizer):
         for m in _PLURAL_PAIR.finditer(text):
             add(m.start("a"), m.end("a"), 0.86)
             add(m.start("b"), m.end("b"), 0.86)
+        if nlp_artifacts is not None and _SUBJECT.search(text):
+            known = _known_words(nlp_artifacts)
+            other = [(a, b) for label, a, b in ner_spans(nlp_artifacts) if label in _NOT_PERSON_LABELS]
+            for m in _SUBJECT.finditer(text):
+                a, b = m.span("n")
+                words = m.group("n").split()
+                if (any(w.lower() in known for w in words) or m.group("n").isupper()
+                        or any(a < y and x < b for x, y in other)):
+                    continue
+                if _HUMAN_PRONOUN.search(text, max(0, a - 100), min(len(text), b + 100)):
+                    add(a, b, 0.8)
         for m in _WORK.finditer(text):
             g = "n" if m.group("n") else "v"
             if not m.group(g).isupper():
