@@ -437,3 +437,8 @@ def test_a_subject_a_personal_pronoun_refers_to_or_a_naming_verb_marks_a_person(
 def test_a_common_word_subject_near_a_pronoun_is_not_a_person(engine) -> None:
     text = "Everything was fine until he arrived."
     assert not [d for d in engine.analyze(text) if d.type == "PERSON"]
+
+
+def test_a_sentence_initial_subject_that_is_from_somewhere_is_a_person(engine) -> None:
+    assert _found(engine, "Quillane is from Brightwave.", "Quillane", "PERSON")
+    assert not [d for d in engine.analyze("Sugar is from cane.") if d.type == "PERSON"]

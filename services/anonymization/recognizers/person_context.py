@@ -14,6 +14,8 @@ the *context* says a person is meant, in any language's names:
   ``a huge Jouni Hahli fan`` (the model often calls these ORG);
 * a sentence subject that a nearby he/she/him/her refers to (``Irenka is very reliable. You can
   always depend on him.``), unless the lexicon knows the word or the model calls it a place or date;
+* a sentence-initial subject that ``is from`` somewhere (``Tomomi is from Xignite``), unless the
+  lexicon knows the word or the model calls it a place or date;
 * a name shape: ``Given I. Family`` (a middle initial between capitalised words), also when the model
   called it an organisation.
 
@@ -92,6 +94,11 @@ _WORK = re.compile(
 _SUBJECT = re.compile(
     r"(?:^|[.!?][ \t]+|,[ \t]+but[ \t]+)(?P<n>" + _NAME + r"(?:[ \t]+" + _NAME + r")?)[ \t]+"
     r"(?=(?:is|was|has|had|just|will|can|could|would|does|did|never|always)\b)", re.M
+)
+# ``Tomomi is from Xignite``: a sentence-initial subject said to come from somewhere (or some firm).
+_IS_FROM = re.compile(
+    r"(?:^|[.!?][ \t]+)(?P<n>" + _NAME + r"(?:[ \t]+" + _NAME + r")?)[ \t]+(?:is|was|comes|came)[ \t]+from\b",
+    re.M,
 )
 _HUMAN_PRONOUN = re.compile(r"(?i)\b(?:he|she|him|her|his|hers|himself|herself)\b")
 _NOT_PERSON_LABELS = frozenset(
@@ -208,6 +215,14 @@ class LethePersonContextRecognizer(EntityRecognizer):
         for m in _PLURAL_PAIR.finditer(text):
             add(m.start("a"), m.end("a"), 0.86)
             add(m.start("b"), m.end("b"), 0.86)
+        if nlp_artifacts is not None and " from" in text:
+            known = _known_words(nlp_artifacts)
+            other = [(x, y) for label, x, y in ner_spans(nlp_artifacts) if label in _NOT_PERSON_LABELS]
+            for m in _IS_FROM.finditer(text):
+                a, b = m.span("n")
+                if (not any(w.lower() in known for w in m.group("n").split())
+                        and not m.group("n").isupper() and not any(a < y and x < b for x, y in other)):
+                    add(a, b, 0.8)
         if nlp_artifacts is not None and _SUBJECT.search(text):
             known = _known_words(nlp_artifacts)
             other = [(a, b) for label, a, b in ner_spans(nlp_artifacts) if label in _NOT_PERSON_LABELS]
