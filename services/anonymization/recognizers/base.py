@@ -63,6 +63,30 @@ def cue_regex(words: Iterable[str]) -> re.Pattern[str]:
     return re.compile(r"(?i)\b(?:" + "|".join(words) + r")\b")
 
 
+class LetheRuleRecognizer(EntityRecognizer):
+    """A recognizer of one entity type found by rules over the text: subclasses set ``ENTITY`` and
+    implement ``find(text) -> list[RecognizerResult]`` (offsets in code points)."""
+
+    ENTITY: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=[self.ENTITY], name=type(self).__name__)
+
+    def load(self) -> None:  # noqa: D102 - nothing to load
+        pass
+
+    def analyze(self, text: str, entities: list[str],
+                nlp_artifacts: Optional[NlpArtifacts] = None) -> list[RecognizerResult]:
+        """Presidio's entry point: ``find`` unless the caller asked for other entity types."""
+        if entities and self.ENTITY not in entities:
+            return []
+        return self.find(text, nlp_artifacts)
+
+    def find(self, text: str, nlp_artifacts: Optional[NlpArtifacts] = None) -> list[RecognizerResult]:
+        """The matches in ``text`` (``nlp_artifacts``: the model's tokens and spans, when run)."""
+        raise NotImplementedError
+
+
 class LetheRegexRecognizer(EntityRecognizer):
     """A recognizer made of compiled regexes plus a per-match ``check`` (checksum, cues).
 

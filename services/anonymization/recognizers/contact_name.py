@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer import RecognizerResult
 
+from .base import LetheRuleRecognizer
 from .names import STOP
 
 _EMAIL = re.compile(r"(?<![\w.+-])(?P<local>[\w.+-]+)@[\w-]+(?:\.[\w-]+)+")
@@ -63,20 +64,12 @@ def _named(word: str, parts: list[str], joined: str, initials: str) -> bool:
     return False
 
 
-class LetheContactNameRecognizer(EntityRecognizer):
+class LetheContactNameRecognizer(LetheRuleRecognizer):
     """PERSON for the capitalised words just before an e-mail address that names them."""
 
     ENTITY = "PERSON"
 
-    def __init__(self) -> None:
-        super().__init__(supported_entities=[self.ENTITY], name=type(self).__name__)
-
-    def load(self) -> None:  # noqa: D102
-        pass
-
-    def analyze(self, text, entities, nlp_artifacts=None):  # noqa: D102 - see module docstring
-        if entities and self.ENTITY not in entities:
-            return []
+    def find(self, text: str, nlp_artifacts=None) -> list[RecognizerResult]:  # noqa: D102 - see the class docstring
         out = []
         for m in _EMAIL.finditer(text):
             window_start = max(0, m.start() - 80)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer import RecognizerResult
+
+from .base import LetheRuleRecognizer
 
 _ITEM = r"[^\W\d_a-z][^\W\d_]+(?:-[^\W\d_a-z][^\W\d_]+)?"
 _FIRM = re.compile(
@@ -20,18 +22,10 @@ _FIRM = re.compile(
 )
 
 
-class LetheFirmNameRecognizer(EntityRecognizer):
+class LetheFirmNameRecognizer(LetheRuleRecognizer):
     """ORGANIZATION for ``A, B and C`` followed by a singular verb or a possessive."""
 
     ENTITY = "ORGANIZATION"
 
-    def __init__(self) -> None:
-        super().__init__(supported_entities=[self.ENTITY], name=type(self).__name__)
-
-    def load(self) -> None:  # noqa: D102
-        pass
-
-    def analyze(self, text, entities, nlp_artifacts=None):  # noqa: D102 - see class docstring
-        if entities and self.ENTITY not in entities:
-            return []
+    def find(self, text: str, nlp_artifacts=None) -> list[RecognizerResult]:  # noqa: D102 - see the class docstring
         return [RecognizerResult(self.ENTITY, m.start("f"), m.end("f"), 0.87) for m in _FIRM.finditer(text)]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer import RecognizerResult
 
+from .base import LetheRuleRecognizer
 from .names import scan_name
 
 _ROLE = (
@@ -28,20 +29,12 @@ _LABEL = re.compile(
 _WEAK = re.compile(r"(?i)(?:named|called|i'm|i am|this is|it's|hi|hello|hey|thanks|best|cheers)")
 
 
-class LetheLabelledNameRecognizer(EntityRecognizer):
+class LetheLabelledNameRecognizer(LetheRuleRecognizer):
     """Names in form fields and greetings, also when written in capitals."""
 
     ENTITY = "PERSON"
 
-    def __init__(self) -> None:
-        super().__init__(supported_entities=[self.ENTITY], name=type(self).__name__)
-
-    def load(self) -> None:  # noqa: D102
-        pass
-
-    def analyze(self, text, entities, nlp_artifacts=None):  # noqa: D102 - see class docstring
-        if entities and self.ENTITY not in entities:
-            return []
+    def find(self, text: str, nlp_artifacts=None) -> list[RecognizerResult]:  # noqa: D102 - see the class docstring
         out = []
         for m in _LABEL.finditer(text):
             # ``my name is``/``name:``/``i am called``: the next words are a name even in lower case.

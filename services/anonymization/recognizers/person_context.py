@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer import RecognizerResult
 
+from .base import LetheRuleRecognizer
 from .names import STOP, scan_name
 from .spacy_ner import _word_tables, ner_spans
 
@@ -184,20 +185,12 @@ def _clean(text: str, start: int, end: int) -> tuple[int, int] | None:
     return start, end
 
 
-class LethePersonContextRecognizer(EntityRecognizer):
+class LethePersonContextRecognizer(LetheRuleRecognizer):
     """PERSON from the surrounding words and the name's shape (see module docstring)."""
 
     ENTITY = "PERSON"
 
-    def __init__(self) -> None:
-        super().__init__(supported_entities=[self.ENTITY], name=type(self).__name__)
-
-    def load(self) -> None:  # noqa: D102
-        pass
-
-    def analyze(self, text, entities, nlp_artifacts=None):  # noqa: D102 - see class docstring
-        if entities and self.ENTITY not in entities:
-            return []
+    def find(self, text: str, nlp_artifacts=None) -> list[RecognizerResult]:  # noqa: D102 - see the class docstring
         found: dict[tuple[int, int], float] = {}
 
         def add(start: int, end: int, score: float) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer import RecognizerResult
 
+from .base import LetheRuleRecognizer
 from .names import scan_name
 
 _HONORIFIC = re.compile(
@@ -16,20 +17,12 @@ _HONORIFIC = re.compile(
 )
 
 
-class LetheTitledNameRecognizer(EntityRecognizer):
+class LetheTitledNameRecognizer(LetheRuleRecognizer):
     """``Mr Grzegorz Jończyk`` -> PERSON ``Grzegorz Jończyk`` (the honorific is not part of it)."""
 
     ENTITY = "PERSON"
 
-    def __init__(self) -> None:
-        super().__init__(supported_entities=[self.ENTITY], name=type(self).__name__)
-
-    def load(self) -> None:  # noqa: D102
-        pass
-
-    def analyze(self, text, entities, nlp_artifacts=None):  # noqa: D102 - see class docstring
-        if entities and self.ENTITY not in entities:
-            return []
+    def find(self, text: str, nlp_artifacts=None) -> list[RecognizerResult]:  # noqa: D102 - see the class docstring
         out = []
         for m in _HONORIFIC.finditer(text):
             start, end = scan_name(text, m.end(), max_tokens=5)
