@@ -27,7 +27,7 @@ from grpc_status import rpc_status
 
 from shared.app import LetheApplication
 from shared.authz import Authorizer, CallRefused
-from shared.config import Settings, load_settings
+from shared.config import ConfigError, Settings, exit_on_config_error, load_settings
 from shared.errors import FailedPrecondition, InvalidArgument, LetheError, NotFound
 from shared.gen.lethe.v1 import common_pb2, events_pb2, events_pb2_grpc
 from shared.idempotency import IdempotencyStore
@@ -281,7 +281,10 @@ def run_service(service: str, build: Callable[[Settings, FileKeySource], tuple[L
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s {service} %(levelname)s %(message)s")
-    settings = load_settings(args.data_dir, args.key_dir)
+    try:
+        settings = load_settings(args.data_dir, args.key_dir)
+    except ConfigError as exc:
+        exit_on_config_error(f"lethe-{service}", exc)
     keys = FileKeySource(settings.key_dir)
     setup_telemetry(service)
     app, register, stop_workers = build(settings, keys)
