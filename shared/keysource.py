@@ -61,11 +61,18 @@ class FileKeySource:
         return self.root / name
 
     def get(self, name: str) -> bytes:
-        """Return the key's bytes; raises KeySourceError when absent."""
+        """Return the key's bytes; raises KeySourceError when absent or destroyed.
+
+        A file of zeros is a key whose destruction was interrupted after the overwrite (e.g. the
+        folder turned read-only before the unlink): it is destroyed, and ``destroy`` again unlinks it.
+        """
         try:
-            return self._path(name).read_bytes()
+            value = self._path(name).read_bytes()
         except FileNotFoundError:
             raise KeySourceError(f"key {name!r} does not exist") from None
+        if not value.strip(b"\0"):
+            raise KeySourceError(f"key {name!r} was destroyed")
+        return value
 
     def exists(self, name: str) -> bool:
         """True when the key exists."""

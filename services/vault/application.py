@@ -258,10 +258,14 @@ class VaultApplication(LetheApplication):
         return touched[subject_ref]
 
     def _generation_for(self, subject_ref: str, received_at: dt.datetime,
-                        touched: dict[str, SubjectKeyring]) -> int:
-        """The key generation that data received at ``received_at`` belongs to (creating one)."""
+                        touched: dict[str, SubjectKeyring],
+                        occurred_at: dt.datetime | None = None) -> int:
+        """The key generation that data received at ``received_at`` belongs to (creating one).
+
+        Raises SubjectErased when the data was received or happened before the last erasure.
+        """
         keyring = self._keyring(subject_ref, touched)
-        keyring.check_can_store(received_at)
+        keyring.check_can_store(received_at, occurred_at)
         if keyring.needs_generation():
             generation = keyring.generation + 1
             bucket = self.keyring.create_dek(subject_ref, generation)
@@ -332,7 +336,8 @@ class VaultApplication(LetheApplication):
                     outcomes.append(DUPLICATE)
                     continue
                 try:
-                    generation = self._generation_for(r.subject_ref, r.received_at, touched)
+                    generation = self._generation_for(r.subject_ref, r.received_at, touched,
+                                                      r.occurred_at)
                 except SubjectErased:
                     outcomes.append(ERASED)
                     continue
@@ -437,10 +442,14 @@ class VaultApplication(LetheApplication):
         Returns (generation, records made undecryptable, erased_at, recipients notified under
         GDPR Art. 19).
 
-        Idempotent by ``request_id``. Deletes the subject's sessions and wrapped DEKs, rotates each
-        DEK's bucket key so that no backup can unwrap it, and records ``SubjectShredded``; from then
-        on nothing of the subject decrypts. The undecryptable ciphertext is deleted afterwards by
-        :meth:`reclaim`, so the cost does not grow with the subject's record count.
+        Idempotent by ``request_id``, and by the subject's state: a request for a subject that
+        holds nothing since its last shred is fulfilled by that shred (no second destruction; the
+        tombstone moves to now, so data received until then stays refused). Otherwise every
+        generation not yet shredded (from the keyring, plus any wrapped DEK row left by a crash) is
+        destroyed by :meth:`KeyHierarchy.destroy_dek`, and only then is ``SubjectShredded``
+        recorded: a failure at any step leaves the request unanswered, and the retry completes it.
+        The undecryptable ciphertext is deleted afterwards by :meth:`reclaim`, so the cost does not
+        grow with the subject's record count.
         """
         check_subject_ref(subject_ref)
         require(bool(request_id), "request_id is required", "REQUEST_ID_MISSING")
@@ -452,22 +461,36 @@ class VaultApplication(LetheApplication):
                 return (int(done["generation"]), int(done["records_purged"]),
                         dt.datetime.fromisoformat(str(done["erased_at"])),
                         list(done.get("notified_recipients", [])))
-            live = self.db.execute(
-                "SELECT COUNT(*) FROM records WHERE subject_ref=? AND state IN ('stored','pending')",
-                (subject_ref,))[0][0]
-            self.db.execute("DELETE FROM sessions WHERE subject_ref=?", (subject_ref,))
-            generations = [g for (g,) in self.key_db.execute(
-                "SELECT generation FROM deks WHERE subject_ref=?", (subject_ref,))]
-            for generation in generations:
-                self.keyring.destroy_dek(subject_ref, generation)
+            generations = self._unshredded(subject_ref, keyring)
+            live = 0
+            rotated: list[list[int]] = []
+            if generations or not keyring.holds_nothing_new():
+                live = self.db.execute(
+                    "SELECT COUNT(*) FROM records WHERE subject_ref=? AND state IN ('stored','pending')",
+                    (subject_ref,))[0][0]
+                self.db.execute("DELETE FROM sessions WHERE subject_ref=?", (subject_ref,))
+                rotated = [list(self.keyring.destroy_dek(subject_ref, g)) for g in generations]
             erased_at = _now()
             # GDPR Art. 19: recipients that received this subject's personal data are notified.
             notified = sorted(self.disclosed_to.get(subject_ref, ()))
-            keyring.shred(request_id=request_id, subject_ref=subject_ref, generation=keyring.generation,
-                          erased_at=erased_at, records_purged=live, notified_recipients=notified)
+            generation = max([keyring.generation, *generations])
+            keyring.shred(request_id=request_id, subject_ref=subject_ref, generation=generation,
+                          erased_at=erased_at, records_purged=live, notified_recipients=notified,
+                          buckets_rotated=rotated)
             self.save(keyring)
         self.reclaim_wanted.set()
-        return keyring.generation, live, erased_at, notified
+        return generation, live, erased_at, notified
+
+    def _unshredded(self, subject_ref: str, keyring: SubjectKeyring) -> list[int]:
+        """Generations of a subject that no recorded shred covers, plus any with a DEK row left.
+
+        Taken from the keyring (the rows may already be gone after a crashed shred), never only
+        from the ``deks`` rows.
+        """
+        last = max((int(s["generation"]) for s in keyring.shreds.values()), default=0)
+        wanted = set(range(last + 1, keyring.generation + 1))
+        wanted |= set(self.keyring.generations_of(subject_ref))
+        return sorted(wanted)
 
     def reclaim(self) -> int:
         """Delete the ciphertext of shredded key generations (undecryptable already); returns rows.

@@ -55,10 +55,23 @@ class SubjectKeyring(Aggregate):
         self.erased_before: dt.datetime | None = None
         self.shreds: dict[str, dict[str, object]] = {}
 
-    def check_can_store(self, received_at: dt.datetime) -> None:
-        """Raise SubjectErased when data received at ``received_at`` is covered by an erasure."""
-        if self.erased_before is not None and received_at < self.erased_before:
+    def check_can_store(self, received_at: dt.datetime,
+                        occurred_at: dt.datetime | None = None) -> None:
+        """Raise SubjectErased when data received or dated before the last erasure is covered by it.
+
+        Both times are UTC datetimes; ``occurred_at`` (when the interaction happened, if known)
+        counts as well, so that a late or retried interaction from before the erasure is refused.
+        """
+        if self.erased_before is None:
+            return
+        if received_at < self.erased_before or (occurred_at is not None
+                                                and occurred_at < self.erased_before):
             raise SubjectErased("subject erased after this data was received")
+
+    def holds_nothing_new(self) -> bool:
+        """True when the subject was erased and no generation started since: a new erasure
+        request is fulfilled by the last shred (no second shred)."""
+        return bool(self.shreds) and not self.active
 
     def needs_generation(self) -> bool:
         """True when a new key generation must be created before storing."""
@@ -70,12 +83,36 @@ class SubjectKeyring(Aggregate):
         self.generation = generation
         self.active = True
 
-    @event("SubjectShredded")
+    class SubjectShredded(Aggregate.Event):
+        """Generations up to ``generation`` were shredded for erasure ``request_id``.
+
+        v2 adds ``buckets_rotated``: ``[[bucket, version], ...]``, one per shredded generation,
+        meaning every key version of ``bucket`` below ``version`` was destroyed in the key source
+        before this event was recorded (empty for a request fulfilled by an earlier shred).
+        """
+
+        class_version = 2
+        request_id: str
+        subject_ref: str
+        generation: int
+        erased_at: dt.datetime
+        records_purged: int
+        notified_recipients: list[str]
+        buckets_rotated: list[list[int]]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            """v1 events (before destruction was recorded) name no buckets."""
+            state["buckets_rotated"] = []
+
+    @event(SubjectShredded)
     def shred(self, request_id: str, subject_ref: str, generation: int, erased_at: dt.datetime,
-              records_purged: int, notified_recipients: list[str]) -> None:
-        """Record that generation ``generation`` was crypto-shredded for erasure ``request_id``."""
+              records_purged: int, notified_recipients: list[str],
+              buckets_rotated: list[list[int]]) -> None:
+        """Record that generations up to ``generation`` were crypto-shredded for ``request_id``."""
         self.active = False
-        self.erased_before = erased_at
+        self.generation = max(self.generation, generation)
+        self.erased_before = max(erased_at, self.erased_before or erased_at)
         self.shreds[request_id] = {"generation": generation, "erased_at": erased_at.isoformat(),
                                    "records_purged": records_purged,
                                    "notified_recipients": list(notified_recipients)}

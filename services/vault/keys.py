@@ -9,10 +9,12 @@ Where each key lives::
     data dir (copied by backups)    deks table                   seal(bucket key, DEK,
                                                                  aad=subject_ref|generation)
 
-A subject's DEK generation lives in bucket ``H(subject_ref|generation) mod B``. Erasing it deletes
-its wrapped DEK *and* moves the bucket to a fresh key version: every other DEK of the bucket is
-rewrapped, then the old bucket key is destroyed in the key source. A copy of the data dir taken
-before the erasure then holds the erased DEK wrapped under a key that no longer exists anywhere.
+A subject's DEK generation lives in bucket ``H(subject_ref|generation) mod B``. Erasing it moves
+the bucket to a fresh key version (every other DEK of the bucket is rewrapped), destroys the old
+bucket key versions in the key source, and only then deletes the erased DEK's row: every prefix of
+these steps is safe to crash after, and a retry finishes the job (the row still existing is the
+durable "unfinished" mark). A copy of the data dir taken before the erasure then holds the erased
+DEK wrapped under a key that no longer exists anywhere.
 Cost of one erasure: O(subjects in the bucket) = O(S / B) AES-GCM operations, independent of how
 many records the subject has. Rotation of the root rewraps B bucket keys; of a bucket, its DEKs.
 """
@@ -121,9 +123,15 @@ class KeyHierarchy:
 
     # ---- DEKs (wrapped, in the store) ----
     def create_dek(self, subject_ref: str, generation: int) -> int:
-        """Create and store the wrapped DEK of a new generation; returns its bucket."""
+        """Create and store the wrapped DEK of a new generation; returns its bucket.
+
+        A row left by a crash before the generation was recorded is reused (never replaced, since
+        data may already be sealed under it).
+        """
         with self._lock:
             bucket = self.bucket_of(subject_ref, generation)
+            if generation in self.generations_of(subject_ref):
+                return bucket
             version, kek = self._bucket_key(bucket)
             dek = os.urandom(32)
             wrapped = seal(kek, dek, f"{subject_ref}|{generation}".encode())
@@ -152,8 +160,17 @@ class KeyHierarchy:
             self._deks[(subject_ref, generation)] = dek
             return dek
 
-    def _rewrap_bucket(self, bucket: int) -> int:
-        """Move every DEK of ``bucket`` to a fresh bucket key; destroy the old versions."""
+    def _rewrap_bucket(self, bucket: int,
+                       exclude: tuple[str, int] | None = None) -> tuple[int, int]:
+        """Move every DEK of ``bucket`` but ``exclude`` to a fresh bucket key; destroy the old ones.
+
+        Write steps, each safe to crash after: (1) put the new version in the key source;
+        (2) one transaction rewraps the DEKs; (3) destroy every older version; (4) bump the epoch.
+        A crash leaves at most an unused new version (reconcile or the retry destroys it) or old
+        versions that a retry destroys. A row whose version is already destroyed (an erasure that
+        crashed before deleting it) is left for that erasure's retry. Returns (rewrapped, new
+        version); every version below the new one is destroyed when this returns.
+        """
         old_versions = self._bucket_versions(bucket)
         new_version = (old_versions[-1] if old_versions else 0) + 1
         new_key = os.urandom(32)
@@ -163,36 +180,61 @@ class KeyHierarchy:
             (bucket,))
         updates = []
         for subject_ref, generation, version, wrapped in rows:
+            if (subject_ref, int(generation)) == exclude:
+                continue
             aad = f"{subject_ref}|{generation}".encode()
-            dek = open_sealed(self._bucket_key(bucket, version)[1], bytes(wrapped), aad)
+            try:
+                kek = self._bucket_key(bucket, version)[1]
+            except KeyDestroyed:
+                continue
+            dek = open_sealed(kek, bytes(wrapped), aad)
             updates.append((new_version, seal(new_key, dek, aad), subject_ref, generation))
         with self.store.transaction() as tx:
             tx.executemany("UPDATE deks SET bucket_version=?, wrapped=? "
                            "WHERE subject_ref=? AND generation=?", updates)
         for version in old_versions:
-            self.source.destroy(f"vault/buckets/{bucket:03d}/v{version}")
             self._bucket_cache.pop((bucket, version), None)
+            self.source.destroy(f"vault/buckets/{bucket:03d}/v{version}")
         self._bump()
-        return len(updates)
+        return len(updates), new_version
 
-    def destroy_dek(self, subject_ref: str, generation: int) -> None:
-        """Crypto-shred one generation: delete its wrapped DEK, then rotate its bucket.
+    def destroy_dek(self, subject_ref: str, generation: int) -> tuple[int, int]:
+        """Crypto-shred one generation; returns (bucket, version): every bucket key version below
+        ``version`` is destroyed in the key source.
 
-        After this returns, no copy of the wrapped DEK (in any backup) can be unwrapped.
+        Order, so that every prefix is safe: the other DEKs of the bucket move to a new bucket key,
+        the old bucket key versions (the only ones that ever wrapped this DEK) are destroyed, and
+        only then is the wrapped DEK row deleted. Until the row is gone the erasure is unfinished
+        and a retry (this call again) completes it; once the row is gone no copy of it, in any
+        backup, can be unwrapped. Safe to call for a generation whose row is already gone: the
+        bucket is rotated again, which is what a retry after a crash needs. Raises whatever the key
+        source or the store raise; nothing is reported destroyed unless this returns.
         """
         with self._lock:
+            self._deks.pop((subject_ref, generation), None)
             bucket = self.bucket_of(subject_ref, generation)
+            _, version = self._rewrap_bucket(bucket, exclude=(subject_ref, generation))
             self.store.execute("DELETE FROM deks WHERE subject_ref=? AND generation=?",
                                (subject_ref, generation))
-            self._deks.pop((subject_ref, generation), None)
-            self._rewrap_bucket(bucket)
             self.store.scrub()
+            return bucket, version
+
+    def generations_of(self, subject_ref: str) -> list[int]:
+        """Generations of a subject that still have a wrapped DEK row."""
+        with self._lock:
+            return sorted(int(g) for (g,) in self.store.execute(
+                "SELECT generation FROM deks WHERE subject_ref=?", (subject_ref,)))
+
+    def live_versions(self, bucket: int) -> list[int]:
+        """Bucket key versions that still exist in the key source (for audits)."""
+        with self._lock:
+            return self._bucket_versions(bucket)
 
     def rotate_bucket(self, bucket: int) -> int:
         """Rotate one bucket key (or all with -1); returns the number of DEKs rewrapped."""
         with self._lock:
             targets = range(self.buckets) if bucket < 0 else [bucket]
-            return sum(self._rewrap_bucket(b) for b in targets)
+            return sum(self._rewrap_bucket(b)[0] for b in targets)
 
     def rotate_root(self) -> int:
         """New root KEK version; rewrap every bucket key; destroy the old root. Returns count."""
@@ -202,7 +244,10 @@ class KeyHierarchy:
             keys = {}
             for bucket in range(self.buckets):
                 for version in self._bucket_versions(bucket):
-                    keys[(bucket, version)] = self._bucket_key(bucket, version)[1]
+                    try:
+                        keys[(bucket, version)] = self._bucket_key(bucket, version)[1]
+                    except KeyDestroyed:  # destroyed, not yet unlinked: finish the job
+                        self.source.destroy(f"vault/buckets/{bucket:03d}/v{version}")
             self.root_source.put(f"vault/root/v{new_version}", os.urandom(32))
             for (bucket, version), key in keys.items():
                 self._put_bucket_key(bucket, version, key)
