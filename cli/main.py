@@ -28,9 +28,10 @@ from rich.table import Table
 
 from cli import audit as audit_mod
 from cli import deployment
+from cli.outfile import check_target, private_output
 from cli.reader import LineError, parse_line, parse_timestamp, read_lines
 from cli.sample import generate
-from shared.config import load_settings
+from shared.config import ConfigError, load_settings
 from shared.crypto import subject_ref
 from shared.gen.lethe.v1 import (
     anonymization_pb2,
@@ -91,6 +92,8 @@ def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except deployment.DeploymentError as exc:
             fail(str(exc))
+        except ConfigError as exc:
+            fail(f"configuration error: {exc}")
         except grpc.RpcError as exc:
             fail(f"{exc.code().name}: {exc.details()}")
         except KeySourceError as exc:
@@ -221,7 +224,10 @@ def ingest_file(path: Path, data_dir: Any = None, key_dir: Any = None,
 @handled
 def ingest(file: Path, data_dir: DataDir = None, key_dir: KeyDir = None,
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Ingest interactions from a JSONL file (progress bar); prints counts and the ingest rate."""
+    """Ingest interactions from a JSONL file (progress bar); prints counts and the ingest rate.
+
+    Exits 1 when any line was rejected (the rest is ingested all the same).
+    """
     if not file.is_file():
         fail(f"cannot read {file}: no such file")
     result = ingest_file(file, data_dir, key_dir, show_progress=not as_json)
@@ -229,14 +235,14 @@ def ingest(file: Path, data_dir: DataDir = None, key_dir: KeyDir = None,
         err.print(f"line {r['line']}: rejected ({r['reason']}): {r['message']}", highlight=False)
     if as_json:
         print(json.dumps(result))
-        if result["rejected"] and result["rejected"] == result["lines"]:
-            raise typer.Exit(1)
-        return
-    out.print(f"stored {result['stored']}, duplicates {result['duplicate']}, "
-              f"rejected {result['rejected']}, erased {result['erased']} "
-              f"in {result['seconds']:.1f} s ({result['rate_per_s']:.1f} interactions/s)")
-    if result["rejected"] and result["rejected"] == result["lines"]:
-        raise typer.Exit(1)  # every line was refused
+    else:
+        out.print(f"stored {result['stored']}, duplicates {result['duplicate']}, "
+                  f"rejected {result['rejected']}, erased {result['erased']} "
+                  f"in {result['seconds']:.1f} s ({result['rate_per_s']:.1f} interactions/s)")
+    if result["rejected"]:  # the rest is ingested, but a script must learn that data was refused
+        err.print(f"{result['rejected']} of {result['lines']} lines rejected (see above); "
+                  "exit status 1", highlight=False)
+        raise typer.Exit(1)
 
 
 def _anonymizer(data_dir: Any, key_dir: Any) -> Callable[[list[str]], list[dict[str, Any]]]:
@@ -343,9 +349,7 @@ def access_export(account_id: str, out_file: Path, data_dir: Any = None, key_dir
     """Run an access request and write the export (mode 0600); returns the request and counts."""
     _, _, stub = _rights(data_dir, key_dir)
     # Open the output first: a request recorded as fulfilled must have been delivered.
-    out_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
+    with private_output(out_file) as fh:
         resp = stub.SubmitRequest(rights_pb2.SubmitRequestRequest(
             request_id=str(uuid.uuid4()), kind=rights_pb2.REQUEST_KIND_ACCESS,
             account_id=account_id, law=law), timeout=120)
@@ -537,17 +541,18 @@ def disclose(recipient: Annotated[str, typer.Option()], purpose: Annotated[str, 
              out_file: Annotated[Optional[Path], typer.Option("--out")] = None,
              data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
     """Disclose a subject's data (or, without --account, aggregates) if the registry allows it."""
-    keys, stub = _vault(data_dir, key_dir)
+    if out_file:
+        check_target(out_file)  # refuse a symlink before anything is released
+    _, stub = _vault(data_dir, key_dir)
     request = vault_pb2.DiscloseRequest(
         request_id=str(uuid.uuid4()), recipient_id=recipient, purpose=purpose,
         data_kind=vault_pb2.DATA_KIND_PERSONAL if account else vault_pb2.DATA_KIND_AGGREGATE,
-        subject_ref=subject_ref(keys.get("pepper"), account) if account else "")
+        subject_ref=resolve_subject(account, data_dir, key_dir) if account else "")
     resp = stub.Disclose(request, timeout=60)
     if resp.released and out_file:
-        fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump([{"record_id": r.record_id, "category": r.category, "form": r.form,
-                        "content": r.content.decode("utf-8")} for r in resp.records], fh)
+        with private_output(out_file) as fh:
+            fh.write(json.dumps([{"record_id": r.record_id, "category": r.category, "form": r.form,
+                                  "content": r.content.decode("utf-8")} for r in resp.records]).encode())
     _release_result(resp.released, resp.refusal_reason,
                     f"disclosed {len(resp.records)} records to {recipient}")
 

@@ -13,9 +13,10 @@ import json
 from collections.abc import Iterator
 from typing import IO, Any
 
+from shared import limits
 from shared.gen.lethe.v1 import ingestion_pb2
 
-MAX_LINE_BYTES = 1024 * 1024
+MAX_LINE_BYTES = limits.MAX_LINE_BYTES
 _STRING_FIELDS = ("account_id", "session_hint", "client_ip", "user_agent", "region", "kind",
                   "prompt", "response", "contact")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,8 @@ class Settings:
         tls: True to use mutual TLS between services (default); False only for explicit local dev.
         peers: service name -> ``host:port``.
         sweep_interval_s: seconds between automatic retention sweeps (0 = only on request).
+        refusal_window_s: refused calls of one caller, method and reason are recorded as one
+            ``CallRefused`` event per window of this many seconds (``LETHE_REFUSAL_WINDOW_S``).
         vault_key_dir: writable key source for the vault's bucket keys (``LETHE_VAULT_KEY_DIR``;
             default: the key dir). In Kubernetes the key dir is a read-only Secret and this is a
             separate volume (or a KMS): the one place that must support true deletion.
@@ -51,6 +54,7 @@ class Settings:
     tls: bool = True
     peers: dict[str, str] = field(default_factory=dict)
     sweep_interval_s: float = 0.0
+    refusal_window_s: float = 60.0
     vault_key_dir: Path | None = None
     schema_prefix: str = "lethe"
 
@@ -72,6 +76,65 @@ class Settings:
             raise ConfigError(f"no address configured for service {service!r}") from None
 
 
+# Numeric settings, checked at start-up by every process (even those read by another module):
+# name -> (type, smallest allowed value). A bad value is a ConfigError naming the setting.
+NUMBER_SETTINGS: dict[str, tuple[type, float]] = {
+    "LETHE_SWEEP_INTERVAL_S": (float, 0),
+    "LETHE_RATE_LIMIT_PER_S": (float, 0),
+    "LETHE_DETECTION_WORKERS": (int, 0),
+    "LETHE_REFUSAL_WINDOW_S": (float, 0.1),
+}
+CHOICE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "LETHE_PERSISTENCE": ("sqlite", "postgres"),
+    "LETHE_REDACTION_OPERATOR": ("placeholder", "pseudonym"),
+}
+
+
+def number_setting(name: str, default: float = 0) -> float:
+    """The value of a numeric ``LETHE_*`` setting; raises ConfigError when it is not a number."""
+    kind, minimum = NUMBER_SETTINGS[name]
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'}") from None
+    if not value >= minimum or value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(f"{name} must be a finite number >= {minimum:g}")
+    return value
+
+
+def _check_settings() -> None:
+    for name in NUMBER_SETTINGS:
+        number_setting(name)
+    for name, choices in CHOICE_SETTINGS.items():
+        value = os.environ.get(name)
+        if value is not None and value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(repr(c) for c in choices)}")
+
+
+def _read_peers(deployment: Path) -> dict[str, str]:
+    """Addresses recorded by ``lethe up`` in ``deployment.json``; ConfigError when it is corrupt."""
+    try:
+        recorded = json.loads(deployment.read_text())
+    except (OSError, ValueError, RecursionError):
+        raise ConfigError(f"cannot read {deployment}: not a JSON document; "
+                          "remove it or run `lethe down`") from None
+    services = recorded.get("services", {}) if isinstance(recorded, dict) else None
+    if not isinstance(services, dict) or not all(
+            isinstance(info, dict) and isinstance(info.get("address"), str) for info in services.values()):
+        raise ConfigError(f"{deployment} is corrupt (expected services with addresses); "
+                          "remove it or run `lethe down`")
+    return {str(name): info["address"] for name, info in services.items()}
+
+
+def exit_on_config_error(program: str, error: ConfigError) -> None:
+    """Print one line naming the program and the setting on stderr, and exit 1 (no traceback)."""
+    sys.stderr.write(f"{program}: configuration error: {error}\n")
+    raise SystemExit(1)
+
+
 def default_key_dir(data_dir: Path) -> Path:
     """The local default key dir: a sibling folder ``<data dir name>-keys`` (outside the data dir)."""
     return data_dir.parent / f"{data_dir.name}-keys"
@@ -90,9 +153,8 @@ def load_settings(data_dir: str | os.PathLike[str] | None = None,
     env = os.environ
     data = Path(data_dir or env.get("LETHE_DATA_DIR") or "./var").resolve()
     keys = Path(key_dir or env.get("LETHE_KEY_DIR") or default_key_dir(data)).resolve()
+    _check_settings()
     persistence = env.get("LETHE_PERSISTENCE", "sqlite")
-    if persistence not in ("sqlite", "postgres"):
-        raise ConfigError("LETHE_PERSISTENCE must be 'sqlite' or 'postgres'")
     postgres = {k: v for k, v in env.items() if k.startswith("POSTGRES_")}
     if persistence == "postgres":
         postgres.setdefault("POSTGRES_DBNAME", "test")
@@ -103,23 +165,19 @@ def load_settings(data_dir: str | os.PathLike[str] | None = None,
     peers: dict[str, str] = {}
     deployment = data / DEPLOYMENT_FILE
     if deployment.exists():
-        try:
-            recorded = json.loads(deployment.read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read {DEPLOYMENT_FILE}") from exc
-        for name, info in recorded.get("services", {}).items():
-            peers[name] = info["address"]
+        peers.update(_read_peers(deployment))
     for name in SERVICES:
         address = env.get(f"LETHE_{name.upper()}_ADDRESS")
         if address:
             peers[name] = address
     tls = env.get("LETHE_INSECURE_LOCAL_DEV", "") != "1"
-    sweep = float(env.get("LETHE_SWEEP_INTERVAL_S", "0") or 0)
+    sweep = number_setting("LETHE_SWEEP_INTERVAL_S")
     vault_keys = env.get("LETHE_VAULT_KEY_DIR")
     prefix = env.get("LETHE_POSTGRES_SCHEMA_PREFIX", "lethe")
     if not prefix.isidentifier() or not prefix.islower():
         raise ConfigError("LETHE_POSTGRES_SCHEMA_PREFIX must be a lower-case identifier")
     return Settings(data_dir=data, key_dir=keys, persistence=persistence, postgres=postgres,
                     tls=tls, peers=peers, sweep_interval_s=sweep,
+                    refusal_window_s=number_setting("LETHE_REFUSAL_WINDOW_S", 60.0),
                     vault_key_dir=Path(vault_keys).resolve() if vault_keys else None,
                     schema_prefix=prefix)

@@ -33,6 +33,7 @@ from shared.crypto import keyed_digest, subject_ref
 from shared.errors import LetheError
 from shared.ids import stable_id
 from shared.keysource import FileKeySource
+from shared.limits import MAX_BATCH_ITEMS, MAX_VAULT_ITEMS, chunks, text_bytes
 from shared.telemetry import meter, tracer
 
 STORED, DUPLICATE, REJECTED, ERASED = "stored", "duplicate", "rejected", "erased"
@@ -141,10 +142,30 @@ class IngestionApplication(LetheApplication):
             self._process(work, now, results)
         return [r or IngestResult(REJECTED, "INTERNAL", "not processed") for r in results]
 
+    def _anonymize(self, texts: list[str], keys: list[bytes]) -> list[tuple[str, list[str]]]:
+        """Anonymize in calls that fit the anonymization service's limits (count and bytes)."""
+        pairs = list(zip(texts, keys, strict=True))
+        results: list[tuple[str, list[str]]] = []
+        for run in chunks(pairs, MAX_BATCH_ITEMS, size=lambda p: text_bytes(p[0])):
+            results += self.pipeline.anonymize([t for t, _ in run], [k for _, k in run])
+        return results
+
+    def _store(self, records: list[VaultRecordIn]) -> list[str]:
+        """Store in calls that fit the vault's limits; an interaction's records share a call."""
+        groups: dict[str, list[VaultRecordIn]] = {}
+        for r in records:
+            groups.setdefault(r.interaction_id, []).append(r)
+        outcomes: dict[str, str] = {}
+        for run in chunks(list(groups.values()), MAX_VAULT_ITEMS // 4,
+                          size=lambda g: sum(len(r.content) for r in g)):
+            flat = [r for group in run for r in group]
+            outcomes.update(zip([r.record_id for r in flat], self.pipeline.store(flat), strict=True))
+        return [outcomes[r.record_id] for r in records]
+
     def _process(self, work: list[tuple[int, InteractionIn, str, uuid.UUID]], now: dt.datetime,
                  results: list[IngestResult | None]) -> None:
-        sessions = self.pipeline.open_sessions([(ref, item.session_hint or "default", now)
-                                                for _, item, ref, _ in work])
+        wanted = [(ref, item.session_hint or "default", now) for _, item, ref, _ in work]
+        sessions = [s for run in chunks(wanted, MAX_VAULT_ITEMS) for s in self.pipeline.open_sessions(run)]
         live = [(w, s) for w, s in zip(work, sessions, strict=True) if s is not None]
         for (i, _, _, iid), session in zip(work, sessions, strict=True):
             if session is None:
@@ -153,7 +174,7 @@ class IngestionApplication(LetheApplication):
         for (_, item, _, _), (_, key) in live:
             texts += [item.prompt, item.response]
             keys += [key, key]
-        redacted = self.pipeline.anonymize(texts, keys) if texts else []
+        redacted = self._anonymize(texts, keys)
         records: list[VaultRecordIn] = []
         per_item: list[tuple[int, list[str], Counter[str]]] = []
         for n, ((i, item, ref, iid), (session_id, _)) in enumerate(live):
@@ -178,7 +199,7 @@ class IngestionApplication(LetheApplication):
                                              json.dumps(body, ensure_ascii=False).encode("utf-8"),
                                              now, str(iid), item.occurred_at))
             per_item.append((i, ids, counts))
-        outcomes = dict(zip([r.record_id for r in records], self.pipeline.store(records), strict=True))
+        outcomes = dict(zip([r.record_id for r in records], self._store(records), strict=True))
         ingested = []
         for (i, ids, counts), (_, item, ref, iid) in zip(per_item, [w for w, _ in live], strict=True):
             states = {outcomes[r] for r in ids}

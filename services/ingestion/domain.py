@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from eventsourcing.domain import Aggregate, event
 
+from shared import limits
 from shared.errors import InvalidArgument
 
-MAX_TEXT_BYTES = 256 * 1024
-MAX_ID_CHARS = 256
+MAX_TEXT_BYTES = limits.MAX_TEXT_BYTES
+MAX_ID_CHARS = limits.MAX_ID_CHARS
 KINDS = ("interaction", "support_ticket")
 REGION = re.compile(r"^[A-Z]{2,8}$")
 MAX_CLOCK_SKEW = dt.timedelta(days=1)

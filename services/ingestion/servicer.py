@@ -8,13 +8,14 @@ from typing import Any
 from services.ingestion.application import IngestionApplication, IngestResult
 from services.ingestion.domain import InteractionIn
 from shared.errors import require
+from shared.limits import MAX_BATCH_ITEMS, MAX_STREAM_ITEMS
 from shared.gen.lethe.v1 import ingestion_pb2 as pb
 from shared.gen.lethe.v1 import ingestion_pb2_grpc
 from shared.prototime import from_timestamp
 
-MAX_BATCH = 1000
+MAX_BATCH = MAX_BATCH_ITEMS
 STREAM_CHUNK = 64
-MAX_STREAM = 100_000
+MAX_STREAM = MAX_STREAM_ITEMS
 _OUTCOME = {"stored": pb.INGEST_OUTCOME_STORED, "duplicate": pb.INGEST_OUTCOME_DUPLICATE,
             "rejected": pb.INGEST_OUTCOME_REJECTED, "erased": pb.INGEST_OUTCOME_ERASED}
 
