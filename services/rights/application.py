@@ -1,9 +1,21 @@
 """Rights use cases: receive, verify and carry out access, erasure and objection requests.
 
-Erasure is a process manager whose progress is its own events: shred in the vault, close the
-schedules in retention, fulfil. :meth:`RightsApplication.resume` re-runs every open erasure from
-the step it reached, so a crash or an outage of a downstream service delays it but never loses it.
-The access export (GDPR Art. 15, portable JSON per Art. 20) is built on demand and never stored.
+Erasure is a process manager (GDPR Art. 17) whose progress is its own events:
+
+1. ask retention what blocks the erasure (a legal hold naming the subject: deny, citing it);
+2. shred through the vault (``ShredSubject``, idempotent by request id), unless the vault's log
+   shows that nothing was stored for the subject since an earlier erasure's shred;
+3. learn that the shred happened by following the vault's log (``SubjectShredded`` with this
+   request id): the shred is the vault's fact, never restated here; retention closes the
+   subject's schedules by following the same log;
+4. overwrite and delete the subject's access exports under ``<data dir>/exports/``
+   (:mod:`services.rights.exports`); 5. fulfil.
+
+:meth:`RightsApplication.resume` re-runs every open erasure from the step it reached, so a crash
+or an outage of a downstream service delays it but never loses it. One subject, one open
+erasure: a second request while one is open is recorded as its duplicate and ends with its
+outcome. The access export (GDPR Art. 15, portable JSON per Art. 20) is built on demand and
+never stored by this service.
 """
 
 from __future__ import annotations
@@ -17,11 +29,19 @@ from typing import Any, Protocol
 
 from eventsourcing.application import AggregateNotFoundError
 
-from services.rights.domain import HOLD_EXEMPTIONS, OPEN_STATES, DataSubjectRequest, check_submission
+from services.rights.domain import (
+    HOLD_EXEMPTIONS,
+    OPEN_STATES,
+    DataSubjectRequest,
+    SubjectErasures,
+    check_submission,
+)
+from services.rights.exports import delete_subject_exports
 from shared.app import LetheApplication, event_attributes, event_type
 from shared.config import Settings
 from shared.crypto import subject_ref
-from shared.errors import FailedPrecondition, LetheError, NotFound, require
+from shared.errors import FailedPrecondition, LetheError, NotFound, Unavailable, require
+from shared.follower import Batch, Follower, UpstreamEvent
 from shared.keysource import FileKeySource
 from shared.policy import load_policy
 
@@ -39,14 +59,11 @@ class Downstream(Protocol):
     def export_subject(self, subject_ref: str, request_id: str) -> list[dict[str, Any]]:
         """Decrypted records: record_id, interaction_id, category, form, region, received_at, stored_at, content (bytes)."""
 
-    def shred_subject(self, subject_ref: str, request_id: str) -> tuple[int, int, dt.datetime, list[str]]:
-        """(generation, records purged, erased_at, recipients notified)."""
+    def shred_subject(self, subject_ref: str, request_id: str) -> None:
+        """Ask the vault to crypto-shred the subject; the outcome is read from the vault's log."""
 
     def list_schedules(self, subject_ref: str) -> list[dict[str, Any]]:
         """Schedules: record_id, category, purposes, stored_at, due_at, state, rule, hold_reason."""
-
-    def forget_subject(self, subject_ref: str, request_id: str, erased_at: dt.datetime) -> int:
-        """Number of schedules closed."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,8 @@ class RequestView:
     closed_at: dt.datetime | None
     reason: str
     purpose: str
+    duplicate_of: str = ""
+    exports_deleted: int = 0
 
     def overdue(self, now: dt.datetime) -> bool:
         """True when still open after its deadline."""
@@ -71,7 +90,7 @@ class RequestView:
 
 def _view(r: DataSubjectRequest) -> RequestView:
     return RequestView(r.request_id, r.kind, r.state, r.subject_ref, r.law, r.received_at,
-                       r.due_at, r.closed_at, r.reason, r.purpose)
+                       r.due_at, r.closed_at, r.reason, r.purpose, r.duplicate_of, r.exports_files)
 
 
 class RightsApplication(LetheApplication):
@@ -79,13 +98,19 @@ class RightsApplication(LetheApplication):
 
     service = "rights"
 
-    def __init__(self, settings: Settings, keys: FileKeySource, downstream: Downstream) -> None:
+    def __init__(self, settings: Settings, keys: FileKeySource, downstream: Downstream,
+                 vault_channel: Callable[[], Any]) -> None:
+        """Wire the application; ``vault_channel`` gives a gRPC channel to the vault (its log)."""
         self.request_ids: dict[str, str] = {}  # aggregate id -> request id (projection)
         self.open_erasures: set[str] = set()  # aggregate ids of erasures not yet ended
+        self.erasing: dict[str, str] = {}  # subject_ref -> request id of its open (first) erasure
+        self._subjects: dict[str, str] = {}  # aggregate id -> subject_ref of open erasures
         super().__init__(settings, keys)
         self.pepper = keys.get_or_create("pepper")
         self.downstream = downstream
         self.policy = load_policy()
+        self.exports_dir = settings.data_dir / "exports"
+        self.vault_log = Follower(self, "vault", vault_channel, self.on_vault_event)
         self.on_erasure_submitted: Callable[[], None] = lambda: None
         self.rebuild_projections()
 
@@ -96,14 +121,63 @@ class RightsApplication(LetheApplication):
             self.request_ids[aggregate_id] = attrs["request_id"]
             if attrs["kind"] == "erasure":
                 self.open_erasures.add(aggregate_id)
+                self._subjects[aggregate_id] = attrs["subject_ref"]
+                self.erasing.setdefault(attrs["subject_ref"], attrs["request_id"])
+        elif kind == "DuplicateRecognised":
+            ref = self._subjects.get(aggregate_id, "")
+            if self.erasing.get(ref) == self.request_ids.get(aggregate_id):
+                self.erasing[ref] = event_attributes(event)["of_request_id"]
         elif kind in ("RequestFulfilled", "RequestDenied"):
             self.open_erasures.discard(aggregate_id)
+            ref = self._subjects.pop(aggregate_id, "")
+            if ref and self.erasing.get(ref) == self.request_ids.get(aggregate_id):
+                del self.erasing[ref]
+
+    # ---- following the vault's log ----
+    def on_vault_event(self, event: UpstreamEvent, batch: Batch) -> None:
+        """Note the vault's shreds, and stores of a subject after its last shred."""
+        a = event.attributes
+        if event.event_type == "SubjectShredded":
+            erasures = batch.get(SubjectErasures.create_id(a["subject_ref"]))
+            if erasures is None:
+                erasures = SubjectErasures(subject_ref=a["subject_ref"])
+            erasures.shred_seen(request_id=a["request_id"], vault_position=event.position)
+            batch.add(erasures)
+        elif event.event_type == "RecordStored" and a.get("subject_ref"):
+            erasures = batch.get(SubjectErasures.create_id(a["subject_ref"]))
+            if erasures is not None and erasures.clean:
+                erasures.store_seen(vault_position=event.position)
+                batch.add(erasures)
+
+    def follow_vault(self) -> None:
+        """Read the vault's log up to its end; raises Unavailable when the vault cannot be read."""
+        try:
+            while self.vault_log.poll_once():
+                pass
+        except Exception as exc:  # noqa: BLE001 - gRPC or transport errors: the erasure waits
+            raise Unavailable("the vault's log cannot be read", "VAULT_LOG_UNAVAILABLE") from exc
+
+    def _erasures(self, subject_ref: str) -> SubjectErasures | None:
+        try:
+            return self.repository.get(SubjectErasures.create_id(subject_ref))
+        except AggregateNotFoundError:
+            return None
 
     def _get(self, request_id: str) -> DataSubjectRequest:
         try:
             return self.repository.get(DataSubjectRequest.create_id(request_id))
         except AggregateNotFoundError:
             raise NotFound("no such request", "REQUEST_NOT_FOUND") from None
+
+    def resolve_subject(self, account_id: str) -> str:
+        """The account's ``subject_ref`` (HMAC-SHA256 under the pepper, which stays here).
+
+        Callers (the operator's CLI) name subjects through this, never by holding the pepper.
+        Raises InvalidArgument on an empty or over-long account id.
+        """
+        require(0 < len(account_id) <= 256, "account_id is missing or too long",
+                "ACCOUNT_ID_INVALID")
+        return subject_ref(self.pepper, account_id)
 
     def submit(self, request_id: str, kind: str, account_id: str, law: str = "gdpr",
                purpose: str = "") -> tuple[RequestView, bytes]:
@@ -120,7 +194,7 @@ class RightsApplication(LetheApplication):
                 "ACCOUNT_ID_INVALID")
         law = law or "gdpr"
         check_submission(kind, law, purpose)
-        ref = subject_ref(self.pepper, account_id)
+        ref = self.resolve_subject(account_id)
         with self.lock:
             try:
                 request = self._get(request_id)
@@ -131,6 +205,9 @@ class RightsApplication(LetheApplication):
                     due_at=self.policy.request_due(law, now), purpose=purpose)
                 request.verify(method="operator_attested")
                 request.start()
+                open_one = self.erasing.get(ref) if kind == "erasure" else None
+                if open_one:  # one subject, one open erasure (DESIGN.md §4.8)
+                    request.recognise_duplicate(of_request_id=open_one)
                 self.save(request)
             if request.subject_ref != ref or request.kind != kind:
                 raise FailedPrecondition("request_id already used for another request",
@@ -220,56 +297,98 @@ class RightsApplication(LetheApplication):
         }
 
     def resume(self) -> int:
-        """Carry every open erasure forward; returns how many finished now.
+        """Carry every open erasure forward; returns how many ended now.
 
         Each step is idempotent downstream (keyed by the request id), and each completed step
-        is an event here, so a crash at any point resumes at the right step.
+        is an event here or in the vault's log, so a crash at any point resumes at the right step.
+        Duplicates come last, so they end in the same pass as the request they follow.
         """
-        finished = 0
-        for request_id in sorted(self.request_ids[a] for a in list(self.open_erasures)):
-            with self.lock:
-                request = self._get(request_id)
+        if not self.open_erasures:
+            return 0
+        ended = 0
+        open_ids = sorted(self.request_ids[a] for a in list(self.open_erasures))
+        try:
+            self.follow_vault()
+        except LetheError as exc:
+            log.warning("open erasures wait: %s", exc.reason)
+        with self.lock:
+            requests = [self._get(r) for r in open_ids]
+        for request in sorted(requests, key=lambda r: (bool(r.duplicate_of), r.request_id)):
             try:
-                self._erase(request)
-                finished += 1
-            except LetheError as exc:
-                log.warning("erasure %s waits: %s", request_id, exc.reason)
-        return finished
+                ended += self._erase(request)
+            except (LetheError, OSError) as exc:
+                log.warning("erasure %s waits: %s", request.request_id,
+                            getattr(exc, "reason", type(exc).__name__))
+        return ended
 
-    def _erase(self, request: DataSubjectRequest) -> None:
-        if request.shred is None:
-            # A hold naming the subject or one of its records wins over erasure; a category-wide
-            # hold only extends retention (crypto-shredding then removes the subject's share).
-            held = sorted({s["hold_reason"] for s in self.downstream.list_schedules(request.subject_ref)
-                           if s.get("hold_reason") and s.get("hold_names_subject")
-                           and s["state"] == "scheduled"})
-            if held:  # a legal hold wins over erasure: deny, naming the exemption
-                with self.lock:
-                    request = self._get(request.request_id)
-                    request.deny(reason=f"legal hold: {', '.join(held)}",
-                                 exemption="; ".join(HOLD_EXEMPTIONS[h] for h in held),
-                                 closed_at=_now())
-                    self.save(request)
-                return
-            generation, purged, erased_at, notified = self.downstream.shred_subject(
-                request.subject_ref, request.request_id)
+    def _erase(self, request: DataSubjectRequest) -> int:
+        """One step pass over an open erasure; returns 1 when it ended, else 0."""
+        if request.duplicate_of:
+            return self._end_duplicate(request)
+        if not request.shred_observed:
+            erasures = self._erasures(request.subject_ref)
+            if erasures is None or request.request_id not in erasures.shred_requests:
+                blocking = self.check_not_held(request)
+                if blocking:
+                    return 1
+                if erasures is not None and erasures.clean:
+                    with self.lock:
+                        request = self._get(request.request_id)
+                        request.record_nothing_new(previous_request_id=erasures.last_request_id)
+                        self.save(request)
+                else:
+                    self.downstream.shred_subject(request.subject_ref, request.request_id)
+                    self.follow_vault()
+                    erasures = self._erasures(request.subject_ref)
+                    if erasures is None or request.request_id not in erasures.shred_requests:
+                        return 0  # recorded by the vault but not yet readable: next pass
+        if not request.exports_deleted:
+            files = delete_subject_exports(self.exports_dir, request.subject_ref)
             with self.lock:
                 request = self._get(request.request_id)
-                request.record_shred(generation=generation, records_purged=purged,
-                                     erased_at=erased_at, notified_recipients=notified)
-                self.save(request)
-        if not request.schedules_closed:
-            erased_at = dt.datetime.fromisoformat(str(request.shred["erased_at"]))
-            closed = self.downstream.forget_subject(request.subject_ref, request.request_id,
-                                                    erased_at)
-            with self.lock:
-                request = self._get(request.request_id)
-                request.record_schedules_closed(closed=closed)
+                request.record_exports_deleted(files=files)
                 self.save(request)
         with self.lock:
             request = self._get(request.request_id)
-            request.fulfil(closed_at=_now())
+            if request.state in OPEN_STATES:
+                request.fulfil(closed_at=_now())
+                self.save(request)
+        return 1
+
+    def check_not_held(self, request: DataSubjectRequest) -> bool:
+        """Deny the request when a legal hold naming the subject or a record of it is active.
+
+        A category-wide hold only extends retention (crypto-shredding removes the subject's
+        share). Returns True when the request was denied, naming the exemption (GDPR Art. 17(3)).
+        """
+        held = sorted({s["hold_reason"] for s in self.downstream.list_schedules(request.subject_ref)
+                       if s.get("hold_reason") and s.get("hold_names_subject")
+                       and s["state"] == "scheduled"})
+        if not held:
+            return False
+        with self.lock:
+            request = self._get(request.request_id)
+            request.deny(reason=f"legal hold: {', '.join(held)}",
+                         exemption="; ".join(HOLD_EXEMPTIONS[h] for h in held), closed_at=_now())
             self.save(request)
+        return True
+
+    def _end_duplicate(self, request: DataSubjectRequest) -> int:
+        """End a duplicate with the outcome of the request it duplicates, once that one ended."""
+        with self.lock:
+            first = self._get(request.duplicate_of)
+            if first.state in OPEN_STATES:
+                return 0
+            request = self._get(request.request_id)
+            if request.state not in OPEN_STATES:
+                return 0
+            if first.state == "fulfilled":
+                request.fulfil(closed_at=_now())
+            else:
+                request.deny(reason=f"duplicate of {first.request_id}: {first.reason}",
+                             exemption="", closed_at=_now())
+            self.save(request)
+        return 1
 
     def extend(self, request_id: str, reason: str) -> RequestView:
         """Extend an open request's deadline once (GDPR Art. 12(3): +2 months; CCPA: +45 days).

@@ -42,6 +42,39 @@ def check_submission(kind: str, law: str, purpose: str) -> None:
         raise InvalidArgument("objection purpose must be model-training", "PURPOSE_INVALID")
 
 
+class SubjectErasures(Aggregate):
+    """What the rights service learnt from the vault's log about one subject's erasures.
+
+    Written only by following the vault's log (the shred itself is the vault's fact): which
+    requests' shreds the vault recorded, and whether the vault stored anything for the subject
+    after the last one (then a new erasure needs a new shred).
+    """
+
+    @staticmethod
+    def create_id(subject_ref: str, **_: object) -> uuid.UUID:
+        """Stable id from the subject ref."""
+        return stable_id("subject-erasures", subject_ref)
+
+    @event("SubjectErasuresOpened")
+    def __init__(self, subject_ref: str) -> None:
+        self.subject_ref = subject_ref
+        self.shred_requests: dict[str, int] = {}  # request id -> vault log position
+        self.last_request_id = ""
+        self.clean = False  # True while nothing was stored after the last shred
+
+    @event("VaultShredSeen")
+    def shred_seen(self, request_id: str, vault_position: int) -> None:
+        """The vault recorded ``SubjectShredded`` for ``request_id`` at ``vault_position``."""
+        self.shred_requests[request_id] = vault_position
+        self.last_request_id = request_id
+        self.clean = True
+
+    @event("VaultStoreSeen")
+    def store_seen(self, vault_position: int) -> None:
+        """The vault stored a record of the subject after its last shred (first one only)."""
+        self.clean = False
+
+
 class DataSubjectRequest(Aggregate):
     """A data-subject request (id from the caller's idempotency key)."""
 
@@ -63,8 +96,10 @@ class DataSubjectRequest(Aggregate):
         self.state = "received"
         self.closed_at: dt.datetime | None = None
         self.reason = ""
-        self.shred: dict[str, object] | None = None
-        self.schedules_closed = False
+        self.duplicate_of = ""
+        self.shred_observed = False
+        self.exports_deleted = False
+        self.exports_files = 0
         self.extended = False
 
     def check_open(self) -> None:
@@ -96,18 +131,34 @@ class DataSubjectRequest(Aggregate):
         self.reason = reason
         self.state = "extended"
 
+    # Logs written before erasures followed the vault's log hold these two events; they stay
+    # readable (the vault's ``SubjectShredded`` is now the only record of the shred).
     @event("VaultShredCompleted")
     def record_shred(self, generation: int, records_purged: int, erased_at: dt.datetime,
                      notified_recipients: list[str]) -> None:
-        """The vault crypto-shredded the subject's key generation and notified recipients (Art. 19)."""
-        self.shred = {"generation": generation, "records_purged": records_purged,
-                      "erased_at": erased_at.isoformat(),
-                      "notified_recipients": list(notified_recipients)}
+        """Legacy: rights restated the vault's shred (read-only, never recorded any more)."""
+        self.shred_observed = True
 
     @event("SchedulesClosed")
     def record_schedules_closed(self, closed: int) -> None:
-        """Retention closed the subject's schedules."""
-        self.schedules_closed = True
+        """Legacy: rights restated retention's closing of schedules (read-only)."""
+
+    @event("DuplicateRecognised")
+    def recognise_duplicate(self, of_request_id: str) -> None:
+        """Another erasure of the same subject is open: this request ends with its outcome."""
+        self.duplicate_of = of_request_id
+
+    @event("NothingNewToErase")
+    def record_nothing_new(self, previous_request_id: str) -> None:
+        """The vault stored nothing for the subject since ``previous_request_id``'s shred: no
+        second shred is needed (the vault's log shows the earlier one)."""
+        self.shred_observed = True
+
+    @event("ExportsDeleted")
+    def record_exports_deleted(self, files: int) -> None:
+        """The subject's access exports under the exports folder were overwritten and deleted."""
+        self.exports_deleted = True
+        self.exports_files = files
 
     @event("AccessExportDelivered")
     def record_export(self, records: int, categories: list[str]) -> None:

@@ -1,7 +1,8 @@
 """Rights service process: ``python -m services.rights.main [--data-dir D] [--key-dir K]``.
 
 A worker thread carries open erasures forward (at start-up, on each new erasure, and every few
-seconds while any is waiting for a downstream service).
+seconds while any is waiting for a downstream service); it reads the vault's log (tracked,
+exactly once) to learn that a shred happened.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from shared.gen.lethe.v1 import (
     vault_pb2_grpc,
 )
 from shared.keysource import FileKeySource
-from shared.server import run_service, to_timestamp
+from shared.server import run_service
 from shared.telemetry import gauge
 
 
@@ -46,11 +47,9 @@ class GrpcDownstream:
                  "received_at": r.received_at.ToDatetime(tzinfo=utc),
                  "stored_at": r.stored_at.ToDatetime(tzinfo=utc)} for r in resp.records]
 
-    def shred_subject(self, subject_ref: str, request_id: str) -> tuple[int, int, dt.datetime, list[str]]:  # noqa: D102
-        resp = self._call("vault", vault_pb2_grpc.VaultServiceStub, "ShredSubject",
-                          vault_pb2.ShredSubjectRequest(subject_ref=subject_ref, request_id=request_id))
-        return (resp.generation, resp.records_purged,
-                resp.erased_at.ToDatetime(tzinfo=dt.timezone.utc), list(resp.notified_recipients))
+    def shred_subject(self, subject_ref: str, request_id: str) -> None:  # noqa: D102
+        self._call("vault", vault_pb2_grpc.VaultServiceStub, "ShredSubject",
+                   vault_pb2.ShredSubjectRequest(subject_ref=subject_ref, request_id=request_id))
 
     def list_schedules(self, subject_ref: str) -> list[dict[str, Any]]:  # noqa: D102
         resp = self._call("retention", retention_pb2_grpc.RetentionServiceStub, "ListSchedules",
@@ -63,18 +62,11 @@ class GrpcDownstream:
                  "hold_names_subject": s.hold_names_subject}
                 for s in resp.schedules]
 
-    def forget_subject(self, subject_ref: str, request_id: str, erased_at: dt.datetime) -> int:  # noqa: D102
-        resp = self._call("retention", retention_pb2_grpc.RetentionServiceStub, "ForgetSubject",
-                          retention_pb2.ForgetSubjectRequest(subject_ref=subject_ref,
-                                                             request_id=request_id,
-                                                             erased_at=to_timestamp(erased_at)))
-        return resp.closed
-
 
 def build(settings: Settings, keys: FileKeySource) -> tuple[Any, Any, Any]:
     """Wire rights: application, erasure worker, servicer."""
     peers = Peers(settings, keys, "rights")
-    app = RightsApplication(settings, keys, GrpcDownstream(peers))
+    app = RightsApplication(settings, keys, GrpcDownstream(peers), lambda: peers.channel("vault"))
     wake, stopping = threading.Event(), threading.Event()
     app.on_erasure_submitted = wake.set
     gauge("lethe.requests.open", "Open data-subject requests", lambda: len(app.list()))

@@ -24,7 +24,8 @@ def to_proto(v: RequestView) -> pb.DataSubjectRequest:
                               subject_ref=v.subject_ref, law=v.law,
                               received_at=to_timestamp(v.received_at), due_at=to_timestamp(v.due_at),
                               overdue=v.overdue(dt.datetime.now(dt.timezone.utc)), reason=v.reason,
-                              purpose=v.purpose)
+                              purpose=v.purpose, duplicate_of=v.duplicate_of,
+                              exports_deleted=v.exports_deleted)
     if v.closed_at:
         m.closed_at.CopyFrom(to_timestamp(v.closed_at))
     return m
@@ -51,3 +52,6 @@ class RightsServicer(rights_pb2_grpc.RightsServiceServicer):
     def ListRequests(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         return pb.ListRequestsResponse(
             requests=[to_proto(v) for v in self.app.list(request.include_closed)])
+
+    def ResolveSubject(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        return pb.ResolveSubjectResponse(subject_ref=self.app.resolve_subject(request.account_id))

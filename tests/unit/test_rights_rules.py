@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from services.rights.application import RightsApplication
 from shared.config import Settings
 from shared.errors import InvalidArgument, Unavailable
+from shared.gen.lethe.v1 import common_pb2, events_pb2
 from shared.keysource import FileKeySource
 from shared.policy import add_months, load_policy
 
@@ -37,13 +40,42 @@ def test_gdpr_extension_adds_two_months_and_ccpa_counts_45_plus_45_days() -> Non
     assert add_months(dt.datetime(2027, 11, 30, tzinfo=UTC), 3) == dt.datetime(2028, 2, 29, tzinfo=UTC)
 
 
+class FakeVaultLog:
+    """The vault's event log as a gRPC channel: ``ReadEvents`` over an in-memory list."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.down = False
+
+    def append(self, event_type: str, **attributes: Any) -> None:
+        self.events.append((event_type, attributes))
+
+    def unary_stream(self, *_: Any, **__: Any) -> Any:
+        def call(request: Any, timeout: float = 0) -> list[Any]:
+            if self.down:
+                raise Unavailable("vault is unavailable")
+            after, limit = request.after_position, request.limit or len(self.events)
+            return [events_pb2.ReadEventsResponse(event=common_pb2.LogEvent(
+                        position=i + 1, originator_id=str(uuid.uuid4()), event_type=kind,
+                        attributes_json=json.dumps(attrs)))
+                    for i, (kind, attrs) in enumerate(self.events) if i + 1 > after][:limit]
+        return call
+
+    unary_unary = unary_stream
+
+
 class FakeDownstream:
     """Stands in for vault and retention; can be made unavailable to test resumption."""
 
     def __init__(self) -> None:
         self.down = False
         self.shreds: list[str] = []
-        self.forgotten: list[str] = []
+        self.log = FakeVaultLog()
+        self.lock = threading.Lock()
+
+    def store(self, subject_ref: str) -> None:
+        """The vault stored a record of the subject."""
+        self.log.append("RecordStored", subject_ref=subject_ref)
 
     def export_subject(self, subject_ref: str, request_id: str) -> list[dict[str, Any]]:
         t = dt.datetime(2026, 11, 1, tzinfo=UTC)
@@ -51,25 +83,23 @@ class FakeDownstream:
                  "form": "original", "region": "EU", "received_at": t, "stored_at": t,
                  "content": json.dumps({"prompt": "generated prompt", "response": "ok"}).encode()}]
 
-    def shred_subject(self, subject_ref: str, request_id: str) -> tuple[int, int, dt.datetime]:
+    def shred_subject(self, subject_ref: str, request_id: str) -> None:
         if self.down:
             raise Unavailable("vault is unavailable")
-        self.shreds.append(request_id)
-        return 1, 3, dt.datetime.now(UTC), []
+        with self.lock:  # the vault is idempotent by request id, like the real one
+            if request_id not in self.shreds:
+                self.shreds.append(request_id)
+                self.log.append("SubjectShredded", subject_ref=subject_ref, request_id=request_id)
 
     def list_schedules(self, subject_ref: str) -> list[dict[str, Any]]:
         return []
-
-    def forget_subject(self, subject_ref: str, request_id: str, erased_at: dt.datetime) -> int:
-        self.forgotten.append(request_id)
-        return 3
 
 
 @pytest.fixture()
 def rights(tmp_path: Path) -> tuple[RightsApplication, FakeDownstream]:
     down = FakeDownstream()
     settings = Settings(data_dir=tmp_path / "var", key_dir=tmp_path / "keys")
-    app = RightsApplication(settings, FileKeySource(settings.key_dir), down)
+    app = RightsApplication(settings, FileKeySource(settings.key_dir), down, lambda: down.log)
     yield app, down
     app.close()
 
@@ -93,7 +123,7 @@ def test_an_erasure_that_hit_an_outage_finishes_after_it(rights) -> None:
     down.down = False
     assert app.resume() == 1
     assert app.get("erase-1").state == "fulfilled"
-    assert down.shreds == ["erase-1"] and down.forgotten == ["erase-1"]
+    assert down.shreds == ["erase-1"]
     assert app.resume() == 0  # nothing left to do, nothing done twice
 
 
