@@ -355,9 +355,13 @@ def verify(logs: dict[str, list[Entry]], now: dt.datetime | None = None) -> list
         names = {e.event for e in events}
         first = events[0].attributes
         if first.get("kind") == "erasure" and "RequestFulfilled" in names:
+            # Fulfilled only on the vault's shred for this request, or for the earlier request
+            # it relies on (nothing new stored since) or duplicates (one open erasure each).
             done = events[-1]
-            if not {"VaultShredCompleted", "SchedulesClosed"} <= names \
-                    or first["request_id"] not in shred_requests:
+            covered = {first["request_id"]} | {
+                e.attributes.get("previous_request_id") or e.attributes.get("of_request_id")
+                for e in events if e.event in ("NothingNewToErase", "DuplicateRecognised")}
+            if not covered & shred_requests:
                 out.append(Violation("ERASURE_INCOMPLETE", "rights", done.position,
                                      f"request {first['request_id']}"))
         if not names & {"RequestFulfilled", "RequestDenied"}:
