@@ -32,7 +32,6 @@ from cli.outfile import check_target, private_output
 from cli.reader import LineError, parse_line, parse_timestamp, read_lines
 from cli.sample import generate
 from shared.config import ConfigError, load_settings
-from shared.crypto import subject_ref
 from shared.gen.lethe.v1 import (
     anonymization_pb2,
     anonymization_pb2_grpc,
@@ -361,8 +360,9 @@ def access_export(account_id: str, out_file: Path, data_dir: Any = None, key_dir
 
 def erase_account(account_id: str, data_dir: Any = None, key_dir: Any = None,
                   law: str = "gdpr", timeout_s: float = 300) -> dict[str, Any]:
-    """Run an erasure and wait until it ends; removes this subject's exports under the data dir."""
-    settings, keys, stub = _rights(data_dir, key_dir)
+    """Run an erasure and wait until it ends (the rights service does every step of it,
+    including deleting the subject's access exports under the exports folder)."""
+    _, _, stub = _rights(data_dir, key_dir)
     request_id = str(uuid.uuid4())
     stub.SubmitRequest(rights_pb2.SubmitRequestRequest(
         request_id=request_id, kind=rights_pb2.REQUEST_KIND_ERASURE, account_id=account_id,
@@ -375,28 +375,15 @@ def erase_account(account_id: str, data_dir: Any = None, key_dir: Any = None,
         if time.monotonic() > deadline:
             raise deployment.DeploymentError(f"erasure {request_id} still open after {timeout_s:.0f} s")
         time.sleep(0.2)
-    ref = subject_ref(keys.get("pepper"), account_id)
-    removed = _remove_exports(settings.data_dir / "exports", ref)
-    return {**_request_dict(request), "exports_removed": removed}
+    return {**_request_dict(request), "duplicate_of": request.duplicate_of,
+            "exports_removed": request.exports_deleted}
 
 
-def _remove_exports(folder: Path, ref: str) -> int:
-    """Overwrite and delete access exports of ``ref`` kept under the data dir."""
-    removed = 0
-    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
-        try:
-            doc = json.loads(path.read_bytes())
-        except (OSError, ValueError):
-            continue
-        if isinstance(doc, dict) and doc.get("data_subject", {}).get("subject_ref") == ref:
-            size = path.stat().st_size
-            with open(path, "r+b") as fh:
-                fh.write(b"\0" * size)
-                fh.flush()
-                os.fsync(fh.fileno())
-            path.unlink()
-            removed += 1
-    return removed
+def resolve_subject(account_id: str, data_dir: Any = None, key_dir: Any = None) -> str:
+    """The account's subject_ref, derived by the rights service (the CLI never holds the pepper)."""
+    _, _, stub = _rights(data_dir, key_dir)
+    return stub.ResolveSubject(rights_pb2.ResolveSubjectRequest(account_id=account_id),
+                               timeout=30).subject_ref
 
 
 class LawChoice(str, Enum):
@@ -562,10 +549,10 @@ def disclose(recipient: Annotated[str, typer.Option()], purpose: Annotated[str, 
 def transfer(recipient: Annotated[str, typer.Option()], account: Annotated[str, typer.Option()],
              purpose: str = "hosting", data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
     """Transfer a subject's personal data to a recipient's region under a valid mechanism."""
-    keys, stub = _vault(data_dir, key_dir)
+    _, stub = _vault(data_dir, key_dir)
     resp = stub.Transfer(vault_pb2.TransferRequest(
         request_id=str(uuid.uuid4()), recipient_id=recipient, purpose=purpose,
-        subject_ref=subject_ref(keys.get("pepper"), account)), timeout=60)
+        subject_ref=resolve_subject(account, data_dir, key_dir)), timeout=60)
     _release_result(resp.released, resp.refusal_reason, f"transferred {resp.records} records to {recipient}")
 
 
@@ -638,9 +625,9 @@ def hold_place(reason: Annotated[str, typer.Option(help="security_investigation,
     """Place a legal hold on a subject, a record or a category; prints the hold id."""
     if sum(bool(x) for x in (account, record, category)) != 1:
         usage("give exactly one of --account, --record or --category")
-    keys, stub = _retention(data_dir, key_dir)
+    _, stub = _retention(data_dir, key_dir)
     target = retention_pb2.HoldTarget(
-        subject_ref=subject_ref(keys.get("pepper"), account) if account else "",
+        subject_ref=resolve_subject(account, data_dir, key_dir) if account else "",
         record_id=record or "", category=category or "")
     resp = stub.PlaceHold(retention_pb2.PlaceHoldRequest(
         request_id=f"hold-{uuid.uuid4()}", target=target, reason=reason, reference=reference),
@@ -688,7 +675,7 @@ def audit_replay(account: Annotated[Optional[str], typer.Option("--account")] = 
                  data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
     """Lifecycle timeline from all services' logs (optionally of one account)."""
     _, keys, peers = deployment.connect(data_dir, key_dir)
-    ref = subject_ref(keys.get("pepper"), account) if account else None
+    ref = resolve_subject(account, data_dir, key_dir) if account else None
     entries = audit_mod.timeline(audit_mod.read_logs(peers), ref)
     if as_json:
         print(json.dumps([e.as_dict() for e in entries], indent=1))
@@ -763,7 +750,7 @@ def audit_prove(record: Annotated[Optional[str], typer.Option("--record")] = Non
     if bool(record) == bool(account):
         usage("give exactly one of --record or --account")
     _, keys, peers = deployment.connect(data_dir, key_dir)
-    ref = subject_ref(keys.get("pepper"), account) if account else None
+    ref = resolve_subject(account, data_dir, key_dir) if account else None
     try:
         doc = audit_mod.prove(peers, published_keys(keys, SERVICES), record, ref)
     except LookupError as exc:
