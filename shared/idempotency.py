@@ -1,17 +1,29 @@
-"""Idempotent retries at the RPC boundary: a retry with the same ``request_id`` gets the first answer.
+"""Idempotent retries at the RPC boundary, as AIP-155 says: a request id names one request.
 
-Every state-changing RPC of ``lethe.v1`` carries a ``request_id`` (AIP-155). The first successful
-response is stored per (caller identity, method, request_id) in the service's own store, and a
-retry returns those bytes without running the call again. Errors are not stored (a retry after
-an outage must run). Responses that carry personal data are never stored here (their RPCs are
-idempotent in the application instead): see :data:`PERSONAL_DATA_RESPONSES`. Entries older than
-:data:`KEEP_DAYS` days are dropped at start-up.
+Every state-changing RPC of ``lethe.v1`` carries a ``request_id``. The first call with an id binds
+that id, per (caller identity, method), to a digest of the request (:func:`request_digest`); a
+later call with the same id and the same request is a retry, one with another request is refused
+with ALREADY_EXISTS and reason ``REQUEST_ID_REUSED`` (the caller must pick a new id; the server
+records the refusal), never answered with the first answer. The binding holds whether the first
+call succeeded or not, so a corrected request needs a new id.
+
+Retries of most methods get the first successful response, stored as bytes and returned without
+running the call again (errors are not stored: a retry after an outage must run). Responses that
+carry personal data are never stored here (:data:`PERSONAL_DATA_RESPONSES`; their RPCs are
+idempotent in the application), but their request ids are bound to digests all the same. Entries
+older than :data:`KEEP_DAYS` days are dropped at start-up; a response stored before digests
+existed is bound to the first request that asks for it after the upgrade.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
+import grpc
+from google.protobuf.message import Message
+
+from shared.errors import LetheError
 from shared.gen.lethe.v1 import anonymization_pb2, ingestion_pb2, retention_pb2, rights_pb2, vault_pb2
 from shared.store import SqlStore
 
@@ -19,11 +31,20 @@ KEEP_DAYS = 7
 # Responses with decrypted content or secrets: idempotent in the application, never cached.
 PERSONAL_DATA_RESPONSES = frozenset({
     "lethe.v1.VaultService/Disclose", "lethe.v1.RightsService/SubmitRequest",
-    "lethe.v1.VaultService/OpenSessions"})
+    "lethe.v1.VaultService/OpenSessions", "lethe.v1.VaultService/ExportSubject"})
+# Methods whose ``request_id`` names an existing request to read, not this call.
+NOT_IDEMPOTENCY_KEYS = frozenset({"lethe.v1.RightsService/GetRequest"})
 
 
-def idempotent_methods() -> frozenset[str]:
-    """Full names (``pkg.Service/Method``) of unary RPCs whose request has a ``request_id``."""
+class RequestIdReused(LetheError):
+    """The request id already names another request (ALREADY_EXISTS, ``REQUEST_ID_REUSED``)."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+    reason = "REQUEST_ID_REUSED"
+
+
+def request_id_methods() -> frozenset[str]:
+    """Full names (``pkg.Service/Method``) of unary RPCs whose ``request_id`` is an idempotency key."""
     names = set()
     for module in (anonymization_pb2, ingestion_pb2, retention_pb2, rights_pb2, vault_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
@@ -31,22 +52,50 @@ def idempotent_methods() -> frozenset[str]:
                 if (not method.client_streaming and not method.server_streaming
                         and "request_id" in method.input_type.fields_by_name):
                     names.add(f"{service.full_name}/{method.name}")
-    return frozenset(names - PERSONAL_DATA_RESPONSES - {
-        "lethe.v1.VaultService/ExportSubject", "lethe.v1.RightsService/GetRequest"})
+    return frozenset(names - NOT_IDEMPOTENCY_KEYS)
+
+
+def idempotent_methods() -> frozenset[str]:
+    """The methods whose first response is stored and replayed (no personal data in it)."""
+    return request_id_methods() - PERSONAL_DATA_RESPONSES
+
+
+def request_digest(request: Message) -> str:
+    """SHA-256 (hex) of the request's deterministic serialization with ``request_id`` cleared."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    copy.ClearField("request_id")
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
 
 
 class IdempotencyStore:
-    """First responses by (caller, method, request_id), as serialized protobuf bytes."""
+    """Request-id bindings (caller, method, request_id) -> digest, and first responses as bytes."""
 
     def __init__(self, store: SqlStore) -> None:
         self.store = store
+        self.bound = request_id_methods()
         self.methods = idempotent_methods()
         store.execute(f"""CREATE TABLE IF NOT EXISTS idempotency (
             caller TEXT NOT NULL, method TEXT NOT NULL, request_id TEXT NOT NULL,
             response {store.blob} NOT NULL, created_at TEXT NOT NULL,
             PRIMARY KEY (caller, method, request_id))""")
-        cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=KEEP_DAYS)
-        store.execute("DELETE FROM idempotency WHERE created_at < ?", (cutoff.isoformat(),))
+        store.execute("""CREATE TABLE IF NOT EXISTS request_digests (
+            caller TEXT NOT NULL, method TEXT NOT NULL, request_id TEXT NOT NULL,
+            digest TEXT NOT NULL, created_at TEXT NOT NULL,
+            PRIMARY KEY (caller, method, request_id))""")
+        cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=KEEP_DAYS)).isoformat()
+        store.execute("DELETE FROM idempotency WHERE created_at < ?", (cutoff,))
+        store.execute("DELETE FROM request_digests WHERE created_at < ?", (cutoff,))
+
+    def bind(self, caller: str, method: str, request_id: str, digest: str) -> None:
+        """Bind the id to the digest on first use; raises RequestIdReused when bound to another."""
+        self.store.execute("INSERT INTO request_digests VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                           (caller, method, request_id, digest,
+                            dt.datetime.now(dt.timezone.utc).isoformat()))
+        rows = self.store.execute("SELECT digest FROM request_digests WHERE caller=? AND method=? "
+                                  "AND request_id=?", (caller, method, request_id))
+        if rows and rows[0][0] != digest:
+            raise RequestIdReused("request_id was already used for another request; use a new id")
 
     def get(self, caller: str, method: str, request_id: str) -> bytes | None:
         """The stored first response, or None."""
@@ -56,10 +105,5 @@ class IdempotencyStore:
 
     def put(self, caller: str, method: str, request_id: str, response: bytes) -> None:
         """Store the first response (a concurrent duplicate keeps the earlier one)."""
-        if self.get(caller, method, request_id) is None:
-            try:
-                self.store.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)", (
-                    caller, method, request_id, response,
-                    dt.datetime.now(dt.timezone.utc).isoformat()))
-            except Exception:  # noqa: BLE001 - a concurrent retry stored it first
-                pass
+        self.store.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", (
+            caller, method, request_id, response, dt.datetime.now(dt.timezone.utc).isoformat()))

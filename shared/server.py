@@ -16,6 +16,7 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent import futures
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -26,11 +27,12 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from shared.app import LetheApplication
-from shared.authz import Authorizer, CallRefused
+from shared.authz import Authorizer, RefusalLog
+from shared.concurrency import MAX_PENDING_CALLS, MAX_WORKERS, CallLimits, TooManyCalls
 from shared.config import ConfigError, Settings, exit_on_config_error, load_settings
 from shared.errors import FailedPrecondition, InvalidArgument, LetheError, NotFound
 from shared.gen.lethe.v1 import common_pb2, events_pb2, events_pb2_grpc
-from shared.idempotency import IdempotencyStore
+from shared.idempotency import IdempotencyStore, RequestIdReused, request_digest
 from shared.keysource import FileKeySource
 from shared.store import open_store
 from shared.telemetry import setup_telemetry
@@ -66,29 +68,62 @@ def check_request_id(value: str) -> None:
                               "REQUEST_ID_INVALID")
 
 
-def _guard(method: str, fn: Callable[..., Any], streaming_response: bool,
-           authorizer: Authorizer | None = None, idempotency: IdempotencyStore | None = None,
+@dataclass(frozen=True)
+class Guards:
+    """The checks every call passes before its servicer runs (None: that check is off).
+
+    ``refused(caller, method, reason)`` records a refusal (aggregated, :class:`RefusalLog`).
+    """
+
+    authorizer: Authorizer | None = None
+    idempotency: IdempotencyStore | None = None
+    limits: CallLimits | None = None
+    refused: Callable[[str, str, str], None] | None = None
+
+
+def _guard(method: str, fn: Callable[..., Any], streaming_response: bool, guards: Guards,
            serialize: Callable[[Any], bytes] | None = None) -> Callable[..., Any]:
-    """Wrap a handler: authorize, answer retries from the idempotency store, then
-    LetheError -> its status; anything else -> INTERNAL."""
+    """Wrap a handler: rate limit and authorize, take a concurrency slot, bind the request id
+    to the request and answer retries, then LetheError -> its status; anything else -> INTERNAL."""
     name = method.lstrip("/")
-    replayable = idempotency is not None and serialize is not None and name in idempotency.methods
+    store = guards.idempotency
+    bound = store is not None and name in store.bound
+    replayable = bound and serialize is not None and name in store.methods  # type: ignore[union-attr]
+
+    def refuse(context: grpc.ServicerContext, exc: LetheError) -> LetheError:
+        caller = peer_identity(context)
+        if guards.refused is not None and caller is not None:
+            guards.refused(caller, name, exc.reason)
+        return exc
 
     def call_once(request: Any, context: grpc.ServicerContext) -> Any:
-        request_id = getattr(request, "request_id", "") if replayable else ""
+        request_id = getattr(request, "request_id", "") if bound else ""
         if not request_id:
             return fn(request, context)
         caller = peer_identity(context) or "-"
-        first = idempotency.get(caller, name, request_id)  # type: ignore[union-attr]
+        try:
+            store.bind(caller, name, request_id, request_digest(request))  # type: ignore[union-attr]
+        except RequestIdReused as exc:
+            raise refuse(context, exc) from None
+        if not replayable:
+            return fn(request, context)
+        first = store.get(caller, name, request_id)  # type: ignore[union-attr]
         if first is not None:
             return first  # already serialized: the first answer
         response = fn(request, context)
-        idempotency.put(caller, name, request_id, serialize(response))  # type: ignore[union-attr,misc]
+        store.put(caller, name, request_id, serialize(response))  # type: ignore[union-attr,misc]
         return response
 
-    def authorize(context: grpc.ServicerContext) -> None:
-        if authorizer is not None:
-            authorizer.check(method, peer_identity(context))
+    def enter(context: grpc.ServicerContext, streaming: bool) -> Callable[[], None]:
+        """Rate limit and authorize, then take a slot (released by the caller)."""
+        if guards.authorizer is not None:
+            guards.authorizer.check(method, peer_identity(context))
+        if guards.limits is None:
+            return lambda: None
+        try:
+            return guards.limits.enter(peer_identity(context) or context.peer(), streaming)
+        except TooManyCalls as exc:
+            raise refuse(context, exc) from None
 
     def translate(exc: Exception, context: grpc.ServicerContext) -> None:
         if isinstance(exc, LetheError):
@@ -98,58 +133,77 @@ def _guard(method: str, fn: Callable[..., Any], streaming_response: bool,
 
     if streaming_response:
         def stream(request: Any, context: grpc.ServicerContext) -> Any:
+            release = lambda: None  # noqa: E731
             try:
-                authorize(context)
+                release = enter(context, True)
+                context.add_callback(release)  # a cancelled stream frees its slot at once
                 yield from fn(request, context)
             except Exception as exc:  # noqa: BLE001 - translated into a status, never leaked
                 translate(exc, context)
+            finally:
+                release()
         return stream
 
     def unary(request: Any, context: grpc.ServicerContext) -> Any:
         try:
-            authorize(context)
-            check_request_id(getattr(request, "request_id", ""))
-            return call_once(request, context)
+            release = enter(context, False)
+            try:
+                check_request_id(getattr(request, "request_id", ""))
+                return call_once(request, context)
+            finally:
+                release()
         except Exception as exc:  # noqa: BLE001
             translate(exc, context)
     return unary
 
 
 class ErrorInterceptor(grpc.ServerInterceptor):
-    """Authorizes each call (when given an Authorizer) and maps errors to gRPC status codes,
-    so servicers never see either."""
+    """Applies the :class:`Guards` to each call and maps errors to gRPC status codes, so
+    servicers never see either."""
 
-    def __init__(self, authorizer: Authorizer | None = None,
-                 idempotency: IdempotencyStore | None = None) -> None:
-        self.authorizer = authorizer
-        self.idempotency = idempotency
+    def __init__(self, guards: Guards | None = None) -> None:
+        self.guards = guards or Guards()
 
     def intercept_service(self, continuation: Any, details: Any) -> Any:  # noqa: D102
         handler = continuation(details)
         if handler is None:
             return None
-        m, a = details.method, self.authorizer
+        m, g = details.method, self.guards
         if handler.unary_unary:
             serialize = handler.response_serializer
 
             def serializer(response: Any) -> bytes:  # stored first answers are already bytes
                 return response if isinstance(response, bytes) else serialize(response)
             return grpc.unary_unary_rpc_method_handler(
-                _guard(m, handler.unary_unary, False, a, self.idempotency, serialize),
+                _guard(m, handler.unary_unary, False, g, serialize),
                 handler.request_deserializer, serializer)
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _guard(m, handler.unary_stream, True, a), handler.request_deserializer,
+                _guard(m, handler.unary_stream, True, g), handler.request_deserializer,
                 handler.response_serializer)
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _guard(m, handler.stream_unary, False, a), handler.request_deserializer,
+                _guard(m, handler.stream_unary, False, g), handler.request_deserializer,
                 handler.response_serializer)
         if handler.stream_stream:
             return grpc.stream_stream_rpc_method_handler(
-                _guard(m, handler.stream_stream, True, a), handler.request_deserializer,
+                _guard(m, handler.stream_stream, True, g), handler.request_deserializer,
                 handler.response_serializer)
         return handler
+
+
+class ProbeHealthServicer(health_pb2_grpc.HealthServicer):
+    """The plaintext probe port's health service: ``Check`` only (what Kubernetes' gRPC probes
+    call); ``Watch`` would hold a worker thread per stream, so it is UNIMPLEMENTED here."""
+
+    def __init__(self, health_servicer: health.HealthServicer) -> None:
+        self.health = health_servicer
+
+    def Check(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        return self.health.Check(request, context)
+
+    def Watch(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Watch is not served on the probe port")
 
 
 def to_timestamp(value: Any) -> timestamp_pb2.Timestamp:
@@ -232,13 +286,13 @@ def create_server(service: str, settings: Settings, keys: FileKeySource, app: Le
     Raises:
         RuntimeError: when the port cannot be bound (gRPC returns 0 rather than raising).
     """
-    def record_refusal(caller: str, method: str, reason: str) -> None:
-        app.save(CallRefused(caller=caller, method=method, reason=reason))
-
-    authorizer = Authorizer(record_refusal) if settings.tls else None
-    idempotency = IdempotencyStore(open_store(settings, service, "idempotency"))
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
-                         interceptors=[ErrorInterceptor(authorizer, idempotency)], options=OPTIONS)
+    refusals = RefusalLog(app.save, settings.refusal_window_s)
+    authorizer = Authorizer(refusals.refused, service=service) if settings.tls else None
+    guards = Guards(authorizer, IdempotencyStore(open_store(settings, service, "idempotency")),
+                    CallLimits(), refusals.refused)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=MAX_WORKERS),
+                         interceptors=[ErrorInterceptor(guards)], options=OPTIONS,
+                         maximum_concurrent_rpcs=MAX_PENDING_CALLS)
     names = register(server)
     events_pb2_grpc.add_EventLogServiceServicer_to_server(
         EventLogServicer(app, TransparencyLog(app, keys).start()), server)
@@ -256,14 +310,19 @@ def create_server(service: str, settings: Settings, keys: FileKeySource, app: Le
         raise RuntimeError(f"{service}: cannot bind {address}")
     health_address = os.environ.get("LETHE_HEALTH_ADDRESS")
     if health_address:
-        # Kubernetes' gRPC probes speak plaintext: serve only the health service there.
-        probe = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=OPTIONS)
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, probe)
+        # Kubernetes' gRPC probes speak plaintext: serve only health Check there.
+        probe = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=OPTIONS,
+                            maximum_concurrent_rpcs=16)
+        health_pb2_grpc.add_HealthServicer_to_server(ProbeHealthServicer(health_servicer), probe)
         if probe.add_insecure_port(health_address) == 0:
             raise RuntimeError(f"{service}: cannot bind health port {health_address}")
         probe.start()
         server.probe = probe  # type: ignore[attr-defined] - stopped with the main server
     server.start()
+    stop_refusals = threading.Event()
+    threading.Thread(target=refusals.run, args=(stop_refusals,), daemon=True,
+                     name=f"refusals-{service}").start()
+    server.refusals = (refusals, stop_refusals)  # type: ignore[attr-defined] - run_service flushes
     for name in ["", *names]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, port, health_servicer
@@ -302,6 +361,9 @@ def run_service(service: str, build: Callable[[Settings, FileKeySource], tuple[L
     done.wait()
     stop_workers()
     server.stop(GRACE_S).wait()
+    refusals, stop_refusals = server.refusals  # type: ignore[attr-defined]
+    stop_refusals.set()
+    refusals.flush(everything=True)
     if getattr(server, "probe", None):
         server.probe.stop(0)
     app.close()
