@@ -11,13 +11,14 @@ import calendar
 import datetime as dt
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 DEFAULT_POLICY = Path(__file__).with_name("policy.toml")
-HOLD_REASONS = ("security_investigation", "legal_obligation", "litigation")
+# Hold reasons of the bundled policy (the loaded policy's ``holds`` is authoritative).
+HOLD_REASONS = ("security_investigation", "legal_obligation", "litigation", "court_order")
 
 
 class PolicyError(Exception):
@@ -29,7 +30,8 @@ class RetentionRule:
     """One row of the retention schedule.
 
     ``retention_days`` counts from storage; ``until_event`` rules (tickets) wait for the event and
-    then run ``administrative_period_days``.
+    then run ``administrative_period_days``. ``hold_reasons`` is derived at load from the
+    ``[[hold_reasons]]`` table: the reasons whose ``preserves`` covers one of the rule's categories.
     """
 
     rule: str
@@ -70,12 +72,49 @@ def add_months(when: dt.datetime, months: int) -> dt.datetime:
     return when.replace(year=year, month=month, day=day)
 
 
+def category_within(category: str, scope: str) -> bool:
+    """True when fideslang ``category`` is ``scope`` or below it (``user.contact.email`` in ``user.contact``)."""
+    return category == scope or category.startswith(scope + ".")
+
+
+@dataclass(frozen=True)
+class HoldReason:
+    """One reason a legal hold may be placed for (``[[hold_reasons]]`` in the policy file).
+
+    ``legal_basis`` is the exemption from erasure it invokes (GDPR Art. 17(3)(b) legal
+    obligation, 17(3)(e) legal claims; CCPA 1798.105(d)); ``preserves`` the data categories such a
+    hold may keep past retention and out of an erasure; ``preservation_order`` marks an order
+    (litigation, court order) that overrides the published schedule, content included.
+    """
+
+    reason: str
+    legal_basis: str
+    preserves: tuple[str, ...]
+    preservation_order: bool = False
+
+    def preserves_category(self, category: str) -> bool:
+        """True when a hold of this reason may keep records of ``category``."""
+        return any(category_within(category, c) for c in self.preserves)
+
+
 @dataclass(frozen=True)
 class Policy:
     """The loaded policy."""
 
     raw: dict[str, Any]
     rules: tuple[RetentionRule, ...]
+    holds: tuple[HoldReason, ...] = ()
+
+    def hold_reason(self, reason: str) -> HoldReason:
+        """The hold reason named ``reason``; raises PolicyError when the policy has none."""
+        for hold in self.holds:
+            if hold.reason == reason:
+                return hold
+        raise PolicyError(f"unknown hold reason {reason!r}")
+
+    def hold_reason_names(self) -> tuple[str, ...]:
+        """Every hold reason of the policy, in file order."""
+        return tuple(h.reason for h in self.holds)
 
     def rule_for(self, category: str) -> RetentionRule:
         """The retention rule for a fideslang category; raises PolicyError when none applies."""
@@ -116,11 +155,14 @@ class Policy:
 
 
 def _rule(entry: dict[str, Any]) -> RetentionRule:
+    if "hold_reasons" in entry:
+        raise PolicyError(f"rule {entry.get('rule')!r}: hold reasons are listed in [[hold_reasons]] "
+                          "with the categories they preserve, not per retention rule")
     try:
         rule = RetentionRule(
             rule=entry["rule"], categories=tuple(entry["categories"]),
             description=entry["description"], purposes=tuple(entry["purposes"]),
-            at_expiry=entry["at_expiry"], hold_reasons=tuple(entry.get("hold_reasons", ())),
+            at_expiry=entry["at_expiry"], hold_reasons=(),
             retention_days=entry.get("retention_days"), until_event=entry.get("until_event"),
             administrative_period_days=int(entry.get("administrative_period_days", 0)),
             objection_purpose=entry.get("objection_purpose"))
@@ -128,9 +170,27 @@ def _rule(entry: dict[str, Any]) -> RetentionRule:
         raise PolicyError(f"retention rule lacks {exc.args[0]!r}") from None
     if (rule.retention_days is None) == (rule.until_event is None):
         raise PolicyError(f"rule {rule.rule!r}: set exactly one of retention_days, until_event")
-    if any(r not in HOLD_REASONS for r in rule.hold_reasons):
-        raise PolicyError(f"rule {rule.rule!r}: unknown hold reason")
     return rule
+
+
+def _hold_reason(entry: dict[str, Any]) -> HoldReason:
+    try:
+        hold = HoldReason(reason=entry["reason"], legal_basis=entry["legal_basis"],
+                          preserves=tuple(entry["preserves"]),
+                          preservation_order=bool(entry.get("preservation_order", False)))
+    except KeyError as exc:
+        raise PolicyError(f"hold reason lacks {exc.args[0]!r}") from None
+    if not hold.preserves or not hold.legal_basis:
+        raise PolicyError(f"hold reason {hold.reason!r}: needs a legal basis and categories")
+    return hold
+
+
+def _with_hold_reasons(rule: RetentionRule, holds: tuple[HoldReason, ...]) -> RetentionRule:
+    """The rule with the hold reasons that may preserve one of its categories (one model)."""
+    reasons = tuple(h.reason for h in holds
+                    if any(h.preserves_category(c) or category_within(c_h, c)
+                           for c in rule.categories for c_h in h.preserves))
+    return replace(rule, hold_reasons=reasons)
 
 
 @lru_cache(maxsize=4)
@@ -143,5 +203,6 @@ def load_policy(path: str | None = None) -> Policy:
         raise PolicyError(f"cannot read policy file {source.name}") from exc
     if raw.get("controller", {}).get("sale_of_data", False):
         raise PolicyError("sale_of_data must be false: the policy promises no sale of data")
-    rules = tuple(_rule(e) for e in raw.get("retention", []))
-    return Policy(raw=raw, rules=rules)
+    holds = tuple(_hold_reason(e) for e in raw.get("hold_reasons", []))
+    rules = tuple(_with_hold_reasons(_rule(e), holds) for e in raw.get("retention", []))
+    return Policy(raw=raw, rules=rules, holds=holds)

@@ -2,37 +2,47 @@
 
 Schedules come from following the vault's log (``RecordStored``), so a record stored while this
 service was down is scheduled when it comes back. Objections come from following the rights log.
-An in-memory index (rebuilt from this service's own log at start-up) orders schedules by deadline,
-so a sweep costs in proportion to what expires, not to what is stored.
+The schedule index lives in this service's own SQL store (:mod:`services.retention.index`), so a
+sweep costs in proportion to what expires and memory does not grow with what is stored.
+
+Sweeps work in chunks of :data:`CHUNK` records. Each chunk is purged in the vault under its own
+request id, derived from the chunk's record ids, and its ``RecordExpired`` events are recorded only
+after the vault confirmed the purge: a sweep interrupted between chunks leaves the rest live, and
+the next sweep (any request id) purges and expires them.
 """
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
+import hashlib
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
 from services.retention.domain import (
+    ErasureAnswer,
     LegalHold,
     RecordSchedule,
     RetentionError,
     SubjectStatus,
     Sweep,
-    hold_covers,
+    erasure_blockers,
+    holds_keeping,
+    names_target,
 )
-from shared.app import LetheApplication, event_attributes, event_type
+from services.retention.index import ScheduleIndex
+from shared.app import LetheApplication, event_attributes, event_type, log
 from shared.config import Settings
 from shared.errors import NotFound, require
 from shared.follower import Batch, UpstreamEvent
 from shared.keysource import FileKeySource
 from shared.policy import load_policy
+from shared.store import open_store
 
 OBJECTION_TO_TRAINING = "model-training"
+CHUNK = 5000  # records per vault Purge call (and per recorded batch of RecordExpired events)
 
 
 def _now() -> dt.datetime:
@@ -45,86 +55,23 @@ def _dt(value: Any) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value)
 
 
-class ScheduleIndex:
-    """Projection of schedules, holds and objections, fed by :meth:`apply` with recorded events."""
+def chunk_request_id(kind: str, record_ids: list[str]) -> str:
+    """Request id of one chunk sent to the vault or anonymization: ``<kind>.<digest>``.
 
-    def __init__(self) -> None:
-        self.schedules: dict[str, dict[str, Any]] = {}
-        self.by_subject: dict[str, set[str]] = defaultdict(set)
-        self.by_interaction: dict[str, set[str]] = defaultdict(set)
-        self.due: list[tuple[dt.datetime, str]] = []
-        self.holds: dict[str, dict[str, Any]] = {}
-        self.objections: dict[str, set[str]] = defaultdict(set)
-
-    def apply(self, kind: str, originator_id: str, attrs: dict[str, Any]) -> None:
-        """Update the projection with one recorded event."""
-        if kind == "ScheduleCreated":
-            rid = originator_id
-            entry = {"record_id": rid, **{k: attrs[k] for k in (
-                "subject_ref", "category", "form", "rule", "interaction_id", "state")},
-                "stored_at": _dt(attrs["stored_at"]), "due_at": _dt(attrs["due_at"])}
-            self.schedules[rid] = entry
-            self.by_subject[entry["subject_ref"]].add(rid)
-            self.by_interaction[entry["interaction_id"]].add(rid)
-            if entry["due_at"] and entry["state"] == "scheduled":
-                bisect.insort(self.due, (entry["due_at"], rid))
-        elif kind == "DeadlineSet":
-            entry = self.schedules[originator_id]
-            entry["due_at"] = _dt(attrs["due_at"])
-            bisect.insort(self.due, (entry["due_at"], originator_id))
-        elif kind == "RecordExpired":
-            self.schedules[originator_id]["state"] = "expired"
-        elif kind == "ScheduleClosedByErasure":
-            self.schedules[originator_id]["state"] = "erased"
-        elif kind == "HoldPlaced":
-            self.holds[attrs["hold_id"]] = {**attrs, "active": True}
-        elif kind == "HoldReleased":
-            for hold in self.holds.values():
-                if str(LegalHold.create_id(hold["hold_id"])) == originator_id:
-                    hold["active"] = False
-        elif kind == "ObjectionNoted":
-            subject = attrs.get("subject_ref")
-            if subject:
-                self.objections[subject].add(attrs["purpose"])
-
-    def due_at_or_before(self, at: dt.datetime) -> list[dict[str, Any]]:
-        """Live schedules whose deadline is at or before ``at`` (earliest first)."""
-        end = bisect.bisect_right(self.due, (at, "\uffff"))
-        out, seen = [], set()
-        for due_at, rid in self.due[:end]:
-            entry = self.schedules[rid]
-            if entry["state"] == "scheduled" and entry["due_at"] == due_at and rid not in seen:
-                seen.add(rid)
-                out.append(entry)
-        return out
-
-    def compact(self) -> None:
-        """Drop closed entries from the deadline list."""
-        self.due = [(d, r) for d, r in self.due if self.schedules[r]["state"] == "scheduled"]
-
-    def hold_for(self, entry: dict[str, Any]) -> dict[str, Any] | None:
-        """The first active hold that names the record, its subject or its category and whose
-        reason the record's policy rule accepts (``hold_reasons`` in the policy file)."""
-        allowed = self.allowed_reasons(entry["category"])
-        for hold in self.holds.values():
-            if hold["reason"] in allowed and hold_covers(hold, entry):
-                return hold
-        return None
-
-    def allowed_reasons(self, category: str) -> tuple[str, ...]:  # replaced by the application
-        """Hold reasons the policy accepts for a category."""
-        return ()
-
-    def held(self, entry: dict[str, Any]) -> bool:
-        """True when a hold keeps the record past its deadline."""
-        return self.hold_for(entry) is not None
+    Derived from the chunk's record ids (SHA-256, 40 hex digits), so a retried chunk is the same
+    request (answered idempotently) and two different chunks never share an id, whichever sweep
+    sends them. Letters, digits and ``.`` only (the request-id alphabet).
+    """
+    digest = hashlib.sha256("\n".join(sorted(record_ids)).encode("ascii")).hexdigest()[:40]
+    return f"{kind}.{digest}"
 
 
 class RetentionApplication(LetheApplication):
     """The retention service's application.
 
-    ``read_redacted(ids)`` returns [(subject_ref, text)] for aggregation, ``aggregate(inputs)``
-    returns the number of texts aggregated, ``purge(ids, sweep_id)`` deletes ciphertext in the vault.
+    ``read_redacted(ids)`` returns [(subject_ref, text)] for aggregation, ``aggregate(inputs,
+    request_id)`` returns the number of texts aggregated, ``purge(ids, request_id)`` deletes
+    ciphertext in the vault and returns how many it purged now (idempotent by request id).
     """
 
     service = "retention"
@@ -133,18 +80,43 @@ class RetentionApplication(LetheApplication):
                  read_redacted: Callable[[list[str]], list[tuple[str, str]]] | None = None,
                  aggregate: Callable[[list[tuple[str, str]], str], int] | None = None,
                  purge: Callable[[list[str], str], int] | None = None) -> None:
-        self.index = ScheduleIndex()
+        self.index = ScheduleIndex(open_store(settings, "retention", "index"))
         super().__init__(settings, keys)
         self.policy = load_policy()
-        self.index.allowed_reasons = lambda category: self.policy.rule_for(category).hold_reasons
         self.read_redacted = read_redacted
         self.aggregate = aggregate
         self.purge = purge
         self.catch_up: Callable[[], None] = lambda: None
-        self.rebuild_projections()
+        self.refresh()
 
-    def on_recorded(self, event: Any) -> None:  # noqa: D102
-        self.index.apply(event_type(event), str(event.originator_id), event_attributes(event))
+    def close(self) -> None:  # noqa: D102
+        super().close()
+        self.index.store.close()
+
+    def refresh(self, page: int = 1000) -> None:
+        """Apply the events recorded since the index's stored position, one page per transaction
+        (rows and position commit together, so a crash neither skips nor repeats an event)."""
+        with self._projection_lock:
+            while True:
+                start = self.index.position()
+                notes = self.recorder.select_notifications(start=start, limit=page,
+                                                           inclusive_of_start=False)
+                if not notes:
+                    self._projected = start
+                    return
+                with self.index.store.transaction():
+                    for note in notes:
+                        try:
+                            event = self.mapper.to_domain_event(note)
+                        except Exception:  # noqa: BLE001 - a tampered row: stay up, alarm
+                            log.error("event %d of the retention log does not decode; run lethe "
+                                      "audit verify", note.id)
+                            continue
+                        self.index.apply(event_type(event), str(event.originator_id),
+                                         event_attributes(event))
+                    self.index.set_position(notes[-1].id)
+
+    rebuild_projections = refresh
 
     # ---- following ----
     def _status(self, subject_ref: str, batch: Batch) -> SubjectStatus:
@@ -163,8 +135,8 @@ class RetentionApplication(LetheApplication):
                 return
             rule = self.policy.rule_for(a["category"])
             received = _dt(a["received_at"])
-            # The retention clock starts when the data was collected (DESIGN.md §3), never later
-            # than when Lethe received it: back-filled content does not outlive its period.
+            # The retention clock starts when the data was collected (the policy's table), never
+            # later than when Lethe received it: back-filled content does not outlive its period.
             collected = min(_dt(a.get("occurred_at")) or received, received)
             status = batch.get(SubjectStatus.create_id(a["subject_ref"]))
             erased = status is not None and status.erased_after(received)
@@ -183,7 +155,7 @@ class RetentionApplication(LetheApplication):
             status = self._status(a["subject_ref"], batch)
             if a["purpose"] not in status.objections:
                 status.note_objection(subject_ref=a["subject_ref"], purpose=a["purpose"],
-                                  request_id=a["request_id"])
+                                      request_id=a["request_id"])
 
     def _forget(self, subject_ref: str, request_id: str, erased_at: dt.datetime,
                 batch: Batch) -> int:
@@ -191,8 +163,8 @@ class RetentionApplication(LetheApplication):
         if request_id not in status.erasures:
             status.forget(request_id=request_id, erased_at=erased_at)
         closed = 0
-        for rid in sorted(self.index.by_subject.get(subject_ref, ())):
-            schedule = batch.get(uuid.UUID(rid))
+        for entry in self.index.for_subject(subject_ref, "scheduled"):
+            schedule = batch.get(uuid.UUID(entry["record_id"]))
             if schedule is not None and schedule.state == "scheduled":
                 schedule.close_for_erasure(request_id=request_id)
                 batch.add(schedule)
@@ -211,22 +183,43 @@ class RetentionApplication(LetheApplication):
             return closed
 
     def list_schedules(self, subject_ref: str) -> list[dict[str, Any]]:
-        """A subject's schedules, oldest first (with the rule's purposes)."""
+        """A subject's schedules, oldest first, with the rule's purposes and the holds keeping
+        each one: ``hold_reasons`` (every covering hold's reason whose policy entry preserves the
+        record's category, sorted), ``hold_reason`` (the first of those naming the subject or
+        record, else the first; "" when none) and ``hold_names_subject``."""
         self.catch_up()
-        with self.lock:
-            entries = [dict(self.index.schedules[r]) for r in self.index.by_subject.get(subject_ref, ())]
+        holds = self.index.holds(include_released=False)
+        entries = self.index.for_subject(subject_ref)
         for entry in entries:
             entry["purposes"] = list(self.policy.rule_for(entry["category"]).purposes)
-            hold = self.index.hold_for(entry)
-            entry["hold_reason"] = hold["reason"] if hold else ""
-            entry["hold_names_subject"] = bool(hold and (hold["subject_ref"] or hold["record_id"]))
-        return sorted(entries, key=lambda e: (e["stored_at"], e["record_id"]))
+            keeping = holds_keeping(holds, entry, self.policy) if entry["state"] == "scheduled" else []
+            naming = [h for h in keeping if names_target(h)]
+            entry["hold_reasons"] = sorted({h["reason"] for h in keeping})
+            first = naming or keeping
+            entry["hold_reason"] = min(h["reason"] for h in first) if first else ""
+            entry["hold_names_subject"] = bool(naming)
+        return entries
+
+    def erasure_blockers(self, subject_ref: str) -> ErasureAnswer:
+        """What blocks this subject's erasure (GDPR Art. 17(3), CCPA 1798.105(d)): every active
+        hold naming the subject or one of its live records whose reason preserves at least one of
+        its categories, with its legal basis and the categories it preserves; the categories no
+        hold preserves may be erased now. Raises InvalidArgument ARGUMENT_MISSING."""
+        require(bool(subject_ref), "subject_ref is required", "ARGUMENT_MISSING")
+        self.catch_up()
+        return erasure_blockers(self.index.holds(include_released=False),
+                                self.index.for_subject(subject_ref, "scheduled"), self.policy)
 
     def sweep(self, at: dt.datetime | None = None, request_id: str = "") -> dict[str, int]:
-        """Expire what is due at ``at`` (default now): aggregate redacted content, purge, record.
+        """Expire what is due at ``at`` (default now, UTC): aggregate redacted content, purge,
+        record. Returns expired, held, aggregated, excluded_by_objection.
 
-        Idempotent by ``request_id`` (default: derived from ``at``). Raises Unavailable when the
-        vault or anonymization cannot be reached; then nothing is marked expired.
+        Chunk by chunk (:data:`CHUNK` records): each chunk is aggregated and purged under its own
+        request id (:func:`chunk_request_id`) and its expiry recorded only after the vault
+        confirmed the purge. Records expired by a v1 sweep whose purge is not confirmed are
+        purged first. Idempotent by ``request_id`` (default: derived from ``at``); a retry of an
+        interrupted sweep, or any later sweep, completes it. Raises Unavailable when the vault or
+        anonymization cannot be reached; then the chunk in flight stays live.
         """
         at = at or _now()
         sweep_id = request_id or "sweep-" + at.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
@@ -236,63 +229,107 @@ class RetentionApplication(LetheApplication):
                 return dict(self.repository.get(Sweep.create_id(sweep_id)).result)
             except AggregateNotFoundError:
                 pass
-            due = self.index.due_at_or_before(at)
-            held = [e for e in due if self.index.held(e)]
-            expiring = [e for e in due if not self.index.held(e)]
-            eligible, excluded = [], set()
-            for e in expiring:
-                rule = self.policy.rule_for(e["category"])
-                if rule.at_expiry != "purge_and_aggregate" or e["form"] != "redacted":
-                    continue
-                if (rule.objection_purpose or OBJECTION_TO_TRAINING) in \
-                        self.index.objections.get(e["subject_ref"], ()):
-                    excluded.add(e["subject_ref"])
-                    continue
-                eligible.append(e["record_id"])
-            aggregated = 0
-            if eligible and self.read_redacted and self.aggregate:
-                aggregated = self.aggregate(self.read_redacted(eligible), sweep_id)
-            ids = [e["record_id"] for e in expiring]
-            if ids and self.purge:
-                for i in range(0, len(ids), 5000):
-                    self.purge(ids[i:i + 5000], sweep_id)
-            aggregated_ids = set(eligible) if aggregated else set()
-            changed = []
-            for e in expiring:
-                schedule = self.repository.get(uuid.UUID(e["record_id"]))
-                schedule.expire(sweep_id=sweep_id, swept_at=at,
-                                aggregated=e["record_id"] in aggregated_ids)
-                changed.append(schedule)
-            record = Sweep(sweep_id=sweep_id, at=at, expired=len(expiring), held=len(held),
-                           aggregated=aggregated, excluded_by_objection=len(excluded))
-            self.save(*changed, record)
-            self.index.compact()
+            self._purge_unconfirmed(sweep_id)
+            holds = self.index.holds(include_released=False)
+            held, aggregated, excluded = 0, 0, set()
+            for page in self.index.due_pages(at, CHUNK):
+                expiring = []
+                for entry in page:
+                    if holds_keeping(holds, entry, self.policy):
+                        held += 1
+                    else:
+                        expiring.append(entry)
+                done, subjects_out = self._expire_chunk(expiring, sweep_id, at)
+                aggregated += done
+                excluded |= subjects_out
+            record = Sweep(sweep_id=sweep_id, at=at, expired=self.index.expired_by(sweep_id),
+                           held=held, aggregated=aggregated, excluded_by_objection=len(excluded))
+            self.save(record)
             return dict(record.result)
+
+    def _expire_chunk(self, expiring: list[dict[str, Any]], sweep_id: str,
+                      at: dt.datetime) -> tuple[int, set[str]]:
+        """Aggregate, purge, then record the expiry of one chunk; returns (aggregated, subjects
+        excluded by objection)."""
+        if not expiring:
+            return 0, set()
+        eligible, excluded = [], set()
+        for e in expiring:
+            rule = self.policy.rule_for(e["category"])
+            if rule.at_expiry != "purge_and_aggregate" or e["form"] != "redacted":
+                continue
+            if (rule.objection_purpose or OBJECTION_TO_TRAINING) in self.index.objections(e["subject_ref"]):
+                excluded.add(e["subject_ref"])
+                continue
+            eligible.append(e["record_id"])
+        aggregated = 0
+        if eligible and self.read_redacted and self.aggregate:
+            aggregated = self.aggregate(self.read_redacted(eligible),
+                                        chunk_request_id("aggregate", eligible))
+        ids = [e["record_id"] for e in expiring]
+        if self.purge:
+            self.purge(ids, chunk_request_id("purge", ids))
+        aggregated_ids = set(eligible) if aggregated else set()
+        changed = []
+        for rid in ids:
+            schedule = self.repository.get(uuid.UUID(rid))
+            schedule.expire(sweep_id=sweep_id, swept_at=at, aggregated=rid in aggregated_ids,
+                            purged=True)
+            changed.append(schedule)
+        self.save(*changed)
+        return aggregated, excluded
+
+    def _purge_unconfirmed(self, sweep_id: str) -> None:
+        """Purge again what a v1 sweep marked expired without a confirmed purge."""
+        while self.purge and (page := self.index.expired_unpurged(CHUNK)):
+            ids = [e["record_id"] for e in page]
+            self.purge(ids, chunk_request_id("repurge", ids))
+            changed = []
+            for rid in ids:
+                schedule = self.repository.get(uuid.UUID(rid))
+                schedule.confirm_purge(sweep_id=sweep_id)
+                changed.append(schedule)
+            self.save(*changed)
 
     def place_hold(self, hold_id: str, subject_ref: str, record_id: str, category: str,
                    reason: str, reference: str) -> str:
-        """Place a legal hold (idempotent by ``hold_id``); returns the hold id."""
+        """Place a legal hold (idempotent by ``hold_id``); returns the hold id.
+
+        Raises RetentionError HOLD_TARGET_INVALID (not exactly one target), HOLD_REASON_INVALID
+        (not in the policy), HOLD_HAS_NO_EFFECT (the reason preserves none of the target's
+        categories: the named category, the record's, or the subject's live records'), and
+        NotFound RECORD_NOT_FOUND. A hold on a subject with no live records is accepted: it
+        keeps what arrives later.
+        """
         require(bool(hold_id), "request_id is required", "REQUEST_ID_MISSING")
-        LegalHold.check_target(subject_ref, record_id, category, reason)
+        LegalHold.check_target(subject_ref, record_id, category, reason, self.policy)
         with self.lock:
-            if hold_id in self.index.holds:
+            if self.index.hold(hold_id) is not None:
                 return hold_id
-            named = category or (self.index.schedules.get(record_id, {}).get("category") if record_id else "")
-            if record_id and not named:
-                raise NotFound("no such record", "RECORD_NOT_FOUND")
-            if named and reason not in self.policy.rule_for(named).hold_reasons:
-                raise RetentionError("the retention policy does not extend this category for "
-                                     "this reason (see hold_reasons in the policy file)",
-                                     "HOLD_REASON_NOT_IN_POLICY")
+            categories = self._target_categories(subject_ref, record_id, category)
+            if categories:
+                LegalHold.check_has_effect(reason, categories, self.policy)
             self.save(LegalHold(hold_id=hold_id, subject_ref=subject_ref, record_id=record_id,
                                 category=category, reason=reason, reference=reference,
                                 placed_at=_now()))
             return hold_id
 
+    def _target_categories(self, subject_ref: str, record_id: str, category: str) -> set[str]:
+        if category:
+            return {category}
+        if record_id:
+            entry = self.index.schedule(record_id)
+            if entry is None:
+                raise NotFound("no such record", "RECORD_NOT_FOUND")
+            if entry["state"] != "scheduled":
+                raise RetentionError("the record has expired or was erased", "RECORD_NOT_LIVE")
+            return {entry["category"]}
+        return {e["category"] for e in self.index.for_subject(subject_ref, "scheduled")}
+
     def release_hold(self, hold_id: str) -> bool:
         """Release a hold; False when it was already released. Raises NotFound when unknown."""
         with self.lock:
-            if hold_id not in self.index.holds:
+            if self.index.hold(hold_id) is None:
                 raise NotFound("no such hold", "HOLD_NOT_FOUND")
             hold = self.repository.get(LegalHold.create_id(hold_id))
             if not hold.active:
@@ -303,26 +340,28 @@ class RetentionApplication(LetheApplication):
 
     def list_holds(self, include_released: bool = False) -> list[dict[str, Any]]:
         """Legal holds, oldest first: hold_id, subject_ref, record_id, category, reason,
-        reference, placed_at (UTC), active."""
-        with self.lock:
-            holds = [dict(h) for h in self.index.holds.values()]
-        holds = [h for h in holds if include_released or h["active"]]
+        reference, placed_at (UTC), active, legal_basis, preserves (the policy's categories)."""
+        holds = self.index.holds(include_released)
+        for hold in holds:
+            rule = self.policy.hold_reason(hold["reason"])
+            hold["legal_basis"], hold["preserves"] = rule.legal_basis, list(rule.preserves)
         return sorted(holds, key=lambda h: (str(h["placed_at"]), h["hold_id"]))
 
     def resolve_ticket(self, interaction_id: str, resolved_at: dt.datetime | None = None) -> int:
         """Start the administrative period of a support ticket's contact data; returns count."""
         resolved_at = resolved_at or _now()
         with self.lock:
+            entries = self.index.for_interaction(interaction_id)
+            if not entries:
+                raise NotFound("no schedules for this interaction", "INTERACTION_NOT_FOUND")
             changed = []
-            for rid in sorted(self.index.by_interaction.get(interaction_id, ())):
-                entry = self.index.schedules[rid]
+            for entry in entries:
                 rule = self.policy.rule_for(entry["category"])
                 if entry["due_at"] is None and entry["state"] == "scheduled" and rule.until_event:
-                    schedule = self.repository.get(uuid.UUID(rid))
+                    schedule = self.repository.get(uuid.UUID(entry["record_id"]))
                     schedule.set_deadline(due_at=rule.due_at(entry["stored_at"], resolved_at),
                                           cause=rule.until_event)
                     changed.append(schedule)
-            if not changed and interaction_id not in self.index.by_interaction:
-                raise NotFound("no schedules for this interaction", "INTERACTION_NOT_FOUND")
             self.save(*changed)
             return len(changed)
+

@@ -1,21 +1,27 @@
 """Retention domain: schedules from the policy table, legal holds, subjects' objections and erasures.
 
-Rules: a record expires at the deadline its policy rule sets (DESIGN.md §3); a legal hold naming
-the record, its subject or its category keeps it until released (§4.5); an erased subject's
-schedules close, including records received before the erasure that arrive late; an objection to
-model training keeps a subject's redacted content out of aggregation (GDPR Art. 21).
+Rules: a record expires at the deadline its policy rule sets (the policy file's retention table);
+a legal hold naming the record, its subject or its category keeps it until released when the
+hold's reason preserves the record's category (``[[hold_reasons]]`` in the policy file); every
+covering hold counts, so the order in which holds were placed never matters; a hold that can keep
+nothing of its target is refused. An erased subject's schedules close, including records received
+before the erasure that arrive late; an objection to model training keeps a subject's redacted
+content out of aggregation (GDPR Art. 21).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
 from shared.errors import InvalidArgument
 from shared.ids import stable_id
-from shared.policy import HOLD_REASONS
+from shared.policy import Policy
 
 
 class RetentionError(InvalidArgument):
@@ -48,10 +54,34 @@ class RecordSchedule(Aggregate):
         """Set the deadline once its triggering event (e.g. ticket resolution) happened."""
         self.due_at = due_at
 
-    @event("RecordExpired")
-    def expire(self, sweep_id: str, swept_at: dt.datetime, aggregated: bool) -> None:
-        """The record's ciphertext was purged by a sweep."""
+    class RecordExpired(Aggregate.Event):
+        """The record expired. v2 adds ``purged``: True when the vault confirmed the purge before
+        this event was recorded. v1 sweeps recorded expiry without knowing whether every chunk
+        was purged, so a v1 event upcasts to ``purged=False`` and the next sweep purges again."""
+
+        class_version = 2
+        sweep_id: str
+        swept_at: dt.datetime
+        aggregated: bool
+        purged: bool
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 -> v2: the purge of a v1 expiry is not known to have happened."""
+            state["purged"] = False
+
+    @event(RecordExpired)
+    def expire(self, sweep_id: str, swept_at: dt.datetime, aggregated: bool,
+               purged: bool = True) -> None:
+        """The record expired at ``swept_at`` (UTC) in sweep ``sweep_id``; its ciphertext was
+        purged in the vault first (``purged``)."""
         self.state = "expired"
+        self.purged = purged
+
+    @event("ExpiredRecordPurged")
+    def confirm_purge(self, sweep_id: str) -> None:
+        """The vault confirmed the purge of a record expired by a v1 sweep."""
+        self.purged = True
 
     @event("ScheduleClosedByErasure")
     def close_for_erasure(self, request_id: str) -> None:
@@ -68,22 +98,35 @@ class LegalHold(Aggregate):
         return stable_id("hold", hold_id)
 
     @staticmethod
-    def check_target(subject_ref: str, record_id: str, category: str, reason: str) -> None:
-        """Exactly one target and a known reason; raises RetentionError otherwise."""
+    def check_target(subject_ref: str, record_id: str, category: str, reason: str,
+                     policy: Policy) -> None:
+        """Exactly one target and a reason of the policy; raises RetentionError otherwise."""
         if sum(bool(x) for x in (subject_ref, record_id, category)) != 1:
             raise RetentionError("a hold names exactly one subject, record or category",
                                  "HOLD_TARGET_INVALID")
-        if reason not in HOLD_REASONS:
+        if reason not in policy.hold_reason_names():
             raise RetentionError("unknown hold reason", "HOLD_REASON_INVALID")
+
+    @staticmethod
+    def check_has_effect(reason: str, categories: Iterable[str], policy: Policy) -> None:
+        """Refuse a hold that can keep nothing: its reason preserves none of ``categories`` (the
+        target's live categories, or the named category). Raises RetentionError
+        HOLD_HAS_NO_EFFECT."""
+        rule = policy.hold_reason(reason)
+        if not any(rule.preserves_category(c) or any(p.startswith(c + ".") for p in rule.preserves)
+                   for c in categories):
+            raise RetentionError("this hold's reason preserves none of its target's categories "
+                                 "(see preserves under hold_reasons in the policy file)",
+                                 "HOLD_HAS_NO_EFFECT")
 
     @event("HoldPlaced")
     def __init__(self, hold_id: str, subject_ref: str, record_id: str, category: str,
                  reason: str, reference: str, placed_at: dt.datetime) -> None:
-        self.check_target(subject_ref, record_id, category, reason)
         self.hold_id = hold_id
         self.subject_ref = subject_ref
         self.record_id = record_id
         self.category = category
+        self.reason = reason
         self.active = True
 
     @event("HoldReleased")
@@ -103,6 +146,78 @@ def hold_covers(hold: dict, schedule: dict) -> bool:
         or (hold["subject_ref"] and hold["subject_ref"] == schedule["subject_ref"])
         or (hold["category"] and (schedule["category"] == hold["category"]
                                   or schedule["category"].startswith(hold["category"] + "."))))
+
+
+def holds_keeping(holds: Iterable[dict], schedule: dict, policy: Policy) -> list[dict]:
+    """Every active hold that covers ``schedule`` and whose reason preserves its category,
+    sorted by hold id: all of them count, never only the first (order-independent)."""
+    return sorted((h for h in holds if hold_covers(h, schedule)
+                   and policy.hold_reason(h["reason"]).preserves_category(schedule["category"])),
+                  key=lambda h: h["hold_id"])
+
+
+def names_target(hold: dict) -> bool:
+    """True when the hold names a subject or a record: such a hold blocks erasure of what it
+    preserves. A category-wide hold only extends retention (GDPR Art. 17(3) exempts named data)."""
+    return bool(hold["subject_ref"] or hold["record_id"])
+
+
+@dataclass(frozen=True)
+class ErasureBlocker:
+    """One hold that blocks part of a subject's erasure.
+
+    ``legal_basis`` is the exemption it invokes (e.g. "GDPR Art. 17(3)(e); CCPA 1798.105(d)(8)");
+    ``categories`` the subject's categories it preserves (sorted); ``records`` how many records.
+    """
+
+    hold_id: str
+    reason: str
+    legal_basis: str
+    reference: str
+    categories: tuple[str, ...]
+    records: int
+
+
+@dataclass(frozen=True)
+class ErasureAnswer:
+    """Retention's answer to "what blocks this erasure": ``blockers`` (by hold id),
+    ``preserved_categories`` (their union, sorted) and ``erasable_categories`` (the subject's
+    live categories no blocker preserves, sorted). ``blocked`` when any blocker exists."""
+
+    blockers: tuple[ErasureBlocker, ...]
+    preserved_categories: tuple[str, ...]
+    erasable_categories: tuple[str, ...]
+
+    @property
+    def blocked(self) -> bool:
+        """True when at least one hold blocks part of the erasure."""
+        return bool(self.blockers)
+
+
+def erasure_blockers(holds: Iterable[dict], schedules: Iterable[dict],
+                     policy: Policy) -> ErasureAnswer:
+    """What blocks the erasure of a subject whose live ``schedules`` are given: every active hold
+    naming the subject or one of its records that preserves at least one of them, sorted by hold
+    id. Category-wide holds are not blockers (they only extend retention)."""
+    holds = [h for h in holds if h["active"] and names_target(h)]
+    schedules = list(schedules)
+    kept: dict[str, dict[str, int]] = {}
+    for schedule in schedules:
+        for hold in holds_keeping(holds, schedule, policy):
+            by_category = kept.setdefault(hold["hold_id"], {})
+            by_category[schedule["category"]] = by_category.get(schedule["category"], 0) + 1
+    blockers = []
+    for hold in sorted(holds, key=lambda h: h["hold_id"]):
+        if hold["hold_id"] in kept:
+            cats = kept[hold["hold_id"]]
+            blockers.append(ErasureBlocker(
+                hold_id=hold["hold_id"], reason=hold["reason"],
+                legal_basis=policy.hold_reason(hold["reason"]).legal_basis,
+                reference=hold.get("reference", ""), categories=tuple(sorted(cats)),
+                records=sum(cats.values())))
+    preserved = sorted({c for b in blockers for c in b.categories})
+    erasable = sorted({s["category"] for s in schedules} - set(preserved))
+    return ErasureAnswer(tuple(blockers), tuple(preserved), tuple(erasable))
 
 
 class SubjectStatus(Aggregate):

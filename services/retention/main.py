@@ -39,20 +39,22 @@ def build(settings: Settings, keys: FileKeySource) -> tuple[Any, Any, Any]:
         for i in range(0, len(ids), 1000):
             resp = vault.Read(vault_pb2.ReadRequest(record_ids=ids[i:i + 1000],
                                                     purpose="aggregation"), timeout=DEFAULT_TIMEOUT_S)
-            out += [(app.index.schedules[r.record_id]["subject_ref"], r.content.decode("utf-8"))
-                    for r in resp.records]
+            for r in resp.records:
+                entry = app.index.schedule(r.record_id)
+                if entry is not None:
+                    out.append((entry["subject_ref"], r.content.decode("utf-8")))
         return out
 
-    def aggregate(inputs: list[tuple[str, str]], sweep_id: str) -> int:
+    def aggregate(inputs: list[tuple[str, str]], request_id: str) -> int:
         stub = peers.stub("anonymization", anonymization_pb2_grpc.AnonymizationServiceStub)
         resp = stub.Aggregate(anonymization_pb2.AggregateRequest(
-            request_id=sweep_id, inputs=[anonymization_pb2.AggregateInput(text=t, subject_ref=s)
+            request_id=request_id, inputs=[anonymization_pb2.AggregateInput(text=t, subject_ref=s)
                                          for s, t in inputs]), timeout=120)
         return int(resp.texts_used)
 
-    def purge(ids: list[str], sweep_id: str) -> int:
+    def purge(ids: list[str], request_id: str) -> int:
         vault = peers.stub("vault", vault_pb2_grpc.VaultServiceStub)
-        return vault.Purge(vault_pb2.PurgeRequest(request_id=sweep_id, record_ids=ids,
+        return vault.Purge(vault_pb2.PurgeRequest(request_id=request_id, record_ids=ids,
                                                   reason="retention_expired"),
                            timeout=DEFAULT_TIMEOUT_S).purged
 

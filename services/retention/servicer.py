@@ -27,7 +27,8 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
             schedule = retention_pb2.Schedule(
                 record_id=e["record_id"], category=e["category"], purposes=e["purposes"],
                 stored_at=to_timestamp(e["stored_at"]), state=e["state"], rule=e["rule"],
-                hold_reason=e["hold_reason"], hold_names_subject=e["hold_names_subject"])
+                hold_reason=e["hold_reason"], hold_names_subject=e["hold_names_subject"],
+                hold_reasons=e["hold_reasons"])
             if e["due_at"]:
                 schedule.due_at.CopyFrom(to_timestamp(e["due_at"]))
             out.append(schedule)
@@ -49,6 +50,7 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
     def ListHolds(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         return retention_pb2.ListHoldsResponse(holds=[retention_pb2.Hold(
             hold_id=h["hold_id"], reason=h["reason"], reference=h["reference"], active=h["active"],
+            legal_basis=h["legal_basis"], preserves=h["preserves"],
             placed_at=to_timestamp(dt.datetime.fromisoformat(str(h["placed_at"]))),
             target=retention_pb2.HoldTarget(subject_ref=h["subject_ref"], record_id=h["record_id"],
                                             category=h["category"]))
@@ -65,3 +67,13 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
         closed = self.app.forget_subject(request.subject_ref, request.request_id,
                                          erased_at or dt.datetime.now(dt.timezone.utc))
         return retention_pb2.ForgetSubjectResponse(closed=closed)
+
+    def ListErasureBlockers(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        answer = self.app.erasure_blockers(request.subject_ref)
+        return retention_pb2.ListErasureBlockersResponse(
+            blockers=[retention_pb2.ErasureBlocker(
+                hold_id=b.hold_id, reason=b.reason, legal_basis=b.legal_basis,
+                reference=b.reference, categories=b.categories, records=b.records)
+                for b in answer.blockers],
+            preserved_categories=answer.preserved_categories,
+            erasable_categories=answer.erasable_categories)

@@ -146,9 +146,9 @@ def test_holds_extend_only_what_the_policy_lets_them_extend(retention) -> None:
     subject = "sr_" + "8" * 32
     content = _store(app, subject, "user.content", "original")
     meta = _store(app, subject, "system.operations", "metadata")
-    with pytest.raises(Exception) as exc:
-        app.place_hold("h-c", "", "", "user.content", "litigation", "")
-    assert getattr(exc.value, "reason", "") == "HOLD_REASON_NOT_IN_POLICY"
+    with pytest.raises(Exception) as exc:  # an investigation keeps technical metadata only
+        app.place_hold("h-c", "", "", "user.content", "security_investigation", "")
+    assert getattr(exc.value, "reason", "") == "HOLD_HAS_NO_EFFECT"
     app.place_hold("h-s", subject, "", "", "security_investigation", "case-9")
     assert app.sweep(T0 + 31 * DAY)["expired"] == 1 and vault.purged == [content]  # content: no hold
     assert app.sweep(T0 + 91 * DAY)["held"] == 1 and meta not in vault.purged
