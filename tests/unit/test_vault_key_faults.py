@@ -388,38 +388,39 @@ def test_concurrent_erasures_of_one_subject_shred_once(template: Path, tmp_path:
         app.close()
 
 
-def test_data_received_or_dated_before_an_erasure_is_refused(template: Path, tmp_path: Path) -> None:
-    root = _copy(template, tmp_path / "r")
-    app = _open(root)
-    try:
-        _, _, erased_at, _ = _erase(app)
-        before, after = erased_at - dt.timedelta(seconds=5), erased_at + dt.timedelta(seconds=5)
-        late = RecordIn(str(uuid.uuid4()), VICTIM, "user.content", "original", "EU", b"late",
-                        after, "i-2", occurred_at=before)
-        received_before = RecordIn(str(uuid.uuid4()), VICTIM, "user.content", "original", "EU",
-                                   b"in flight", before, "i-3")
-        fresh = RecordIn(str(uuid.uuid4()), VICTIM, "user.content", "original", "EU", b"fresh",
-                         after, "i-4", occurred_at=after)
-        assert app.store([late, received_before, fresh]) == ["erased", "erased", "stored"]
-        assert [r.content for r in app.export_subject(VICTIM, "check")] == [b"fresh"]
-    finally:
-        app.close()
+@pytest.fixture()
+def restored(template: Path, tmp_path: Path) -> Iterator[VaultApplication]:
+    """A vault on a copy of the template's files."""
+    app = _open(_copy(template, tmp_path / "r"))
+    yield app
+    app.close()
 
 
-def test_a_version_1_shred_event_still_reads(template: Path, tmp_path: Path) -> None:
-    root = _copy(template, tmp_path / "r")
-    app = _open(root)
-    try:
-        keyring = app.repository.get(app_keyring_id())
-        event = next(e for e in app.repository.event_store.get(keyring.id)
-                     if type(e).__name__ == "SubjectShredded")
-        mapper = Mapper(transcoder=app.mapper.transcoder)  # plain: no cipher, no compression
-        stored = mapper.to_stored_event(event)
-        state = mapper.transcoder.decode(stored.state)
-        state.pop("buckets_rotated")
-        state.pop("class_version", None)
-        legacy = type(stored)(stored.originator_id, stored.originator_version, stored.topic,
-                              mapper.transcoder.encode(state))
-        assert mapper.to_domain_event(legacy).buckets_rotated == []
-    finally:
-        app.close()
+def _victim_record(text: bytes, received_at: dt.datetime,
+                   occurred_at: dt.datetime | None = None) -> RecordIn:
+    return RecordIn(str(uuid.uuid4()), VICTIM, "user.content", "original", "EU", text,
+                    received_at, "i-2", occurred_at=occurred_at)
+
+
+def test_data_received_or_dated_before_an_erasure_is_refused(restored: VaultApplication) -> None:
+    _, _, erased_at, _ = _erase(restored)
+    before, after = erased_at - dt.timedelta(seconds=5), erased_at + dt.timedelta(seconds=5)
+    late = _victim_record(b"late", after, occurred_at=before)
+    received_before = _victim_record(b"in flight", before)
+    fresh = _victim_record(b"fresh", after, occurred_at=after)
+    assert restored.store([late, received_before, fresh]) == ["erased", "erased", "stored"]
+    assert [r.content for r in restored.export_subject(VICTIM, "check")] == [b"fresh"]
+
+
+def test_a_version_1_shred_event_still_reads(restored: VaultApplication) -> None:
+    keyring = restored.repository.get(app_keyring_id())
+    event = next(e for e in restored.repository.event_store.get(keyring.id)
+                 if type(e).__name__ == "SubjectShredded")
+    mapper = Mapper(transcoder=restored.mapper.transcoder)  # plain: no cipher, no compression
+    stored = mapper.to_stored_event(event)
+    state = mapper.transcoder.decode(stored.state)
+    state.pop("buckets_rotated")
+    state.pop("class_version", None)
+    legacy = type(stored)(stored.originator_id, stored.originator_version, stored.topic,
+                          mapper.transcoder.encode(state))
+    assert mapper.to_domain_event(legacy).buckets_rotated == []
