@@ -19,6 +19,9 @@ LOG_TRUNCATED, LOG_ALTERED (see shared/transparency.py). Cross-service kinds:
 * ERASURE_INCOMPLETE: a fulfilled erasure lacks the vault's shred or retention's closing;
 * ERASED_SCHEDULE_OPEN: a shredded generation still has a live schedule;
 * READ_AFTER_ERASURE: a record was read after its key generation was shredded;
+* ERASED_KEY_ALIVE: a bucket key version that wrapped a shredded generation still exists in the
+  vault's key source (checked when the key source is visible to the auditor; see
+  :func:`bucket_versions_in`): a copy of the data dir taken before that erasure would decrypt it;
 * REQUEST_OVERDUE: a data-subject request is open past its deadline.
 """
 
@@ -31,7 +34,7 @@ import os
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ from shared.app import UNDECODABLE
 from shared.clients import Peers
 from shared.config import SERVICES
 from shared.gen.lethe.v1 import events_pb2, events_pb2_grpc, retention_pb2, retention_pb2_grpc
+from shared.keysource import FileKeySource
 from shared.merkle import HASH_SIZE
 from shared.proofcheck import PROOF_FORMAT
 from shared.transparency import CHECKPOINT_FORMAT, Outcome, Problem, UndecodableEvent, verify_log
@@ -288,8 +292,43 @@ def _values(obj: Any) -> list[str]:
     return [obj] if isinstance(obj, str) else []
 
 
-def verify(logs: dict[str, list[Entry]], now: dt.datetime | None = None) -> list[Violation]:
-    """Check every log and the services' agreement; returns violations (empty = intact)."""
+BucketVersions = Callable[[int], list[int]]
+
+
+def bucket_versions_in(settings: Any) -> BucketVersions | None:
+    """The live bucket key versions of the vault's key source, when this machine holds it.
+
+    The source is ``settings.vault_key_dir`` or else ``settings.key_dir`` (the local profile);
+    returns None when it holds no vault bucket keys (e.g. a KMS in production), in which case
+    ERASED_KEY_ALIVE is not checked.
+    """
+    source = FileKeySource(settings.vault_key_dir or settings.key_dir)
+    if not source.list("vault/buckets"):
+        return None
+    return lambda bucket: sorted(int(n.rsplit("/v", 1)[1])
+                                 for n in source.list(f"vault/buckets/{bucket:03d}"))
+
+
+def erased_keys_alive(shreds: list[Entry], bucket_versions: BucketVersions) -> list[Violation]:
+    """ERASED_KEY_ALIVE for each shredded generation whose bucket still holds a version below
+    the one its shred rotated to (``buckets_rotated``: [[generation, bucket, version], ...])."""
+    out = []
+    for e in shreds:
+        for generation, bucket, version in e.attributes.get("buckets_rotated") or []:
+            if any(v < int(version) for v in bucket_versions(int(bucket))):
+                out.append(Violation("ERASED_KEY_ALIVE", "vault", e.position,
+                                     f"request {e.attributes.get('request_id')} generation "
+                                     f"{generation}: bucket {bucket} key below v{version} exists"))
+    return out
+
+
+def verify(logs: dict[str, list[Entry]], now: dt.datetime | None = None,
+           bucket_versions: BucketVersions | None = None) -> list[Violation]:
+    """Check every log and the services' agreement; returns violations (empty = intact).
+
+    ``bucket_versions`` (bucket -> live key versions, see :func:`bucket_versions_in`) adds the
+    ERASED_KEY_ALIVE check against the vault's key source.
+    """
     now = now or dt.datetime.now(dt.timezone.utc)
     out: list[Violation] = []
     by: dict[tuple[str, str], list[Entry]] = defaultdict(list)
@@ -314,6 +353,8 @@ def verify(logs: dict[str, list[Entry]], now: dt.datetime | None = None) -> list
         shredded_gen[e.attributes["subject_ref"]] = (int(e.attributes["generation"]),
                                                      e.recorded_at)
     shred_requests = {e.attributes["request_id"] for e in shreds}
+    if bucket_versions is not None:
+        out += erased_keys_alive(shreds, bucket_versions)
 
     def erased(record_id: str) -> bool:
         s = stored.get(record_id)

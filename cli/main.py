@@ -706,7 +706,7 @@ def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False,
     """
     from shared.config import SERVICES
     from shared.transparency import published_keys
-    _, keys, peers = deployment.connect(data_dir, key_dir)
+    settings, keys, peers = deployment.connect(data_dir, key_dir)
     trusted = json.loads(keys_file.read_text()) if keys_file else published_keys(keys, SERVICES)
     saved = audit_mod.load_checkpoint(checkpoint)
     outcomes, logs = audit_mod.integrity(peers, trusted, saved, full)
@@ -715,7 +715,7 @@ def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False,
         missing = [s for s in SERVICES if s not in logs]
         if missing:
             logs.update({s: v for s, v in audit_mod.read_logs(peers).items() if s in missing})
-        violations = audit_mod.verify(logs)
+        violations = audit_mod.verify(logs, bucket_versions=audit_mod.bucket_versions_in(settings))
     if checkpoint:
         good = {s: o.checkpoint for s, o in outcomes.items() if o.checkpoint}
         audit_mod.save_checkpoint(checkpoint, {**saved, **good})

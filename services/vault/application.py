@@ -469,7 +469,7 @@ class VaultApplication(LetheApplication):
                     "SELECT COUNT(*) FROM records WHERE subject_ref=? AND state IN ('stored','pending')",
                     (subject_ref,))[0][0]
                 self.db.execute("DELETE FROM sessions WHERE subject_ref=?", (subject_ref,))
-                rotated = [list(self.keyring.destroy_dek(subject_ref, g)) for g in generations]
+                rotated = [[g, *self.keyring.destroy_dek(subject_ref, g)] for g in generations]
             erased_at = _now()
             # GDPR Art. 19: recipients that received this subject's personal data are notified.
             notified = sorted(self.disclosed_to.get(subject_ref, ()))

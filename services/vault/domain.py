@@ -86,9 +86,10 @@ class SubjectKeyring(Aggregate):
     class SubjectShredded(Aggregate.Event):
         """Generations up to ``generation`` were shredded for erasure ``request_id``.
 
-        v2 adds ``buckets_rotated``: ``[[bucket, version], ...]``, one per shredded generation,
-        meaning every key version of ``bucket`` below ``version`` was destroyed in the key source
-        before this event was recorded (empty for a request fulfilled by an earlier shred).
+        v2 adds ``buckets_rotated``: ``[[generation, bucket, version], ...]``, one per shredded
+        generation, meaning every key version of ``bucket`` below ``version`` was destroyed in the
+        key source before this event was recorded (empty for a request fulfilled by an earlier
+        shred, or for a subject that never held data).
         """
 
         class_version = 2

@@ -424,3 +424,29 @@ def test_a_version_1_shred_event_still_reads(restored: VaultApplication) -> None
     legacy = type(stored)(stored.originator_id, stored.originator_version, stored.topic,
                           mapper.transcoder.encode(state))
     assert mapper.to_domain_event(legacy).buckets_rotated == []
+
+
+def _shred_entries(app: VaultApplication) -> list[Any]:
+    from cli.audit import Entry
+    events = [e for e in app.repository.event_store.get(app_keyring_id())
+              if type(e).__name__ == "SubjectShredded"]
+    return [Entry("vault", i, "SubjectShredded", str(e.originator_id), e.originator_version,
+                  e.timestamp, {k: v for k, v in vars(e).items() if k != "timestamp"})
+            for i, e in enumerate(events, start=1)]
+
+
+def test_audit_verify_reports_a_bucket_key_that_outlived_an_erasure(restored: VaultApplication,
+                                                                   tmp_path: Path) -> None:
+    from cli.audit import verify
+    keys_before = tmp_path / "keys-before"
+    shutil.copytree(restored.settings.key_dir, keys_before)
+    _erase(restored)
+    entries = _shred_entries(restored)
+    assert entries[-1].attributes["buckets_rotated"]
+    live = restored.keyring.live_versions
+    assert verify({"vault": entries}, bucket_versions=live) == []
+    # an old key dir restored over the live one (or a destruction that never happened)
+    shutil.copytree(keys_before, restored.settings.key_dir, dirs_exist_ok=True)
+    found = verify({"vault": entries}, bucket_versions=live)
+    assert [v.kind for v in found] == ["ERASED_KEY_ALIVE"]
+    assert VICTIM not in found[0].message
