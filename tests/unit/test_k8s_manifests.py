@@ -560,18 +560,47 @@ def test_network_policies_dns_probes_and_egress_ports(rendered: Rendered, overla
     """DNS for every pod, probes reach the health port, egress only to expected ports."""
     docs = rendered[overlay]
     kube_dns = {"k8s-app": "kube-dns"}
-    kubelet: dict[str, str] = {}  # probes come from the node: no pod labels, no namespace
     for name, labels in _pods(docs).items():
         assert any(_allows(p["spec"].get("egress", []), "to", kube_dns, "kube-system", 53)
                    for p in _policies(docs, labels, "Egress")), f"{name}: no DNS egress"
         if name in SERVICES:
-            assert any(_allows(p["spec"].get("ingress", []), "from", kubelet, "", HEALTH_PORT)
-                       for p in _policies(docs, labels, "Ingress")), f"{name}: probes blocked"
+            assert _probe_cidrs(docs, labels), f"{name}: probes blocked"
     ports = {port.get("port") for p in of_kind(docs, "NetworkPolicy").values()
              for rule in p["spec"].get("egress", []) for port in rule.get("ports", [{}])}
     assert ports == EGRESS_PORTS[overlay]
     for p in of_kind(docs, "NetworkPolicy").values():
         for rule in p["spec"].get("ingress", []):
-            if not rule.get("from"):  # open to any source: only the health port
-                open_ports = [port["port"] for port in rule.get("ports", [])]
-                assert open_ports == [HEALTH_PORT], p["metadata"]["name"]
+            assert rule.get("from"), f"{p['metadata']['name']}: ingress open to any source"
+
+
+# Kubernetes' gRPC probes come from the node (NetworkPolicy cannot name the kubelet): the health
+# port is open to the node CIDR (an ipBlock the overlay sets), to no pod and to no namespace.
+PLACEHOLDER_CIDR = "192.0.2.0/24"
+
+
+def _probe_cidrs(docs: list[Doc], labels: dict[str, str]) -> set[str]:
+    """The ipBlock CIDRs allowed to reach a pod's health port."""
+    return {peer["ipBlock"]["cidr"] for p in _policies(docs, labels, "Ingress")
+            for rule in p["spec"].get("ingress", [])
+            if not rule.get("ports") or any(x.get("port") == HEALTH_PORT for x in rule["ports"])
+            for peer in rule.get("from", []) if "ipBlock" in peer}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_health_port_is_reachable_only_from_the_node_cidr(rendered: Rendered,
+                                                              overlay: str) -> None:
+    """No pod (ours, a labelled client, any other namespace's) reaches 8081; an overlay's CIDR."""
+    import ipaddress
+
+    docs, namespace = rendered[overlay], NAMESPACE[overlay]
+    pods = _pods(docs)
+    callers = [*pods.values(), {}, {"lethe-client": "true"}, {"k8s-app": "kube-dns"}]
+    for name in SERVICES:
+        for src in callers:
+            for ns in (namespace, "kube-system", "other"):
+                assert not any(_allows(p["spec"].get("ingress", []), "from", src, ns, HEALTH_PORT)
+                               for p in _policies(docs, pods[name], "Ingress")), (name, src, ns)
+        cidrs = _probe_cidrs(docs, pods[name])
+        assert cidrs and PLACEHOLDER_CIDR not in cidrs, f"{name}: overlay sets no node CIDR"
+        for cidr in cidrs:
+            assert ipaddress.ip_network(cidr).prefixlen >= 8, f"{name}: {cidr} is too wide"
