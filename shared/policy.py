@@ -16,6 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from shared.transfers import TransferLaw, TransferPolicyError, check_mechanism
+
 DEFAULT_POLICY = Path(__file__).with_name("policy.toml")
 # Hold reasons of the bundled policy (the loaded policy's ``holds`` is authoritative).
 HOLD_REASONS = ("security_investigation", "legal_obligation", "litigation", "court_order")
@@ -104,6 +106,8 @@ class Policy:
     raw: dict[str, Any]
     rules: tuple[RetentionRule, ...]
     holds: tuple[HoldReason, ...] = ()
+    # Adequacy decisions and EEA regions ([adequacy]; GDPR Art. 45), see shared/transfers.py.
+    transfers: TransferLaw = TransferLaw(frozenset({"EU"}), {})
 
     def hold_reason(self, reason: str) -> HoldReason:
         """The hold reason named ``reason``; raises PolicyError when the policy has none."""
@@ -205,4 +209,18 @@ def load_policy(path: str | None = None) -> Policy:
         raise PolicyError("sale_of_data must be false: the policy promises no sale of data")
     holds = tuple(_hold_reason(e) for e in raw.get("hold_reasons", []))
     rules = tuple(_with_hold_reasons(_rule(e), holds) for e in raw.get("retention", []))
-    return Policy(raw=raw, rules=rules, holds=holds)
+    return Policy(raw=raw, rules=rules, holds=holds, transfers=_transfer_law(raw))
+
+
+def _transfer_law(raw: dict[str, Any]) -> TransferLaw:
+    """The [adequacy] table; the policy's own recipients must use a mechanism that applies."""
+    try:
+        law = TransferLaw.from_policy(raw)
+    except TransferPolicyError as exc:
+        raise PolicyError(str(exc)) from None
+    for entry in raw.get("recipients", []):
+        mechanism = entry.get("transfer_mechanism", "")
+        reason = check_mechanism(law, entry["region"], mechanism, entry.get("legal_reference", ""))
+        if mechanism and reason:
+            raise PolicyError(f"recipient {entry['id']!r}: transfer mechanism refused ({reason})")
+    return law

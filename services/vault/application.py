@@ -30,7 +30,13 @@ from services.vault.domain import (
     check_subject_ref,
 )
 from services.vault.keys import KeyDestroyed, KeyHierarchy
-from services.vault.registry import Recipient, ReleaseDecision, check_recipient_id, check_release
+from services.vault.registry import (
+    Recipient,
+    ReleaseDecision,
+    check_recipient_id,
+    check_recipient_mechanism,
+    check_release,
+)
 from shared.app import LetheApplication, event_type
 from shared.config import Settings
 from shared.crypto import DecryptionError, keyed_digest, open_sealed, seal
@@ -153,6 +159,7 @@ class VaultApplication(LetheApplication):
         require(category in categories, "unknown recipient category", "CATEGORY_INVALID")
         require(bool(REGION.match(region)), "region must be 2-8 upper-case letters, e.g. EU",
                 "REGION_INVALID")
+        check_recipient_mechanism(self.policy.transfers, region, transfer_mechanism, legal_reference)
         if valid_until:
             try:
                 dt.date.fromisoformat(valid_until)

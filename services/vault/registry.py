@@ -2,9 +2,13 @@
 
 Privacy policy: data is shared only with registered categories of third parties (infrastructure
 providers, analytics services that get aggregated non-personal data only, legal and compliance
-authorities when legally compelled); nothing is ever sold; transfers out of the data's region need
-an approved mechanism (GDPR Chapter V: adequacy decision Art. 45, e.g. the EU-US Data Privacy
-Framework; SCCs or BCRs Art. 46-47) that is valid on the day of the transfer.
+authorities when legally compelled); nothing is ever sold; personal data leaving its region for a
+third country needs a mechanism of the closed vocabulary of :mod:`shared.transfers` that applies
+to the destination (GDPR Chapter V: an adequacy decision listed in the policy file, Art. 45, with
+its scope, e.g. DPF-certified US organisations only; SCCs, Decision 2021/914, or BCRs, Art. 46-47,
+with their documents; an Art. 49 derogation by name) and is valid on the day of the transfer.
+The mechanism is checked when the recipient is registered (:func:`check_recipient_mechanism`) and
+again at every release (:func:`check_release`).
 
 :func:`check_release` returns None when a release is allowed, else an UPPER_SNAKE refusal reason.
 Every decision, release or refusal, is an event; a release whose event cannot be written does not
@@ -22,6 +26,8 @@ from eventsourcing.domain import Aggregate, event
 
 from shared.errors import InvalidArgument
 from shared.ids import stable_id
+from shared.policy import load_policy
+from shared.transfers import TransferLaw, check_mechanism, check_valid_on
 
 RECIPIENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 SALE = re.compile(r"sale|sell|broker|advertis", re.IGNORECASE)
@@ -32,6 +38,19 @@ def check_recipient_id(value: str) -> None:
     if not RECIPIENT_ID.match(value):
         raise InvalidArgument("recipient_id must be lower-case letters, digits and dashes",
                               "RECIPIENT_ID_INVALID")
+
+
+def check_recipient_mechanism(law: TransferLaw, region: str, mechanism: str,
+                              legal_reference: str) -> None:
+    """Raise InvalidArgument (reason from :func:`shared.transfers.check_mechanism`) when a given
+    mechanism does not apply to ``region``. An empty mechanism is accepted: such a recipient
+    receives only aggregates or data of its own region (checked at release)."""
+    if not mechanism:
+        return
+    reason = check_mechanism(law, region, mechanism, legal_reference)
+    if reason:
+        raise InvalidArgument("the transfer mechanism does not apply to the recipient's region",
+                              reason)
 
 
 class Recipient(Aggregate):
@@ -106,13 +125,14 @@ class ReleaseDecision(Aggregate):
 
 def check_release(recipient: Recipient | None, category_rules: dict[str, dict[str, Any]],
                   purpose: str, data_kind: str, origin_regions: set[str],
-                  today: dt.date) -> str | None:
+                  today: dt.date, transfers: TransferLaw | None = None) -> str | None:
     """None when the registry allows the release, else the refusal reason.
 
     Args:
         category_rules: recipient category -> {"purposes": [...], "data": "personal"|"aggregate_only"}.
         data_kind: "personal" or "aggregate".
         origin_regions: regions the personal data comes from (empty for aggregates).
+        transfers: adequacy list and EEA regions (default: the loaded policy's).
     """
     if SALE.search(purpose):
         return "SALE_FORBIDDEN"
@@ -128,8 +148,8 @@ def check_release(recipient: Recipient | None, category_rules: dict[str, dict[st
     if data_kind == "personal" and rule["data"] != "personal":
         return "AGGREGATES_ONLY"
     if data_kind == "personal" and any(r != recipient.region for r in origin_regions):
-        if not recipient.transfer_mechanism:
-            return "TRANSFER_MECHANISM_MISSING"
-        if recipient.valid_until and dt.date.fromisoformat(recipient.valid_until) < today:
-            return "TRANSFER_MECHANISM_EXPIRED"
+        law = transfers or load_policy().transfers
+        return (check_mechanism(law, recipient.region, recipient.transfer_mechanism,
+                                recipient.legal_reference)
+                or check_valid_on(recipient.valid_until, today))
     return None
