@@ -127,7 +127,7 @@ def run_demo(data_dir: Path, key_dir: Path | None, input_file: Path | None, acco
         step("sweep", f"at {at.isoformat()[:10]} (+31 days): expired {swept['expired']}, held "
                       f"{swept['held']}, aggregated {swept['aggregated']}, excluded by objection "
                       f"{swept['excluded_by_objection']}", "replay")
-        _, _, peers = deployment.connect(data_dir, key_dir)
+        _, _, peers = deployment.connect(data_dir, key_dir, "auditor")
         logs = audit.read_logs(peers)
         peers.close()
         kinds = Counter(e.event for log in logs.values() for e in log)

@@ -2,7 +2,9 @@
 
 ``lethe up`` picks free ports, records them with the pids in ``<data dir>/deployment.json``,
 starts each service (``python -m services.<name>.main``) with its log in ``<data dir>/logs/``, and
-waits until every service reports SERVING on the standard gRPC health service.
+waits until every service reports SERVING on the standard gRPC health service. It makes the key dir
+with one certificate per identity (:mod:`shared.tls`); a key dir from an older version gets the
+missing or outdated certificates, and a running deployment is restarted to serve them.
 """
 
 from __future__ import annotations
@@ -62,13 +64,17 @@ def read_deployment(settings: Settings) -> dict[str, Any] | None:
 
 def prepare_keys(settings: Settings) -> FileKeySource:
     """Create the key dir (0700) with the pepper and the local PKI (files 0600) if missing."""
+    return _prepare_keys(settings)[0]
+
+
+def _prepare_keys(settings: Settings) -> tuple[FileKeySource, list[str]]:
+    """The key dir, made or completed, and the identities whose certificates were (re-)issued."""
     keys = FileKeySource(settings.key_dir)
     keys.get_or_create("pepper")
     for service in SERVICES:
         keys.get_or_create(f"event-cipher/{service}")
         ensure_signing_key(keys, service)  # audit/<service>.ed25519, publishes audit/<service>.pub
-    ensure_local_pki(keys)
-    return keys
+    return keys, ensure_local_pki(keys)
 
 
 def health(settings: Settings, keys: FileKeySource, service: str, timeout: float = 2.0) -> str:
@@ -91,11 +97,11 @@ def up(settings: Settings, extra_env: dict[str, str] | None = None) -> dict[str,
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     existing = read_deployment(settings)
-    if existing and all(_alive(s["pid"]) for s in existing["services"].values()):
+    keys, reissued = _prepare_keys(settings)
+    if existing and all(_alive(s["pid"]) for s in existing["services"].values()) and not reissued:
         return existing
     if existing:
-        down(settings)
-    keys = prepare_keys(settings)
+        down(settings)  # stopped, or serving certificates older than the key dir's: restart
     logs = settings.data_dir / "logs"
     logs.mkdir(exist_ok=True, mode=0o700)
     ports = {name: _free_port() for name in SERVICES}
@@ -179,8 +185,10 @@ def status(settings: Settings) -> list[dict[str, Any]]:
     return out
 
 
-def connect(data_dir: str | os.PathLike[str] | None, key_dir: str | os.PathLike[str] | None) -> tuple[Settings, FileKeySource, Peers]:
-    """Settings, key source and operator channels for a running deployment.
+def connect(data_dir: str | os.PathLike[str] | None, key_dir: str | os.PathLike[str] | None,
+            identity: str = "operator") -> tuple[Settings, FileKeySource, Peers]:
+    """Settings, key source and channels as ``identity`` (a certificate in the key dir: operator,
+    client, sweeper, auditor, ...) for a running deployment.
 
     Raises DeploymentError when no deployment is recorded in the data dir.
     """
@@ -189,4 +197,4 @@ def connect(data_dir: str | os.PathLike[str] | None, key_dir: str | os.PathLike[
         raise DeploymentError(f"no deployment in {settings.data_dir} and no LETHE_<SERVICE>_ADDRESS; "
                               "run `lethe up` first")
     keys = FileKeySource(settings.key_dir)
-    return settings, keys, Peers(settings, keys, "operator")
+    return settings, keys, Peers(settings, keys, identity)

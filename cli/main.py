@@ -158,7 +158,7 @@ def sample(accounts: Annotated[int, typer.Option(min=1)] = 50,
 def ingest_file(path: Path, data_dir: Any = None, key_dir: Any = None,
                 show_progress: bool = True) -> dict[str, Any]:
     """Ingest a JSONL file; returns counts, rejected lines and the rate (interactions/second)."""
-    settings, _, peers = deployment.connect(data_dir, key_dir)
+    settings, _, peers = deployment.connect(data_dir, key_dir, "client")  # as the AI service
     stub = ingestion_pb2_grpc.IngestionServiceStub(peers.channel("ingestion"))
     counts = {"stored": 0, "duplicate": 0, "rejected": 0, "erased": 0}
     rejected: list[dict[str, Any]] = []
@@ -574,14 +574,18 @@ def keys_rotate(root: Annotated[bool, typer.Option("--root", help="rotate the ro
 
 
 # ---------------------------------------------------------------- retention
-def _retention(data_dir: Any, key_dir: Any) -> tuple[Any, Any]:
-    _, keys, peers = deployment.connect(data_dir, key_dir)
+def _retention(data_dir: Any, key_dir: Any, identity: str = "operator") -> tuple[Any, Any]:
+    _, keys, peers = deployment.connect(data_dir, key_dir, identity)
     return keys, retention_pb2_grpc.RetentionServiceStub(peers.channel("retention"))
 
 
 def sweep_at(at: Optional[str], data_dir: Any = None, key_dir: Any = None) -> dict[str, int]:
-    """Run one sweep as if the clock read ``at`` (ISO 8601; None = now)."""
-    _, stub = _retention(data_dir, key_dir)
+    """Run one sweep as if the clock read ``at`` (ISO 8601; None = now).
+
+    Without ``at`` the sweep runs as the ``sweeper`` identity (what the CronJob holds); with it,
+    as the ``operator``, the only identity that may sweep as of a later time.
+    """
+    _, stub = _retention(data_dir, key_dir, "operator" if at else "sweeper")
     request = retention_pb2.SweepRequest(request_id=str(uuid.uuid4()))
     if at:
         request.at.FromDatetime(parse_timestamp(at))
@@ -674,7 +678,7 @@ def audit_replay(account: Annotated[Optional[str], typer.Option("--account")] = 
                  as_json: Annotated[bool, typer.Option("--json")] = False,
                  data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
     """Lifecycle timeline from all services' logs (optionally of one account)."""
-    _, keys, peers = deployment.connect(data_dir, key_dir)
+    _, keys, peers = deployment.connect(data_dir, key_dir, "auditor")  # logs and proofs only
     ref = resolve_subject(account, data_dir, key_dir) if account else None
     entries = audit_mod.timeline(audit_mod.read_logs(peers), ref)
     if as_json:
@@ -706,7 +710,7 @@ def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False,
     """
     from shared.config import SERVICES
     from shared.transparency import published_keys
-    settings, keys, peers = deployment.connect(data_dir, key_dir)
+    settings, keys, peers = deployment.connect(data_dir, key_dir, "auditor")  # logs and proofs only
     trusted = json.loads(keys_file.read_text()) if keys_file else published_keys(keys, SERVICES)
     saved = audit_mod.load_checkpoint(checkpoint)
     outcomes, logs = audit_mod.integrity(peers, trusted, saved, full)
@@ -749,7 +753,7 @@ def audit_prove(record: Annotated[Optional[str], typer.Option("--record")] = Non
     from shared.transparency import published_keys
     if bool(record) == bool(account):
         usage("give exactly one of --record or --account")
-    _, keys, peers = deployment.connect(data_dir, key_dir)
+    _, keys, peers = deployment.connect(data_dir, key_dir, "auditor")  # logs and proofs only
     ref = resolve_subject(account, data_dir, key_dir) if account else None
     try:
         doc = audit_mod.prove(peers, published_keys(keys, SERVICES), record, ref)

@@ -10,7 +10,7 @@ import grpc
 from shared.config import Settings
 from shared.errors import Unavailable
 from shared.keysource import FileKeySource
-from shared.tls import channel_credentials
+from shared.tls import channel_credentials, channel_options
 
 DEFAULT_TIMEOUT_S = 30.0
 _OPTIONS = [("grpc.max_receive_message_length", 32 * 1024 * 1024),
@@ -19,6 +19,9 @@ _OPTIONS = [("grpc.max_receive_message_length", 32 * 1024 * 1024),
 
 class Peers:
     """Lazily opened channels to the services of one deployment, as one identity.
+
+    Each channel is pinned to the service it is meant for: the peer's certificate must name that
+    service (:func:`shared.tls.channel_options`), or the handshake fails and nothing is sent.
 
     ``stub(service, StubClass)`` returns a stub on a cached channel. Call deadlines are the
     caller's job: pass ``timeout=`` (seconds) on every call, e.g. :data:`DEFAULT_TIMEOUT_S`.
@@ -38,7 +41,8 @@ class Peers:
                 address = self.settings.peer(service)
                 if self.settings.tls:
                     creds = channel_credentials(self.keys, self.identity)
-                    self._channels[service] = grpc.secure_channel(address, creds, _OPTIONS)
+                    self._channels[service] = grpc.secure_channel(
+                        address, creds, [*_OPTIONS, *channel_options(service)])
                 else:
                     self._channels[service] = grpc.insecure_channel(address, _OPTIONS)
             return self._channels[service]

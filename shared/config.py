@@ -82,6 +82,8 @@ NUMBER_SETTINGS: dict[str, tuple[type, float]] = {
     "LETHE_SWEEP_INTERVAL_S": (float, 0),
     "LETHE_RATE_LIMIT_PER_S": (float, 0),
     "LETHE_DETECTION_WORKERS": (int, 0),
+    # Seconds of PII detection allowed per text before the text is refused (DETECTION_BUDGET_EXCEEDED).
+    "LETHE_DETECTION_BUDGET_S": (float, 0.001),
     "LETHE_REFUSAL_WINDOW_S": (float, 0.1),
 }
 CHOICE_SETTINGS: dict[str, tuple[str, ...]] = {

@@ -13,16 +13,18 @@ from eventsourcing.application import AggregateNotFoundError
 
 from services.anonymization.aggregation import aggregate as aggregate_keywords
 from services.anonymization.domain import AggregateRelease, DeidentificationRun
-from services.anonymization.engine import Detected, DetectionEngine, deidentify
+from services.anonymization.engine import Detected, DetectionBudgetExceeded, DetectionEngine, deidentify
 from shared.app import LetheApplication
-from shared.config import Settings
-from shared.errors import InvalidArgument, require
+from shared.config import Settings, number_setting
+from shared.errors import InvalidArgument, ResourceExhausted, require
 from shared.keysource import FileKeySource
 from shared.policy import load_policy
 
 MAX_TEXT_BYTES = 256 * 1024
 MAX_BATCH = 1000
 OPERATORS = ("placeholder", "pseudonym")
+# Seconds of detection allowed per text (``LETHE_DETECTION_BUDGET_S``); a text over it is refused.
+DEFAULT_DETECTION_BUDGET_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,8 @@ class AnonymizationApplication(LetheApplication):
     def __init__(self, settings: Settings, keys: FileKeySource,
                  engine: DetectionEngine | None = None) -> None:
         super().__init__(settings, keys)
-        self.engine = engine or DetectionEngine()
+        self.engine = engine or DetectionEngine(
+            budget_s=number_setting("LETHE_DETECTION_BUDGET_S", DEFAULT_DETECTION_BUDGET_S))
         self.policy = load_policy()
 
     def deidentify_batch(self, texts: list[str], operator: str = "placeholder",
@@ -61,6 +64,9 @@ class AnonymizationApplication(LetheApplication):
                 surrogates; then ``pseudonym_keys`` holds one 32-byte key per text).
         Raises:
             InvalidArgument: on an oversized batch or text, an unknown operator, or missing keys.
+            ResourceExhausted: reason ``DETECTION_BUDGET_EXCEEDED`` when detection of a text ran
+                over its time budget; the message names the texts' indices, and nothing is returned
+                for the batch (fail closed: a text is never returned unredacted).
         """
         check_texts(texts)
         require(operator in OPERATORS, "unknown operator", "OPERATOR_INVALID")
@@ -68,7 +74,12 @@ class AnonymizationApplication(LetheApplication):
             require(pseudonym_keys is not None and len(pseudonym_keys) == len(texts)
                     and all(len(k) == 32 for k in pseudonym_keys),
                     "pseudonym operator needs one 32-byte key per text", "PSEUDONYM_KEY_INVALID")
-        found = self.engine.analyze_batch(texts) if texts else []
+        try:
+            found = self.engine.analyze_batch(texts) if texts else []
+        except DetectionBudgetExceeded as e:
+            raise ResourceExhausted(
+                f"detection exceeded its {e.budget_s:g} s per-text budget for texts {e.indices[:20]}",
+                "DETECTION_BUDGET_EXCEEDED") from None
         out = []
         for i, (text, entities) in enumerate(zip(texts, found, strict=True)):
             key = pseudonym_keys[i] if operator == "pseudonym" and pseudonym_keys else None

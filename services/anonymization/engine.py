@@ -32,6 +32,7 @@ from typing import Iterable, Sequence
 from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 
+from .guard import BudgetedDetector, DetectionBudgetExceeded  # noqa: F401 - re-exported
 from .operators import get_operator
 from .recognizers import build_recognizers
 from .recognizers.base import normalize
@@ -79,6 +80,10 @@ class DetectionEngine:
         everything in-process; default ``$LETHE_DETECTION_WORKERS`` or min(2, CPU count). Workers are
         started with ``spawn`` (safe next to gRPC threads, no fork), once, on first use; ``close()``
         stops them.
+    :param budget_s: seconds of detection allowed per text, or None (default) to detect in-process
+        with no budget. With a budget every batch runs in ``workers`` replaceable processes
+        (``services.anonymization.guard``), and a text over budget makes ``analyze_batch`` raise
+        ``DetectionBudgetExceeded`` (fail closed: no result is returned for that batch).
     :raises OSError: when the spaCy model is not installed.
     """
 
@@ -88,6 +93,7 @@ class DetectionEngine:
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         entities: Iterable[str] | None = None,
         workers: int | None = None,
+        budget_s: float | None = None,
     ) -> None:
         import spacy.util
 
@@ -108,12 +114,19 @@ class DetectionEngine:
             workers = int(os.environ.get("LETHE_DETECTION_WORKERS", "0")) or min(2, os.cpu_count() or 1)
         self.workers = max(1, workers)
         self._pool: ProcessPoolExecutor | None = None
+        self._budgeted: BudgetedDetector | None = None
+        if budget_s is not None:
+            self._budgeted = BudgetedDetector(
+                (model_name, score_threshold, tuple(self.entities)), budget_s, self.workers)
+            atexit.register(self._budgeted.close)
 
     def close(self) -> None:
         """Stop the worker processes, if any were started. The engine stays usable in-process."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._budgeted is not None:
+            self._budgeted.close()
 
     def __enter__(self) -> "DetectionEngine":
         return self
@@ -168,10 +181,14 @@ class DetectionEngine:
         :param batch_size: texts per ``nlp.pipe`` batch.
         :returns: one list per input text, in input order (see ``analyze``).
         :raises TypeError: when an element is not a str (the message names its index, not content).
+        :raises DetectionBudgetExceeded: with a budget, when a text ran over it (see ``budget_s``).
         """
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise TypeError(f"texts[{i}] is not a str")
+        if self._budgeted is not None:
+            rows = self._budgeted.analyze_batch(texts, batch_size) if texts else []
+            return [[Detected(*row) for row in found] for found in rows]
         if self.workers > 1 and len(texts) >= PARALLEL_MIN_TEXTS:
             return self._analyze_parallel(list(texts), batch_size)
         return self._analyze_local(texts, batch_size)

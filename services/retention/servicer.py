@@ -6,9 +6,12 @@ import datetime as dt
 from typing import Any
 
 from services.retention.application import RetentionApplication
+from shared.errors import PermissionDenied
 from shared.gen.lethe.v1 import retention_pb2, retention_pb2_grpc
 from shared.prototime import from_timestamp
+from shared.scopes import may_sweep_ahead
 from shared.server import to_timestamp
+from shared.tls import peer_identity
 
 
 def _opt_time(ts: Any, present: bool, name: str = "timestamp") -> dt.datetime | None:
@@ -35,7 +38,10 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
         return retention_pb2.ListSchedulesResponse(schedules=out)
 
     def Sweep(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
-        result = self.app.sweep(_opt_time(request.at, request.HasField("at"), "at"), request.request_id)
+        at = _opt_time(request.at, request.HasField("at"), "at")
+        if at and at > dt.datetime.now(dt.timezone.utc) and not may_sweep_ahead(peer_identity(context)):
+            raise PermissionDenied("this caller may not sweep as of a later time", "SWEEP_AT_IN_FUTURE")
+        result = self.app.sweep(at, request.request_id)
         return retention_pb2.SweepResponse(**result)
 
     def PlaceHold(self, request: Any, context: Any) -> Any:  # noqa: N802, D102

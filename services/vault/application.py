@@ -40,7 +40,7 @@ from services.vault.registry import (
 from shared.app import LetheApplication, event_type
 from shared.config import Settings
 from shared.crypto import DecryptionError, keyed_digest, open_sealed, seal
-from shared.errors import FailedPrecondition, InvalidArgument, require
+from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied, require
 from shared.keysource import FileKeySource
 from shared.policy import load_policy
 from shared.store import open_store
@@ -406,14 +406,21 @@ class VaultApplication(LetheApplication):
                "r.interaction_id, r.received_at, r.stored_at, b.blob FROM records r "
                "JOIN blobs b ON b.record_id = r.record_id WHERE r.state='stored' AND ")
 
-    def read(self, record_ids: list[str], purpose: str, request_id: str = "") -> list[RecordOut]:
-        """Decrypt live records by id (purged, erased or unknown ids are omitted); each read is an event."""
+    def read(self, record_ids: list[str], purpose: str, request_id: str = "",
+             forms: frozenset[str] | None = None) -> list[RecordOut]:
+        """Decrypt live records by id (purged, erased or unknown ids are omitted); each read is an event.
+
+        ``forms``: the content forms the caller may read (None: any); a live record of another form
+        refuses the whole read (PermissionDenied, FORM_NOT_READABLE) before anything is decrypted.
+        """
         require(bool(purpose), "purpose is required", "PURPOSE_MISSING")
         with self.lock:
             rows: list[tuple] = []
             for i in range(0, len(record_ids), 500):
                 chunk = record_ids[i:i + 500]
                 rows += self.db.execute(self._SELECT + f"r.record_id IN ({','.join('?' * len(chunk))})", chunk)
+            if forms is not None and any(row[4] not in forms for row in rows):
+                raise PermissionDenied("the caller may not read records of this form", "FORM_NOT_READABLE")
             return self._decrypt(rows, purpose, request_id)
 
     def export_subject(self, subject_ref: str, request_id: str) -> list[RecordOut]:

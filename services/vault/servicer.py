@@ -9,7 +9,9 @@ from services.vault.application import RecordIn, RecordOut, VaultApplication
 from shared.errors import require
 from shared.gen.lethe.v1 import vault_pb2, vault_pb2_grpc
 from shared.prototime import from_timestamp
+from shared.scopes import readable_forms
 from shared.server import to_timestamp
+from shared.tls import peer_identity
 
 _OUTCOME = {"stored": vault_pb2.STORE_OUTCOME_STORED, "duplicate": vault_pb2.STORE_OUTCOME_DUPLICATE,
             "erased": vault_pb2.STORE_OUTCOME_ERASED}
@@ -59,7 +61,8 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
 
     def Read(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         require(len(request.record_ids) <= MAX_ITEMS, "too many ids", "BATCH_TOO_LARGE")
-        records = self.app.read(list(request.record_ids), request.purpose)
+        records = self.app.read(list(request.record_ids), request.purpose,
+                                forms=readable_forms(peer_identity(context)))
         return vault_pb2.ReadResponse(records=[_record(r) for r in records])
 
     def ExportSubject(self, request: Any, context: Any) -> Any:  # noqa: N802, D102

@@ -6,13 +6,24 @@ Every recognizer is a Presidio ``EntityRecognizer`` so it can be registered in a
 spaces and full-width forms mapped one code point to one code point, see ``normalize``), so
 offsets are valid in the original text too.
 
+Every pattern runs in time linear in its input. A pattern RE2 can run with the same meaning (no
+lookaround, backreference, atomic group or possessive quantifier, and no Unicode-dependent class:
+RE2's ``\\w``, ``\\d``, ``\\s`` and ``\\b`` are ASCII-only) is compiled with RE2 (``google-re2``),
+whose matching is linear by construction; the others run on Python's ``re`` and are written so that
+no input makes them backtrack more than a bounded amount per position: every repetition that can
+meet the same text two ways is bounded, atomic ``(?>...)`` or possessive (``*+``, ``++``), and every
+unbounded run starts at the start of its run (a lookbehind), so no run is rescanned from each of its
+positions. ``tests/fuzz/test_regex_timing.py`` checks this for every recognizer with generated inputs.
+
 Nothing here logs matched values: results carry offsets and scores only.
 """
 
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Iterable, Optional
+from typing import Any, ClassVar, Iterable, Optional
+
+import re2
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
@@ -33,6 +44,29 @@ _EMOJI_RANGES = (
     (0x20E3, 0x20E3), (0xE0020, 0xE007F),
 )
 _TRANSLATION.update({cp: " " for lo, hi in _EMOJI_RANGES for cp in range(lo, hi + 1)})
+
+
+# Constructs RE2 rejects or reads differently from ``re``: lookarounds, backreferences, atomic groups,
+# possessive quantifiers, and the Unicode-aware escapes (RE2's are ASCII-only).
+_NOT_RE2 = re.compile(r"\(\?<?[=!]|\(\?>|\\[1-9]|\(\?P=|[*+?}]\+|\\[wWdDsSbB]")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.max_mem = 8 << 20
+
+
+def compile_linear(pattern: str, flags: int = 0) -> Any:
+    """Compile ``pattern`` with RE2 when RE2 matches it with the same meaning, else with ``re``.
+
+    ``[\\s\\S]`` (any code point) means the same in both. Flags: only ``re.IGNORECASE`` is carried
+    over to RE2 (other flags keep ``re``). :returns: an object with ``finditer``, ``search``,
+    ``match`` and ``groupindex`` (an ``re.Pattern`` or an ``re2._Regexp``).
+    """
+    probe = pattern.replace(r"[\s\S]", "")
+    if flags & ~re.IGNORECASE or _NOT_RE2.search(probe) or not pattern.isascii():
+        return re.compile(pattern, flags)
+    try:
+        return re2.compile(("(?i)" if flags & re.IGNORECASE else "") + pattern, _RE2_OPTIONS)
+    except re2.error:
+        return re.compile(pattern, flags)
 
 
 def normalize(text: str) -> str:
@@ -99,7 +133,7 @@ class LetheRegexRecognizer(EntityRecognizer):
     FLAGS: ClassVar[int] = 0
 
     def __init__(self) -> None:
-        self._compiled = [(n, re.compile(rx, self.FLAGS), s) for n, rx, s in self.PATTERNS]
+        self._compiled = [(n, compile_linear(rx, self.FLAGS), s) for n, rx, s in self.PATTERNS]
         super().__init__(supported_entities=[self.ENTITY], name=type(self).__name__)
 
     def load(self) -> None:  # noqa: D102 - nothing to load, regexes compile in __init__

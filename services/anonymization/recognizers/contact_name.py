@@ -26,7 +26,7 @@ _WORD = r"[^\W\d_a-z][^\W\d_]*(?:['’-][^\W\d_]+)*\.?"
 # spaces, brackets, a colon or dash, symbols and emoji, or a short connector (``at``, ``via``).
 _BEFORE = re.compile(
     r"(?<![\w.'’-])(?P<name>" + _WORD + r"(?:[ \t]+" + _WORD + r"){0,3})"
-    r"(?P<gap>(?:[ \t]|[<(\[:,|–—-]|[^\w\s.!?;\"'])*(?:[ \t]+(?:at|via|e-?mail|mail)[ \t:]*)?[<(\[]?)$"
+    r"(?P<gap>(?:[ \t]|[^\w\s.!?;\"'])*(?:[ \t]+(?:at|via|e-?mail|mail)[ \t:]*)?[<(\[]?)$"
 )
 _WORD_RX = re.compile(_WORD)
 _NOT_NAME = frozenset(

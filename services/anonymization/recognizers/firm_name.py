@@ -16,7 +16,7 @@ from .base import LetheRuleRecognizer
 
 _ITEM = r"[^\W\d_a-z][^\W\d_]+(?:-[^\W\d_a-z][^\W\d_]+)?"
 _FIRM = re.compile(
-    r"(?<![\w-])(?P<f>" + _ITEM + r"(?:,[ \t]+" + _ITEM + r")+,?[ \t]+(?:and|&)[ \t]+" + _ITEM
+    r"(?<![\w-])(?P<f>" + _ITEM + r"(?:,[ \t]+" + _ITEM + r"){1,20},?[ \t]+(?:and|&)[ \t]+" + _ITEM
     + r"(?:[ \t]+(?:Orchestra|LLP|LLC|Inc\.?|Ltd\.?|Associates|Partners|Group|Company|Co\.?))?)"
     r"(?=[ \t]+(?:is|was|has|had|employs|offers|provides|announced|reported)\b|['’]s\b)"
 )

@@ -25,7 +25,7 @@ class LetheIdNumberRecognizer(LetheRegexRecognizer):
         # ECHR-style application numbers: 1-6 digits / 2 or 4 digit year.
         ("case_number", r"(?<![\w/.-])(?P<v>\d{1,6}/(?:\d{2}|(?:19|20)\d\d))(?![\w/]|[.-]\d)", 0.6),
         # Alphanumeric identifiers containing at least two digits, e.g. D123-4567-8901, U6292878855.
-        ("code", r"(?<![\w/.-])(?P<v>(?=[A-Z0-9-]*\d[A-Z0-9-]*\d)[A-Z0-9]{1,4}(?:[-/ ]?[A-Z0-9]{2,}){1,4})"
+        ("code", r"(?<![\w/.-])(?P<v>(?=[A-Z-]*+\d[A-Z-]*+\d)[A-Z0-9]{1,4}(?:[-/ ]?[A-Z0-9]{2,}+){1,4})"
          r"(?![\w/]|[.-]\w)", 0.35),
     ]
 

@@ -36,7 +36,8 @@ from .spacy_ner import _word_tables, ner_spans
 _CAP = r"[^\W\d_a-z]"  # an upper-case (or caseless) letter, any script
 _NAME = _CAP + r"[^\W\d_]*(?:(?:['’]" + _CAP + r"|-[^\W\d_])[^\W\d_]*)*"
 # A name of 1-3 words, optionally with middle initials: ``Faina D. Yefremova``, ``Willemine ten Pas``.
-_FULL = (r"(?P<n>" + _NAME + r"(?:[ \t]+(?:" + _CAP + r"\.?|(?:van|von|de|der|den|ten|ter|da|di|du|del|la|le)"
+# It starts at the start of a word only: a start inside a long word would rescan it (quadratic time).
+_FULL = (r"(?<![\w'’-])(?P<n>" + _NAME + r"(?:[ \t]+(?:" + _CAP + r"\.?|(?:van|von|de|der|den|ten|ter|da|di|du|del|la|le)"
          r"(?=[ \t])|" + _NAME + r")){0,3})")
 
 _RELATION = (
@@ -77,6 +78,7 @@ _RIGHT = re.compile(
     r"|[ \t]+as[ \t]+(?:a|an|the|my|our)[ \t]+(?:beneficiary|co-?signer|guarantor|authori[sz]ed[ \t]+user|"
     r"emergency[ \t]+contact|dependent|dependant|joint[ \t]+holder)\b)"
 )
+_NAME_BEFORE_VERB = re.compile(_FULL + r"(?=" + _RIGHT.pattern + r")")
 _PLURAL_PAIR = re.compile(
     _FULL.replace("?P<n>", "?P<a>") + r"[ \t]+and[ \t]+" + _FULL.replace("?P<n>", "?P<b>")
     + r"[ \t]+(?:were|are|have|had[ \t]+been|both|themselves)\b"
@@ -106,8 +108,9 @@ _NOT_PERSON_LABELS = frozenset(
     {"GPE", "LOC", "FAC", "NORP", "DATE", "TIME", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"}
 )
 # ``Ubul: What a wife.`` / ``Elizabeth:"I'm Amanda's daughter"`` at the start of a line.
-_SPEAKER = re.compile(r"(?m)^[ \t>]*(?P<n>" + _NAME + r")[ \t]*:[ \t]*(?=[\"“'A-Z][^\n:]*[a-z][^\n:]*[.!?\"”]"
-                      r"[ \t]*$)")
+# (The line after the colon holds a lower-case letter and ends with punctuation: two lazy scans, linear.)
+_SPEAKER = re.compile(r"(?m)^[ \t>]*(?P<n>" + _NAME + r")[ \t]*:[ \t]*(?=[\"“'A-Z](?=[^\n:]*?[a-z])"
+                      r"[^\n:]*?[.!?\"”][ \t]*$)")
 _VOCATIVE = re.compile(
     r"(?m)(?:^|[.!?][ \t]+)(?P<n>" + _NAME + r"),[ \t]+(?=(?:can|could|would|will|please|do|did|are|is|"
     r"have|I|you|we|let's|thank|thanks)\b)"
@@ -130,7 +133,7 @@ _CONTACT_NEAR = re.compile(
 )
 # ``Given I. Family`` / ``Given I Family``: capitalised word, a middle initial, capitalised word.
 _INITIAL_SHAPE = re.compile(
-    r"(?<![\w.])(?P<n>" + _NAME + r"[ \t]+(?:(?![IVX][ \t])" + _CAP + r"\.?[ \t]+){1,2}" + _NAME + r")(?![\w])"
+    r"(?<![\w.'’-])(?P<n>" + _NAME + r"[ \t]+(?:(?![IVX][ \t])" + _CAP + r"\.?[ \t]+){1,2}" + _NAME + r")(?![\w])"
 )
 _ORG_WORD = re.compile(
     r"(?i)\b(?:inc|llc|ltd|plc|gmbh|ag|sa|corp|corporation|company|co|group|bank|university|college|"
@@ -202,7 +205,7 @@ class LethePersonContextRecognizer(LetheRuleRecognizer):
             start, end = scan_name(text, m.end(), max_tokens=4)
             if end > start:
                 add(start, end, 0.88)
-        for m in re.finditer(_FULL + r"(?=" + _RIGHT.pattern + r")", text):
+        for m in _NAME_BEFORE_VERB.finditer(text):
             if m.start() == 0 or text[m.start() - 1] in " \t\n\"'(>:":
                 add(m.start("n"), m.end("n"), 0.86)
         for m in _PLURAL_PAIR.finditer(text):

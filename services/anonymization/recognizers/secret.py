@@ -27,8 +27,8 @@ class LetheSecretRecognizer(LetheRegexRecognizer):
         ("aws_access_key_id", r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)"
          r"[A-Z2-7]{16}(?![A-Z0-9])", 0.95),
         ("github_token", r"(?<![\w])(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})" + _END, 1.0),
-        ("gitlab_token", r"(?<![\w])glpat-[A-Za-z0-9_-]{20,}" + _END, 1.0),
-        ("slack_token", r"(?<![\w])xox[abposr]-(?:[A-Za-z0-9]+-?){2,}[A-Za-z0-9]" + _END, 1.0),
+        ("gitlab_token", r"(?<![\w-])glpat-[A-Za-z0-9_-]{20,}+" + _END, 1.0),
+        ("slack_token", r"(?<![\w-])xox[abposr]-[A-Za-z0-9](?:-?[A-Za-z0-9]){2,}+" + _END, 1.0),
         ("slack_webhook", r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+", 1.0),
         ("stripe_key", r"(?<![\w])(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}" + _END, 1.0),
         ("openai_anthropic_key", r"(?<![\w-])sk-(?:proj-|ant-(?:api|admin)\d\d-|svcacct-|admin-)?"

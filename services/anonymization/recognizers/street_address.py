@@ -67,8 +67,8 @@ class LetheStreetAddressRecognizer(LetheRegexRecognizer):
         ("number_eu_prefix", r"(?m)(?<![\w.,/:-])\d{1,6}(?:[ \t]+\d{1,6})?[ \t]+" + _EU_PREFIX
          + r"[ \t]+(?:" + _NAME_WORD + r"[ \t]+){0,4}" + _NAME_WORD + r"(?<![.])" + _LINE_END, 0.88),
         # An intersection: ``the corner of Kuusiku 7 and Alexander Flat``, ``corner of Elm St. and 5th Ave``.
-        ("corner", r"(?i:\bcorner[ \t]+of)[ \t]+(?P<v>(?:[ \t]*(?:\d{1,6}[A-Za-z]?|(?:ul|St|C)\.|" + _NAME_WORD
-         + r")){1,6}[ \t]+(?:and|&)(?:[ \t]+(?:\d{1,6}[A-Za-z]?|(?:ul|St|C)\.|" + _NAME_WORD + r")){1,6})", 0.9),
+        ("corner", r"(?i:\bcorner[ \t]+of)[ \t]+(?P<v>(?:[ \t]*+(?>\d{1,6}[A-Za-z]?|(?:ul|St|C)\.|" + _NAME_WORD
+         + r")){1,6}[ \t]+(?:and|&)(?:[ \t]+(?>\d{1,6}[A-Za-z]?|(?:ul|St|C)\.|" + _NAME_WORD + r")){1,6})", 0.9),
         # US military mail: ``PSC 3294, Box 9168 / APO AA 61487``, ``USNS Bergman / FPO AP 93757``.
         ("military_box", r"(?i)\b(?:PSC|CMR|Unit)[ \t]+\d{3,5},?[ \t]+Box[ \t]+\d{3,5}\b"
          r"(?:[ \t]*\n?[ \t>]*(?:APO|FPO|DPO)[ \t]+A[AEP][ \t]+\d{5}\b)?", 0.9),
