@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from services.rights.application import RequestView, RightsApplication
+from shared.freetext import check_id, check_text
 from shared.gen.lethe.v1 import rights_pb2 as pb
 from shared.gen.lethe.v1 import rights_pb2_grpc
 from shared.server import to_timestamp
@@ -38,6 +39,7 @@ class RightsServicer(rights_pb2_grpc.RightsServiceServicer):
         self.app = app
 
     def SubmitRequest(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        check_id("purpose", request.purpose)  # free text that lands in events: ids only
         view, export = self.app.submit(request.request_id, _KIND.get(request.kind, "unknown"),
                                        request.account_id, request.law, request.purpose)
         return pb.SubmitRequestResponse(request=to_proto(view), export_json=export)
@@ -46,6 +48,7 @@ class RightsServicer(rights_pb2_grpc.RightsServiceServicer):
         return pb.GetRequestResponse(request=to_proto(self.app.get(request.request_id)))
 
     def ExtendRequest(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        check_text("reason", request.reason)  # lands in the extension event for good
         return pb.ExtendRequestResponse(request=to_proto(self.app.extend(request.request_id,
                                                                          request.reason)))
 
