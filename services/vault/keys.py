@@ -257,12 +257,18 @@ class KeyHierarchy:
             return len(keys)
 
     def reconcile(self) -> None:
-        """After a crash: destroy bucket key versions that no DEK uses and that are not current."""
+        """After a crash: destroy bucket key versions that no DEK uses and that are older than the
+        newest version a DEK uses (a rotation that stopped before destroying them).
+
+        Never a version newer than every used one: with a ``keys.db`` restored from a backup the
+        newest versions belong to rows of a later ``keys.db`` that the operator may still restore.
+        A version that a DEK still uses (an erasure not finished) stays until that erasure's retry.
+        """
         with self._lock:
-            used = {(b, v) for b, v in self.store.execute(
-                "SELECT DISTINCT bucket, bucket_version FROM deks")}
-            for bucket in range(self.buckets):
-                versions = self._bucket_versions(bucket)
-                for version in versions[:-1]:
-                    if (bucket, version) not in used:
+            used: dict[int, set[int]] = {}
+            for b, v in self.store.execute("SELECT DISTINCT bucket, bucket_version FROM deks"):
+                used.setdefault(int(b), set()).add(int(v))
+            for bucket, versions in used.items():
+                for version in self._bucket_versions(bucket):
+                    if version < max(versions) and version not in versions:
                         self.source.destroy(f"vault/buckets/{bucket:03d}/v{version}")

@@ -450,3 +450,28 @@ def test_audit_verify_reports_a_bucket_key_that_outlived_an_erasure(restored: Va
     found = verify({"vault": entries}, bucket_versions=live)
     assert [v.kind for v in found] == ["ERASED_KEY_ALIVE"]
     assert VICTIM not in found[0].message
+
+
+def _put_keys_db(root: Path, source: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        (root / "var" / "vault" / f"keys.db{suffix}").unlink(missing_ok=True)
+    shutil.copy(source, root / "var" / "vault" / "keys.db")
+
+
+def test_starting_on_an_old_keys_db_destroys_no_key_a_newer_keys_db_needs(
+        template: Path, tmp_path: Path) -> None:
+    root = _copy(template, tmp_path / "r")
+    app = _open(root)
+    _erase(app)
+    app.close()
+    _backup(root, tmp_path / "after")
+    _put_keys_db(root, root / "backup" / "keys.db")  # an operator restores an old keys.db
+    app = _open(root)  # start-up reconciliation runs on the old rows
+    assert _unwrappable(root, app, VICTIM) == []
+    app.close()
+    _put_keys_db(root, tmp_path / "after" / "keys.db")  # then the newest one, as README advises
+    app = _open(root)
+    try:
+        _check_others(app)
+    finally:
+        app.close()
