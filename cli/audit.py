@@ -393,6 +393,8 @@ def verify(logs: dict[str, list[Entry]], now: dt.datetime | None = None,
     for e in logs.get("rights", []):
         rights[e.originator_id].append(e)
     for events in rights.values():
+        if events[0].event != "RequestReceived":
+            continue  # e.g. SubjectErasures: what rights learnt from the vault's log
         names = {e.event for e in events}
         first = events[0].attributes
         if first.get("kind") == "erasure" and "RequestFulfilled" in names:
