@@ -325,7 +325,7 @@ def test_each_pod_gets_only_its_own_secrets(rendered: Rendered, overlay: str) ->
         for secret in used:
             m = re.fullmatch(r"lethe-(?:tls|event-cipher)-(.+)", secret)
             if m:
-                owner = "operator" if name == SWEEP else name
+                owner = "sweeper" if name == SWEEP else name
                 assert m.group(1) == owner, f"{name} uses {secret}"
     deployments = of_kind(rendered[overlay], "Deployment")
     pods = {name: d["spec"]["template"] for name, d in deployments.items()}
@@ -346,7 +346,7 @@ def test_no_secret_values_in_the_repo(rendered: Rendered, overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_each_service_gets_only_its_own_audit_key(rendered: Rendered, overlay: str) -> None:
     """lethe-audit-<service> reaches only that service, as audit/<service>.{ed25519,pub} in its
-    read-only key dir (LETHE_KEY_DIR); the sweep (operator) gets no audit key."""
+    read-only key dir (LETHE_KEY_DIR); the sweep (sweeper) gets no audit key."""
     docs = rendered[overlay]
     for kind, name, pod in workloads(docs):
         audit = {s for s in secrets_used(pod) if s.startswith("lethe-audit-")}
@@ -434,6 +434,20 @@ def test_retention_sweep_cronjob(rendered: Rendered, overlay: str) -> None:
         assert cron["spec"]["concurrencyPolicy"] == "Forbid"
     pod = of_kind(rendered[overlay], "CronJob")[SWEEP]["spec"]["jobTemplate"]["spec"]["template"]
     assert pod["spec"]["containers"][0]["command"] == ["lethe", "retention", "sweep"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_sweep_holds_only_the_sweeper_certificate(rendered: Rendered, overlay: str) -> None:
+    """One TLS Secret per identity: the CronJob gets the sweeper's (no --at: as of now), not the
+    operator's, and every Deployment only its own service's."""
+    pod = of_kind(rendered[overlay], "CronJob")[SWEEP]["spec"]["jobTemplate"]["spec"]["template"]
+    assert {s for s in secrets_used(pod) if s.startswith("lethe-tls-")} == {"lethe-tls-sweeper"}
+    assert {path for _v, _k, path in projected_items(pod, "lethe-tls-sweeper")} == {
+        "tls/ca.pem", "tls/sweeper.pem", "tls/sweeper.key"}
+    assert not any("--at" in c.get("command", []) + c.get("args", []) for c in containers(pod))
+    for name, deployment in of_kind(rendered[overlay], "Deployment").items():
+        used = secrets_used(deployment["spec"]["template"])
+        assert {s for s in used if s.startswith("lethe-tls-")} == {f"lethe-tls-{name}"}, name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
