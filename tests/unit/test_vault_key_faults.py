@@ -475,3 +475,22 @@ def test_starting_on_an_old_keys_db_destroys_no_key_a_newer_keys_db_needs(
         _check_others(app)
     finally:
         app.close()
+
+
+def test_a_store_racing_an_erasure_never_ends_up_readable(restored: VaultApplication) -> None:
+    stop = threading.Event()
+
+    def keep_storing() -> None:
+        while not stop.is_set():
+            restored.store([_victim_record(b"racing", dt.datetime.now(dt.timezone.utc))])
+
+    writer = threading.Thread(target=keep_storing)
+    writer.start()
+    try:
+        _, _, erased_at, _ = _erase(restored)
+    finally:
+        stop.set()
+        writer.join()
+    left = restored.export_subject(VICTIM, "check")
+    assert all(r.received_at >= erased_at for r in left)
+    assert _unwrappable(restored.settings.data_dir.parent, restored, VICTIM) == []
