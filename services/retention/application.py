@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.application import AggregateNotFoundError, LRUCache, Repository
 
 from services.retention.domain import (
     ErasureAnswer,
@@ -43,6 +43,7 @@ from shared.store import open_store
 
 OBJECTION_TO_TRAINING = "model-training"
 CHUNK = 5000  # records per vault Purge call (and per recorded batch of RecordExpired events)
+CACHED_AGGREGATES = 500  # a schedule is read about twice in its life: caching thousands buys nothing
 
 
 def _now() -> dt.datetime:
@@ -92,6 +93,12 @@ class RetentionApplication(LetheApplication):
     def close(self) -> None:  # noqa: D102
         super().close()
         self.index.store.close()
+
+    def construct_repository(self) -> Repository:
+        """The library's repository with a small aggregate cache (memory stays flat)."""
+        repository = super().construct_repository()
+        repository.cache = LRUCache(maxsize=CACHED_AGGREGATES)
+        return repository
 
     def refresh(self, page: int = 1000) -> None:
         """Apply the events recorded since the index's stored position, one page per transaction
