@@ -46,8 +46,27 @@ def _class_chars(items) -> list[str]:
         elif op is C.CATEGORY:
             out.append(_CATEGORY.get(av, "a"))
     if negate:
-        return [c for c in "!#%~(\"" if c not in out][:2]
+        return [c for c in _CANDIDATES if not _in_class(c, items)][:4]
     return out
+
+
+_CANDIDATES = "AÉaé!<#(\" 1_-.'\t"
+_CATEGORY_TEST = {
+    C.CATEGORY_DIGIT: r"\d", C.CATEGORY_NOT_DIGIT: r"\D", C.CATEGORY_SPACE: r"\s",
+    C.CATEGORY_NOT_SPACE: r"\S", C.CATEGORY_WORD: r"\w", C.CATEGORY_NOT_WORD: r"\W",
+}
+
+
+def _in_class(ch: str, items) -> bool:
+    """True when ``ch`` is one of the (non-negated) class items."""
+    for op, av in items:
+        if op is C.LITERAL and chr(av) == ch:
+            return True
+        if op is C.RANGE and av[0] <= ord(ch) <= av[1]:
+            return True
+        if op is C.CATEGORY and av in _CATEGORY_TEST and re.fullmatch(_CATEGORY_TEST[av], ch):
+            return True
+    return False
 
 
 def atoms(pattern: str, flags: int = 0) -> tuple[list[str], list[str]]:
@@ -151,7 +170,12 @@ def prefixed(pattern: str, flags: int = 0) -> list[tuple[str, str, str]]:
     attacks (``xoxb-`` then ``aaaa...``)."""
     words, chars = atoms(pattern, flags)
     chars = sorted(set(chars) | set("aA1 -."))
-    return [(f"head[{w!r}]+run[{c!r}]", w, c) for w in words for c in chars]
+    rng = random.Random(len(pattern))
+    heads = list(words)
+    for _ in range(3):  # the start of a match: ``xoxb-a`` before a run of ``a``
+        s = sample(pattern, flags, rng)
+        heads += [s[:cut] for cut in {len(s) // 2, len(s) - 1} if cut > 0]
+    return [(f"head[{h!r}]+run[{c!r}]", h, c) for h in dict.fromkeys(heads) for c in chars]
 
 
 def texts(pattern: str, size: int, flags: int = 0) -> Iterator[tuple[str, str]]:
