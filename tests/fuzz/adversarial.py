@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from typing import Iterator
 
 try:  # Python 3.11+
@@ -202,3 +203,13 @@ def compiled_patterns(obj) -> list[tuple[str, re.Pattern]]:
                     if hasattr(x, "pattern") and hasattr(x, "finditer") and isinstance(x.pattern, str):
                         found.append((f"{name}:{item[0] if isinstance(item, tuple) else ''}", x))
     return found
+
+
+def best_time(fn, text: str, repeats: int = 3) -> float:
+    """The shortest of ``repeats`` timings of ``fn(text)``, in seconds (the least disturbed run)."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn(text)
+        best = min(best, time.perf_counter() - t0)
+    return best

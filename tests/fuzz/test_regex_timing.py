@@ -57,13 +57,7 @@ def _text(head: str, unit: str, size: int, tail: str = "") -> str:
     return A.build(unit, size - len(tail), head) + tail
 
 
-def _time(fn, text: str, repeats: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(text)
-        best = min(best, time.perf_counter() - t0)
-    return best
+_time = A.best_time
 
 
 ALL_PATTERNS = [(f"{m.__name__.rsplit('.', 1)[-1]}.{n}", p) for m in _modules() for n, p in _patterns(m)]
@@ -118,11 +112,15 @@ def test_recognizer_time_grows_linearly_with_input_size(name):
     failures = []
     for _t2, label, head, unit in ranked:
         small, large = _text(head, unit, 10_000), _text(head, unit, 100_000)
-        t10, t100 = _time(detect, small), _time(detect, large)
-        b10, b100 = _time(scan, small, 5), _time(scan, large, 5)
         floor = 2e-4  # below this a timing is noise; both sides get it
-        ratio = (t100 + floor) / (t10 + floor)
-        baseline = (b100 + floor / 10) / (b10 + floor / 10)
+        ratio = baseline = float("inf")
+        for _attempt in range(3):  # a load spike on the shared machine inflates one measurement
+            t10, t100 = _time(detect, small), _time(detect, large)
+            b10, b100 = _time(scan, small, 5), _time(scan, large, 5)
+            ratio = min(ratio, (t100 + floor) / (t10 + floor))
+            baseline = min(baseline, (b100 + floor / 10) / (b10 + floor / 10))
+            if ratio <= FACTOR * max(baseline, 10.0):
+                break
         per_kb = ratio / 10
         if per_kb > WORST.get(name, (0.0, ""))[0]:
             WORST[name] = (per_kb, label)

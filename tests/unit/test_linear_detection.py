@@ -12,6 +12,7 @@ import time
 import pytest
 
 from services.anonymization.recognizers import build_recognizers
+from tests.fuzz.adversarial import best_time
 
 # The 33-byte prompt: a Slack-token prefix, a run the old ``(?:[A-Za-z0-9]+-?){2,}`` could split
 # in 2^n ways, and a character that makes the final ``(?![\w-])`` fail.
@@ -30,13 +31,7 @@ ATTACKS = {  # recognizer -> (text builder for n repetitions)
 }
 
 
-def _best(fn, text: str, repeats: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(text)
-        best = min(best, time.perf_counter() - t0)
-    return best
+_best = best_time
 
 
 def test_the_33_byte_slack_token_attack_is_33_bytes_and_harmless():
