@@ -69,7 +69,7 @@ def _run_backend(backend: str, stream_items: list[Any], unary_items: list[Any]) 
     try:
         os.environ.update({k: v for k, v in env.items() if k.startswith(("LETHE_", "POSTGRES_"))})
         from cli.deployment import connect
-        _, _, peers = connect(env["LETHE_DATA_DIR"], env["LETHE_KEY_DIR"])
+        _, _, peers = connect(env["LETHE_DATA_DIR"], env["LETHE_KEY_DIR"], "client")
         stub = ingestion_pb2_grpc.IngestionServiceStub(peers.channel("ingestion"))
         warm = _interactions(64, seed=99)
         stub.Ingest(ingestion_pb2.IngestRequest(interactions=warm), timeout=120)

@@ -271,7 +271,8 @@ class Target:
             creds = grpc.ssl_channel_credentials(self.keys.get("tls/ca.pem"),
                                                  self.keys.get(f"tls/{identity}.key"),
                                                  self.keys.get(f"tls/{identity}.pem"))
-            self._channels[key] = grpc.secure_channel(self.addresses[service], creds)
+            self._channels[key] = grpc.secure_channel(  # pinned: the certificate names the service
+                self.addresses[service], creds, [("grpc.ssl_target_name_override", service)])
         return self._channels[key]
 
     def close(self) -> None:
@@ -305,6 +306,15 @@ class Target:
             response_deserializer=events_pb2.GetLogInfoResponse.FromString)
         return stub(events_pb2.GetLogInfoRequest(), timeout=10).size
 
+    def event_types(self, service: str, after: int) -> set[str]:
+        """Types of the events of a service's log after position ``after``."""
+        stub = self.channel(service, "auditor").unary_stream(
+            "/lethe.v1.EventLogService/ReadEvents",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=events_pb2.ReadEventsResponse.FromString)
+        return {r.event.event_type for r in stub(events_pb2.ReadEventsRequest(
+            after_position=after), timeout=10)}
+
     def record_rows(self) -> tuple[int, int, int]:
         """Rows in the vault's record store: (records, blobs, sessions)."""
         path = self.dep.data_dir / "vault" / "records.db"
@@ -336,7 +346,11 @@ class Target:
         assert code not in BAD_CODES, f"{rpc}: {code.name} {details[:300]!r}"
         assert CANARY not in details, f"{rpc}: error details echo the input: {details[:300]!r}"
         if before is not None and code != grpc.StatusCode.OK:
-            assert self.snapshot() == before, f"{rpc}: a refused write ({code.name}) left a trace"
+            after = self.snapshot()
+            for i, service in enumerate(("vault", "ingestion")):  # the refusal may be recorded
+                if after[i] != before[i]:
+                    assert self.event_types(service, before[i]) == {"CallRefused"}, rpc
+            assert after[2] == before[2], f"{rpc}: a refused write ({code.name}) left a trace"
         if code == grpc.StatusCode.RESOURCE_EXHAUSTED or rpc.method in WRITES:
             assert self.healthy(rpc.service), f"{rpc}: service not healthy after the call"
 
