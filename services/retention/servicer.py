@@ -7,6 +7,7 @@ from typing import Any
 
 from services.retention.application import RetentionApplication
 from shared.errors import PermissionDenied
+from shared.freetext import check_id
 from shared.gen.lethe.v1 import retention_pb2, retention_pb2_grpc
 from shared.prototime import from_timestamp
 from shared.scopes import may_sweep_ahead
@@ -45,6 +46,7 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
         return retention_pb2.SweepResponse(**result)
 
     def PlaceHold(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        check_id("reference", request.reference)  # lands in the HoldPlaced event for good
         t = request.target
         hold_id = self.app.place_hold(request.request_id, t.subject_ref, t.record_id, t.category,
                                       request.reason, request.reference)

@@ -7,6 +7,7 @@ from typing import Any
 
 from services.vault.application import RecordIn, RecordOut, VaultApplication
 from shared.errors import require
+from shared.freetext import check_id, check_text
 from shared.gen.lethe.v1 import vault_pb2, vault_pb2_grpc
 from shared.prototime import from_timestamp
 from shared.scopes import readable_forms
@@ -17,6 +18,14 @@ _OUTCOME = {"stored": vault_pb2.STORE_OUTCOME_STORED, "duplicate": vault_pb2.STO
             "erased": vault_pb2.STORE_OUTCOME_ERASED}
 MAX_ITEMS = 10_000
 _KIND = {vault_pb2.DATA_KIND_PERSONAL: "personal", vault_pb2.DATA_KIND_AGGREGATE: "aggregate"}
+
+
+def check_recipient_fields(r: Any) -> None:
+    """The registry's free-text fields land in events: ids, or short texts without personal data."""
+    for field in ("category", "region", "valid_until"):
+        check_id(field, getattr(r, field))
+    for field in ("name", "transfer_mechanism", "legal_reference"):
+        check_text(field, getattr(r, field))
 
 
 def _when(ts: Any) -> dt.datetime:
@@ -83,6 +92,7 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
 
     def RegisterRecipient(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         r = request.recipient
+        check_recipient_fields(r)
         entry = self.app.register_recipient(r.recipient_id, r.name, r.category, r.region,
                                             r.transfer_mechanism, r.legal_reference, r.valid_until)
         return vault_pb2.RegisterRecipientResponse(recipient=vault_pb2.Recipient(**entry))
@@ -92,6 +102,7 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
             recipients=[vault_pb2.Recipient(**e) for e in self.app.list_recipients()])
 
     def Disclose(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        check_id("purpose", request.purpose)  # recorded in the release or refusal event
         kind = _KIND.get(request.data_kind, "")
         released, reason, records = self.app.disclose(
             request.request_id, request.recipient_id, request.purpose, kind, request.subject_ref,
@@ -100,6 +111,7 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
                                           records=[_record(r) for r in records])
 
     def Transfer(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        check_id("purpose", request.purpose)
         released, reason, count = self.app.transfer(request.request_id, request.recipient_id,
                                                     request.purpose, request.subject_ref)
         return vault_pb2.TransferResponse(released=released, refusal_reason=reason, records=count)
