@@ -793,5 +793,28 @@ def demo(input_file: Annotated[Optional[Path], typer.Option("--input")] = None,
     run_demo(data_dir, key_dir, input_file, accounts, interactions)
 
 
+# ---------------------------------------------------------------- gateway
+@app.command()
+@handled
+def gateway(upstream: Annotated[str, typer.Option("--upstream", help="The model server's base URL.")],
+            listen: Annotated[str, typer.Option("--listen", help="HOST:PORT")] = "127.0.0.1:8080",
+            forward: Annotated[str, typer.Option("--forward", help="original or redacted")] = "original",
+            trusted_proxy: Annotated[Optional[list[str]], typer.Option("--trusted-proxy")] = None,
+            default_region: Annotated[str, typer.Option("--default-region")] = "EU",
+            account_header: Annotated[str, typer.Option("--account-header")] = "X-Lethe-Account",
+            session_header: Annotated[str, typer.Option("--session-header")] = "X-Lethe-Session",
+            pass_authorization: Annotated[bool, typer.Option("--pass-authorization")] = False,
+            data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """OpenAI-compatible front door (POST /v1/chat/completions, GET /v1/models) to a model server."""
+    from services.gateway.main import make_config, parse_listen, serve
+    try:
+        config = make_config(upstream, forward, trusted_proxy or [], default_region, account_header,
+                             session_header, pass_authorization)
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        usage(str(exc))
+    serve(config, load_settings(data_dir, key_dir), host, port)
+
+
 if __name__ == "__main__":
     app()
