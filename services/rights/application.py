@@ -30,7 +30,6 @@ from typing import Any, Protocol
 from eventsourcing.application import AggregateNotFoundError
 
 from services.rights.domain import (
-    HOLD_EXEMPTIONS,
     OPEN_STATES,
     DataSubjectRequest,
     SubjectErasures,
@@ -369,7 +368,7 @@ class RightsApplication(LetheApplication):
         with self.lock:
             request = self._get(request.request_id)
             request.deny(reason=f"legal hold: {', '.join(held)}",
-                         exemption="; ".join(HOLD_EXEMPTIONS[h] for h in held), closed_at=_now())
+                         exemption="; ".join(self.policy.hold_reason(h).legal_basis for h in held), closed_at=_now())
             self.save(request)
         return True
 

@@ -17,12 +17,6 @@ from shared.errors import FailedPrecondition, InvalidArgument
 from shared.ids import stable_id
 
 KINDS = ("access", "erasure", "objection")
-# The exemption that a legal hold's reason invokes against an erasure request.
-HOLD_EXEMPTIONS = {
-    "legal_obligation": "GDPR Art. 17(3)(b); CCPA 1798.105(d)(8)",
-    "litigation": "GDPR Art. 17(3)(e); CCPA 1798.105(d)(8)",
-    "security_investigation": "GDPR Art. 17(3)(e); CCPA 1798.105(d)(2)",
-}
 LAWS = ("gdpr", "ccpa")
 OPEN_STATES = ("received", "verified", "in_progress", "extended")
 PURPOSES = ("model-training",)
