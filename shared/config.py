@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,11 @@ class Settings:
         vault_key_dir: writable key source for the vault's bucket keys (``LETHE_VAULT_KEY_DIR``;
             default: the key dir). In Kubernetes the key dir is a read-only Secret and this is a
             separate volume (or a KMS): the one place that must support true deletion.
+        key_source: where the vault's bucket keys live: ``"file"`` (default, the key source above)
+            or ``"transit"`` (``LETHE_KEY_SOURCE``; a HashiCorp Vault / OpenBao Transit engine).
+        transit_address, transit_token: the Transit server (``VAULT_ADDR`` / ``VAULT_TOKEN``, or
+            ``BAO_ADDR`` / ``BAO_TOKEN``), required with ``key_source="transit"``.
+        transit_mount: the Transit engine's mount path (``LETHE_TRANSIT_MOUNT``, default ``transit``).
     """
 
     data_dir: Path
@@ -57,6 +63,10 @@ class Settings:
     refusal_window_s: float = 60.0
     vault_key_dir: Path | None = None
     schema_prefix: str = "lethe"
+    key_source: str = "file"
+    transit_address: str = ""
+    transit_token: str = field(default="", repr=False)
+    transit_mount: str = "transit"
 
     def schema(self, service: str) -> str:
         """PostgreSQL schema of a service: ``<prefix>_<service>`` (``LETHE_POSTGRES_SCHEMA_PREFIX``)."""
@@ -89,6 +99,7 @@ NUMBER_SETTINGS: dict[str, tuple[type, float]] = {
 CHOICE_SETTINGS: dict[str, tuple[str, ...]] = {
     "LETHE_PERSISTENCE": ("sqlite", "postgres"),
     "LETHE_REDACTION_OPERATOR": ("placeholder", "pseudonym"),
+    "LETHE_KEY_SOURCE": ("file", "transit"),
 }
 
 
@@ -129,6 +140,25 @@ def _read_peers(deployment: Path) -> dict[str, str]:
         raise ConfigError(f"{deployment} is corrupt (expected services with addresses); "
                           "remove it or run `lethe down`")
     return {str(name): info["address"] for name, info in services.items()}
+
+
+def _transit_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """``LETHE_KEY_SOURCE=transit``: the server, token and mount; ConfigError when one is missing."""
+    if env.get("LETHE_KEY_SOURCE", "file") != "transit":
+        return {}
+    address = env.get("VAULT_ADDR") or env.get("BAO_ADDR") or ""
+    token = env.get("VAULT_TOKEN") or env.get("BAO_TOKEN") or ""
+    mount = env.get("LETHE_TRANSIT_MOUNT") or "transit"
+    if not address.startswith(("http://", "https://")):
+        raise ConfigError("LETHE_KEY_SOURCE=transit needs VAULT_ADDR (or BAO_ADDR) as http(s)://host:port")
+    if not token:
+        raise ConfigError("LETHE_KEY_SOURCE=transit needs VAULT_TOKEN (or BAO_TOKEN)")
+    from shared.transit import valid_mount
+
+    if not valid_mount(mount):
+        raise ConfigError("LETHE_TRANSIT_MOUNT must be a mount path such as 'transit'")
+    return {"key_source": "transit", "transit_address": address, "transit_token": token,
+            "transit_mount": mount}
 
 
 def exit_on_config_error(program: str, error: ConfigError) -> None:
@@ -182,4 +212,4 @@ def load_settings(data_dir: str | os.PathLike[str] | None = None,
                     tls=tls, peers=peers, sweep_interval_s=sweep,
                     refusal_window_s=number_setting("LETHE_REFUSAL_WINDOW_S", 60.0),
                     vault_key_dir=Path(vault_keys).resolve() if vault_keys else None,
-                    schema_prefix=prefix)
+                    schema_prefix=prefix, **_transit_settings(env))
