@@ -32,6 +32,7 @@ from eventsourcing.application import AggregateNotFoundError
 from services.rights.domain import (
     OPEN_STATES,
     DataSubjectRequest,
+    Reveal,
     SubjectErasures,
     check_submission,
 )
@@ -405,6 +406,30 @@ class RightsApplication(LetheApplication):
                            notice_sent_at=now)
             self.save(request)
             return _view(request)
+
+    def reveal(self, reveal_id: str, account_id: str, caller: str, reason: str) -> bytes:
+        """A subject's data for a member of staff (export format); the look is recorded first.
+
+        ``SubjectDataRevealed`` (subject_ref, caller, reason, record count) is saved before the
+        data is returned, so every look is in the log. Idempotent by ``reveal_id``.
+        Raises InvalidArgument without a reason or with a bad id.
+        """
+        require(0 < len(reveal_id) <= 128, "request_id must be 1..128 characters",
+                "REQUEST_ID_INVALID")
+        require(0 < len(reason) <= 500, "reason must be 1..500 characters", "REASON_INVALID")
+        ref = self.resolve_subject(account_id)
+        records = self.downstream.export_subject(ref, f"reveal:{reveal_id}")
+        schedules = {s["record_id"]: s for s in self.downstream.list_schedules(ref)}
+        with self.lock:
+            try:
+                self.repository.get(Reveal.create_id(reveal_id))
+            except AggregateNotFoundError:
+                self.save(Reveal(reveal_id=reveal_id, subject_ref=ref, caller=caller,
+                                 reason=reason, records=len(records), revealed_at=_now()))
+        view = DataSubjectRequest(request_id=f"reveal:{reveal_id}", kind="access", subject_ref=ref,
+                                  law="gdpr", received_at=_now(), due_at=_now(), purpose="")
+        export = self.build_export(view, account_id, records, schedules)
+        return json.dumps(export, indent=2, ensure_ascii=False).encode("utf-8")
 
     def get(self, request_id: str) -> RequestView:
         """A request's view; raises NotFound."""

@@ -69,6 +69,25 @@ class SubjectErasures(Aggregate):
         self.clean = False
 
 
+class Reveal(Aggregate):
+    """A member of staff looked at a subject's data (the DPO console's reveal), with a reason."""
+
+    @staticmethod
+    def create_id(reveal_id: str, **_: object) -> uuid.UUID:
+        """Stable id from the reveal's idempotency key."""
+        return stable_id("reveal", reveal_id)
+
+    @event("SubjectDataRevealed")
+    def __init__(self, reveal_id: str, subject_ref: str, caller: str, reason: str,
+                 records: int, revealed_at: dt.datetime) -> None:
+        self.reveal_id = reveal_id
+        self.subject_ref = subject_ref
+        self.caller = caller
+        self.reason = reason
+        self.records = records
+        self.revealed_at = revealed_at
+
+
 class DataSubjectRequest(Aggregate):
     """A data-subject request (id from the caller's idempotency key)."""
 

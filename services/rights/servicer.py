@@ -10,6 +10,7 @@ from shared.freetext import check_id, check_text
 from shared.gen.lethe.v1 import rights_pb2 as pb
 from shared.gen.lethe.v1 import rights_pb2_grpc
 from shared.server import to_timestamp
+from shared.tls import peer_identity
 
 _KIND = {pb.REQUEST_KIND_ACCESS: "access", pb.REQUEST_KIND_ERASURE: "erasure",
          pb.REQUEST_KIND_OBJECTION: "objection"}
@@ -58,3 +59,9 @@ class RightsServicer(rights_pb2_grpc.RightsServiceServicer):
 
     def ResolveSubject(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         return pb.ResolveSubjectResponse(subject_ref=self.app.resolve_subject(request.account_id))
+
+    def RevealSubject(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        check_text("reason", request.reason)  # lands in the reveal event for good
+        export = self.app.reveal(request.request_id, request.account_id,
+                                 peer_identity(context) or "local", request.reason)
+        return pb.RevealSubjectResponse(export_json=export)

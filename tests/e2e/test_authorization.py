@@ -77,6 +77,7 @@ EXPECTED: dict[str, set[str]] = {
     "lethe.v1.RightsService/ListRequests": {"operator", "console"},
     "lethe.v1.RightsService/ExtendRequest": {"operator", "console"},
     "lethe.v1.RightsService/ResolveSubject": {"operator", "console"},
+    "lethe.v1.RightsService/RevealSubject": {"console"},
     "grpc.health.v1.Health/Check": EVERYONE,
     "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": {"operator"},
 }
@@ -84,10 +85,10 @@ EXPECTED: dict[str, set[str]] = {
 EVENT_LOG: dict[str, set[str]] = {
     "ReadEvents": {"auditor", "console"},
     "GetLogInfo": {"auditor", "operator", "console"},
-    "GetSignedTreeHead": {"auditor"},
-    "GetInclusionProof": {"auditor"},
-    "GetConsistencyProof": {"auditor"},
-    "ReadLeafHashes": {"auditor"},
+    "GetSignedTreeHead": {"auditor", "console"},
+    "GetInclusionProof": {"auditor", "console"},
+    "GetConsistencyProof": {"auditor", "console"},
+    "ReadLeafHashes": {"auditor", "console"},
 }
 # Followers: service -> identities that may also ReadEvents of that service's log (and no other).
 FOLLOWERS: dict[str, set[str]] = {"vault": {"retention", "rights"}, "rights": {"retention"}}
@@ -160,6 +161,8 @@ def test_the_expected_matrix_gives_client_roles_no_decryption_and_the_ai_service
     """The table itself keeps the roles' promises (a wrong table would make the matrix moot)."""
     for method in DECRYPTING:
         assert not EXPECTED[method] & ROLES - {"operator"}, method
+    # the one exception: the console's reveal, recorded by rights with its reason before any data
+    assert EXPECTED["lethe.v1.RightsService/RevealSubject"] == {"console"}
     client = {m for m, ids in EXPECTED.items() if "client" in ids}
     assert client == {"lethe.v1.IngestionService/Ingest", "lethe.v1.IngestionService/IngestStream",
                       "lethe.v1.RightsService/SubmitRequest", "lethe.v1.RightsService/GetRequest",
