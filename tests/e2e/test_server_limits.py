@@ -23,9 +23,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from shared.app import LetheApplication
 from shared.authz import Authorizer
-from shared.concurrency import MAX_STREAMS_PER_IDENTITY, MAX_WORKERS
+from shared.concurrency import MAX_CALLS_PER_IDENTITY, MAX_STREAMS_PER_IDENTITY, MAX_WORKERS
 from shared.config import Settings
-from shared.gen.lethe.v1 import events_pb2, events_pb2_grpc
+from shared.gen.lethe.v1 import events_pb2, events_pb2_grpc, vault_pb2
 from shared.keysource import FileKeySource
 from shared.server import create_server
 from shared.tls import IDENTITIES, ensure_local_pki, secure_channel
@@ -34,10 +34,36 @@ SERVICE = "vault"
 SLOWER = 50  # generous: a call may be this many times slower than its baseline, not blocked
 WATCH = "/grpc.health.v1.Health/Watch"
 CHECK = "/grpc.health.v1.Health/Check"
+DISCLOSE = "/lethe.v1.VaultService/Disclose"
 
 
 class _App(LetheApplication):
     service = SERVICE
+
+
+class FakeVault:
+    """A stand-in ``Disclose`` behind the real interceptor: ``purpose="slow"`` waits for ``gate``."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.runs: list[vault_pb2.DiscloseRequest] = []
+        self.waiting = 0
+
+    def disclose(self, request: vault_pb2.DiscloseRequest, context: Any) -> Any:
+        if request.purpose == "slow":
+            self.waiting += 1
+            self.gate.wait(60)
+            self.waiting -= 1
+        self.runs.append(request)
+        return vault_pb2.DiscloseResponse(released=True)
+
+    def register(self, server: grpc.Server) -> list[str]:
+        handler = grpc.unary_unary_rpc_method_handler(
+            self.disclose, vault_pb2.DiscloseRequest.FromString,
+            vault_pb2.DiscloseResponse.SerializeToString)
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "lethe.v1.VaultService", {"Disclose": handler}),))
+        return []
 
 
 def _free_port() -> int:
@@ -54,11 +80,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     ensure_local_pki(keys)
     app = _App(settings, keys)
     probe = f"127.0.0.1:{_free_port()}"
+    vault = FakeVault()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LETHE_HEALTH_ADDRESS", probe)
-        srv, port, _health = create_server(SERVICE, settings, keys, app, lambda s: [])
+        srv, port, _health = create_server(SERVICE, settings, keys, app, vault.register)
     yield {"app": app, "keys": keys, "address": f"127.0.0.1:{port}", "probe": probe,
-           "server": srv}
+           "server": srv, "vault": vault}
+    vault.gate.set()
     srv.stop(0)
     srv.probe.stop(0)
     app.close()
@@ -171,3 +199,62 @@ def test_a_flood_of_refused_calls_writes_few_events_that_count_every_call(
     assert len(events) / calls <= 0.01
     assert sum(e.attributes["count"] for e in events) == calls
     assert {e.attributes["caller"] for e in events} == {refused_identity}
+
+
+def _disclose(channel: grpc.Channel) -> Callable[..., Any]:
+    return channel.unary_unary(DISCLOSE, request_serializer=vault_pb2.DiscloseRequest.SerializeToString,
+                               response_deserializer=vault_pb2.DiscloseResponse.FromString)
+
+
+def test_slow_calls_of_one_identity_over_its_cap_are_refused_and_others_still_answer(
+        server: dict[str, Any]) -> None:
+    caller, other = _allowed(DISCLOSE)[0], _allowed(CHECK)[0]
+    assert caller != other
+    check = health_pb2_grpc.HealthStub(_channel(server, other)).Check
+    baseline = _latency(lambda: check(health_pb2.HealthCheckRequest(), timeout=10))
+    disclose, vault = _disclose(_channel(server, caller)), server["vault"]
+    vault.gate.clear()
+    slow = vault_pb2.DiscloseRequest(purpose="slow")
+    held = [disclose.future(slow, timeout=60) for _ in range(MAX_CALLS_PER_IDENTITY)]
+    try:
+        deadline = time.monotonic() + 30
+        while vault.waiting < MAX_CALLS_PER_IDENTITY and time.monotonic() < deadline:
+            time.sleep(0.05)  # until every held call runs (and holds a worker thread)
+        assert vault.waiting == MAX_CALLS_PER_IDENTITY
+        refused_at = time.perf_counter()
+        with pytest.raises(grpc.RpcError) as exc:
+            disclose(slow, timeout=10)
+        refusal = time.perf_counter() - refused_at
+        assert exc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert refusal < SLOWER * max(baseline, 1e-3), (baseline, refusal)  # at once, not queued
+        loaded = _latency(lambda: check(health_pb2.HealthCheckRequest(), timeout=10))
+        assert loaded < SLOWER * max(baseline, 1e-3), (baseline, loaded)
+    finally:
+        vault.gate.set()
+        for call in held:
+            call.exception()
+    assert disclose(vault_pb2.DiscloseRequest(purpose="fast"), timeout=10).released
+
+
+def test_a_request_id_reused_for_another_disclosure_is_refused_and_recorded(
+        server: dict[str, Any]) -> None:
+    caller = _allowed(DISCLOSE)[0]
+    disclose, vault, app = _disclose(_channel(server, caller)), server["vault"], server["app"]
+    first = vault_pb2.DiscloseRequest(request_id="disclose-1", recipient_id="r-1", purpose="audit",
+                                      subject_ref="subj-1")
+    assert disclose(first, timeout=10).released
+    assert disclose(first, timeout=10).released  # a retry: the application answers it again
+    runs, before = len(vault.runs), app.max_position()
+    other = vault_pb2.DiscloseRequest(request_id="disclose-1", recipient_id="r-2", purpose="resale",
+                                      subject_ref="subj-2")
+    with pytest.raises(grpc.RpcError) as exc:
+        disclose(other, timeout=10)
+    assert exc.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(exc.value)
+    assert status is not None and b"REQUEST_ID_REUSED" in status.details[0].value
+    assert len(vault.runs) == runs, "the reused request id reached the servicer"
+    refused = [e for e in app.read_events(after=before, limit=100) if e.event_type == "CallRefused"]
+    assert [(e.attributes["reason"], e.attributes["count"]) for e in refused] == [
+        ("REQUEST_ID_REUSED", 1)]
