@@ -277,3 +277,43 @@ def test_requests_succeed_while_ingestion_is_down_and_arrive_once_after(
     assert prompts == sorted(f"user: {q}" for q in asked)
     spool = sqlite_deployment.data_dir / "gateway" / "spool"
     assert not list(spool.glob("*.bin"))
+
+
+def test_redacted_forwarding_hides_personal_data_upstream_and_gives_the_originals_back(
+        sqlite_deployment: Deployment) -> None:
+    from faker import Faker
+
+    from services.gateway.record import GatewayLog
+    from shared.config import load_settings
+    from shared.keysource import FileKeySource
+
+    fake = Faker("en_US")
+    fake.seed_instance(1414)
+    name, email, phone = fake.name(), fake.email(), "+1 415 555 0142"
+    question = f"My name is {name}. Please write to {email} or call me at {phone}."
+    with FakeUpstream(piece=2) as third_party:  # 2-character chunks split every surrogate
+        proc = GatewayProcess(sqlite_deployment, third_party.url, "--forward", "redacted")
+        try:
+            client = proc.client("acct-gw-redacted")
+            streamed, session = chat(client, [{"role": "user", "content": question}])
+            whole, _ = chat(client, [{"role": "user", "content": question}], session=session, stream=False)
+            proc.wait_delivered()
+        finally:
+            proc.stop()
+    sent = third_party.everything_sent()
+    for value in (name, email, phone, *name.split()):
+        assert value not in sent
+    bodies = [json.loads(s["body"]) for s in third_party.seen]
+    assert bodies[0]["messages"] == bodies[1]["messages"]  # the same surrogates in both turns
+    assert "<EMAIL_ADDRESS_" in bodies[0]["messages"][0]["content"]
+    assert streamed == whole == f"You said: {question}"
+    settings = load_settings(sqlite_deployment.data_dir, sqlite_deployment.key_dir)
+    log = GatewayLog(settings, FileKeySource(settings.key_dir))
+    try:
+        events = [e for e in log.read_events() if e.event_type == "ResponseReidentified"]
+    finally:
+        log.close()
+    assert len(events) >= 2 and all(sum(e.attributes["entity_counts"].values()) >= 3 for e in events)
+    assert {e.attributes["streamed"] for e in events[-2:]} == {True, False}
+    for e in events:
+        assert not any(v in e.attributes_json() for v in (name, email, phone, session))
