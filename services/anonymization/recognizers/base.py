@@ -2,9 +2,9 @@
 
 Every recognizer is a Presidio ``EntityRecognizer`` so it can be registered in a Presidio
 ``RecognizerRegistry`` and used by ``AnalyzerEngine``; Lethe's fast path calls
-``analyze(text, entities, nlp_artifacts)`` directly. Recognizers see the *normalised* text (dashes,
-spaces and full-width forms mapped one code point to one code point, see ``normalize``), so
-offsets are valid in the original text too.
+``analyze(text, entities, nlp_artifacts)`` directly. Recognizers see the *normalised* text (format
+characters and combining marks removed, look-alikes folded: ``services.anonymization.normalization``);
+the engine maps their offsets back to the original text.
 
 Every pattern runs in time linear in its input. A pattern RE2 can run with the same meaning (no
 lookaround, backreference, atomic group or possessive quantifier, and no Unicode-dependent class:
@@ -28,23 +28,7 @@ import re2
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-# One code point -> one code point, so offsets in the normalised text are offsets in the original.
-_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u2043"
-_SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
-_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
-_TRANSLATION = {ord(c): "-" for c in _DASHES}
-_TRANSLATION.update({ord(c): " " for c in _SPACES + _INVISIBLE})
-_TRANSLATION.update({ord("\u2018"): "'", ord("\u2019"): "'", ord("\u201c"): '"', ord("\u201d"): '"'})
-# Full-width ASCII variants (U+FF01..U+FF5E) -> ASCII.
-_TRANSLATION.update({cp: chr(cp - 0xFEE0) for cp in range(0xFF01, 0xFF5F) if cp != 0xFF0D})
-# Emoji, pictographs, flags (regional indicators), dingbats, variation selectors, keycaps and emoji
-# tags -> a space: glued to a name (``😀Björn``) they hide it from the model and from word patterns.
-_EMOJI_RANGES = (
-    (0x1F000, 0x1FAFF), (0x2600, 0x27BF), (0x2B00, 0x2BFF), (0x2300, 0x23FF), (0xFE00, 0xFE0F),
-    (0x20E3, 0x20E3), (0xE0020, 0xE007F),
-)
-_TRANSLATION.update({cp: " " for lo, hi in _EMOJI_RANGES for cp in range(lo, hi + 1)})
-
+from ..normalization import normalize  # noqa: F401 - re-exported: the text recognizers see
 
 # Constructs RE2 rejects or reads differently from ``re``: lookarounds, backreferences, atomic groups,
 # possessive quantifiers, and the Unicode-aware escapes (RE2's are ASCII-only).
@@ -67,16 +51,6 @@ def compile_linear(pattern: str, flags: int = 0) -> Any:
         return re2.compile(("(?i)" if flags & re.IGNORECASE else "") + pattern, _RE2_OPTIONS)
     except re2.error:
         return re.compile(pattern, flags)
-
-
-def normalize(text: str) -> str:
-    """Map look-alike dashes, spaces, quotes and full-width forms to ASCII, emoji to spaces, code point
-    for code point.
-
-    :param text: any str.
-    :returns: a str of exactly ``len(text)`` code points; index i corresponds to index i of ``text``.
-    """
-    return text.translate(_TRANSLATION)
 
 
 def has_cue(text: str, start: int, cue: re.Pattern[str], window: int = 40) -> bool:
