@@ -42,6 +42,7 @@ from shared.config import Settings
 from shared.crypto import DecryptionError, keyed_digest, open_sealed, seal
 from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied, require
 from shared.keysource import FileKeySource
+from shared.transit import transit_bucket_keys
 from shared.policy import load_policy
 from shared.store import open_store
 
@@ -109,7 +110,8 @@ class VaultApplication(LetheApplication):
         # so operators can back it up more often than the bulk records (see README).
         self.key_db = open_store(settings, "vault", "keys")
         bucket_source = FileKeySource(settings.vault_key_dir) if settings.vault_key_dir else keys
-        self.keyring = KeyHierarchy(keys, self.key_db, buckets=buckets, bucket_source=bucket_source)
+        self.keyring = KeyHierarchy(keys, self.key_db, buckets=buckets, bucket_source=bucket_source,
+                                    transit=transit_bucket_keys(settings))  # LETHE_KEY_SOURCE
         self.reclaim_wanted = threading.Event()
         self.reclaim_wanted.set()  # at start-up: finish what a crash may have left
         self.disclosed_to: dict[str, set[str]] = defaultdict(set)  # subject_ref -> recipient ids

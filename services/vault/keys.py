@@ -15,6 +15,12 @@ bucket key versions in the key source, and only then deletes the erased DEK's ro
 these steps is safe to crash after, and a retry finishes the job (the row still existing is the
 durable "unfinished" mark). A copy of the data dir taken before the erasure then holds the erased
 DEK wrapped under a key that no longer exists anywhere.
+
+With ``LETHE_KEY_SOURCE=transit`` the bucket keys are Transit keys instead
+(:class:`shared.transit.TransitBucketKeys`: ``lethe-bucket-<bbb>``, versions = Transit key
+versions, ``wrapped`` = Transit ciphertext ``vault:v<n>:...``, destruction = trimming); the steps
+below are the same, through ``_bucket_versions``, ``_put_bucket_key``, ``_wrap``, ``_unwrap`` and
+``_destroy_version``, the only methods that know where the bucket keys are.
 Cost of one erasure: O(subjects in the bucket) = O(S / B) AES-GCM operations, independent of how
 many records the subject has. Rotation of the root rewraps B bucket keys; of a bucket, its DEKs.
 """
@@ -29,6 +35,7 @@ import threading
 from shared.crypto import DecryptionError, open_sealed, seal
 from shared.keysource import FileKeySource, KeySourceError
 from shared.store import SqlStore
+from shared.transit import TransitBucketKeys, TransitKeyGone
 
 
 class KeyDestroyed(Exception):
@@ -43,9 +50,11 @@ class KeyHierarchy:
     """Creates, unwraps, rotates and destroys the vault's keys. Not thread-safe: callers lock."""
 
     def __init__(self, source: FileKeySource, store: SqlStore, buckets: int = 64,
-                 bucket_source: FileKeySource | None = None) -> None:
+                 bucket_source: FileKeySource | None = None,
+                 transit: TransitBucketKeys | None = None) -> None:
         self.root_source = source
         self.source = bucket_source or source
+        self.transit = transit  # bucket keys in Transit instead of the key source (no root then)
         self.store = store
         self.buckets = buckets
         self._deks: dict[tuple[str, int], bytes] = {}
@@ -61,7 +70,7 @@ class KeyHierarchy:
         if not store.execute("SELECT n FROM key_epoch WHERE id=1"):
             store.execute("INSERT INTO key_epoch VALUES (1, 0)")
         self._epoch = self._read_epoch()
-        if not self.root_source.list("vault/root"):
+        if self.transit is None and not self.root_source.list("vault/root"):
             self.root_source.put("vault/root/v1", os.urandom(32))
         self.reconcile()
 
@@ -91,9 +100,14 @@ class KeyHierarchy:
         return version, self.root_source.get(f"vault/root/v{version}")
 
     def _bucket_versions(self, bucket: int) -> list[int]:
+        if self.transit is not None:
+            return self.transit.versions(bucket)
         return sorted(_version(n) for n in self.source.list(f"vault/buckets/{bucket:03d}"))
 
     def _put_bucket_key(self, bucket: int, version: int, key: bytes) -> None:
+        if self.transit is not None:  # Transit makes the key material itself; ``key`` is unused
+            self.transit.create(bucket, version)
+            return
         name = f"vault/buckets/{bucket:03d}/v{version}"
         root_version, root = self._root()
         self.source.put(name, struct.pack(">I", root_version) + seal(root, key, name.encode()))
@@ -116,6 +130,39 @@ class KeyHierarchy:
                                                                 blob[4:], name.encode())
         return version, self._bucket_cache[(bucket, version)]
 
+    def _current_version(self, bucket: int) -> int:
+        """The newest version of a bucket key, creating v1 on first use."""
+        if self.transit is None:
+            return self._bucket_key(bucket)[0]
+        versions = self._bucket_versions(bucket)
+        if not versions:
+            self._put_bucket_key(bucket, 1, b"")
+            versions = [1]
+        return versions[-1]
+
+    def _wrap(self, bucket: int, version: int, dek: bytes, aad: bytes) -> bytes:
+        """The ``deks.wrapped`` value of a DEK under a bucket key version."""
+        if self.transit is not None:
+            return self.transit.wrap(bucket, version, dek, aad)
+        return seal(self._bucket_key(bucket, version)[1], dek, aad)
+
+    def _unwrap(self, bucket: int, version: int, wrapped: bytes, aad: bytes) -> bytes:
+        """The DEK of a ``deks.wrapped`` value; KeyDestroyed when its bucket key version is gone
+        (file: DecryptionError when the value does not open)."""
+        if self.transit is not None:
+            try:
+                return self.transit.unwrap(bucket, version, wrapped, aad)
+            except TransitKeyGone:
+                raise KeyDestroyed(f"bucket {bucket} v{version} destroyed") from None
+        return open_sealed(self._bucket_key(bucket, version)[1], wrapped, aad)
+
+    def _destroy_version(self, bucket: int, version: int) -> None:
+        self._bucket_cache.pop((bucket, version), None)
+        if self.transit is not None:
+            self.transit.destroy(bucket, version)
+        else:
+            self.source.destroy(f"vault/buckets/{bucket:03d}/v{version}")
+
     def bucket_of(self, subject_ref: str, generation: int) -> int:
         """Bucket number of a DEK generation, in [0, buckets)."""
         digest = hashlib.sha256(f"{subject_ref}|{generation}".encode()).digest()
@@ -132,9 +179,9 @@ class KeyHierarchy:
             bucket = self.bucket_of(subject_ref, generation)
             if generation in self.generations_of(subject_ref):
                 return bucket
-            version, kek = self._bucket_key(bucket)
+            version = self._current_version(bucket)
             dek = os.urandom(32)
-            wrapped = seal(kek, dek, f"{subject_ref}|{generation}".encode())
+            wrapped = self._wrap(bucket, version, dek, f"{subject_ref}|{generation}".encode())
             self.store.execute("INSERT INTO deks VALUES (?, ?, ?, ?, ?)",
                                (subject_ref, generation, bucket, version, wrapped))
             self._deks[(subject_ref, generation)] = dek
@@ -153,8 +200,8 @@ class KeyHierarchy:
                 raise KeyDestroyed("no key for this generation")
             bucket, version, wrapped = rows[0]
             try:
-                dek = open_sealed(self._bucket_key(bucket, version)[1], bytes(wrapped),
-                                  f"{subject_ref}|{generation}".encode())
+                dek = self._unwrap(int(bucket), int(version), bytes(wrapped),
+                                   f"{subject_ref}|{generation}".encode())
             except DecryptionError:
                 raise KeyDestroyed("key does not unwrap") from None
             self._deks[(subject_ref, generation)] = dek
@@ -184,17 +231,17 @@ class KeyHierarchy:
                 continue
             aad = f"{subject_ref}|{generation}".encode()
             try:
-                kek = self._bucket_key(bucket, version)[1]
+                dek = self._unwrap(bucket, int(version), bytes(wrapped), aad)
             except KeyDestroyed:
                 continue
-            dek = open_sealed(kek, bytes(wrapped), aad)
-            updates.append((new_version, seal(new_key, dek, aad), subject_ref, generation))
+            wrapped_new = (seal(new_key, dek, aad) if self.transit is None
+                           else self._wrap(bucket, new_version, dek, aad))
+            updates.append((new_version, wrapped_new, subject_ref, generation))
         with self.store.transaction() as tx:
             tx.executemany("UPDATE deks SET bucket_version=?, wrapped=? "
                            "WHERE subject_ref=? AND generation=?", updates)
         for version in old_versions:
-            self._bucket_cache.pop((bucket, version), None)
-            self.source.destroy(f"vault/buckets/{bucket:03d}/v{version}")
+            self._destroy_version(bucket, version)
         self._bump()
         return len(updates), new_version
 
@@ -237,8 +284,17 @@ class KeyHierarchy:
             return sum(self._rewrap_bucket(b)[0] for b in targets)
 
     def rotate_root(self) -> int:
-        """New root KEK version; rewrap every bucket key; destroy the old root. Returns count."""
+        """New root KEK version; rewrap every bucket key; destroy the old root. Returns count.
+
+        With Transit (whose own keyring is the root) every existing bucket key gets a new version
+        instead, its DEKs rewrapped and the old versions trimmed; returns the bucket keys rotated.
+        """
         with self._lock:
+            if self.transit is not None:
+                used = [b for b in range(self.buckets) if self._bucket_versions(b)]
+                for bucket in used:
+                    self._rewrap_bucket(bucket)
+                return len(used)
             old = self.root_source.list("vault/root")
             new_version = max(_version(n) for n in old) + 1
             keys = {}
@@ -247,7 +303,7 @@ class KeyHierarchy:
                     try:
                         keys[(bucket, version)] = self._bucket_key(bucket, version)[1]
                     except KeyDestroyed:  # destroyed, not yet unlinked: finish the job
-                        self.source.destroy(f"vault/buckets/{bucket:03d}/v{version}")
+                        self._destroy_version(bucket, version)
             self.root_source.put(f"vault/root/v{new_version}", os.urandom(32))
             for (bucket, version), key in keys.items():
                 self._put_bucket_key(bucket, version, key)
@@ -271,4 +327,4 @@ class KeyHierarchy:
             for bucket, versions in used.items():
                 for version in self._bucket_versions(bucket):
                     if version < max(versions) and version not in versions:
-                        self.source.destroy(f"vault/buckets/{bucket:03d}/v{version}")
+                        self._destroy_version(bucket, version)
