@@ -48,6 +48,7 @@ from shared.gen.lethe.v1 import events_pb2, events_pb2_grpc, retention_pb2, rete
 from shared.keysource import FileKeySource
 from shared.merkle import HASH_SIZE
 from shared.proofcheck import PROOF_FORMAT
+from shared.transit import transit_bucket_keys
 from shared.transparency import CHECKPOINT_FORMAT, Outcome, Problem, UndecodableEvent, verify_log
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
@@ -300,8 +301,12 @@ def bucket_versions_in(settings: Any) -> BucketVersions | None:
 
     The source is ``settings.vault_key_dir`` or else ``settings.key_dir`` (the local profile);
     returns None when it holds no vault bucket keys (e.g. a KMS in production), in which case
-    ERASED_KEY_ALIVE is not checked.
+    ERASED_KEY_ALIVE is not checked. With ``LETHE_KEY_SOURCE=transit`` the versions are those
+    of the Transit keys (untrimmed versions count as alive), read with the auditor's token.
     """
+    transit = transit_bucket_keys(settings)
+    if transit is not None:
+        return transit.versions
     source = FileKeySource(settings.vault_key_dir or settings.key_dir)
     if not source.list("vault/buckets"):
         return None

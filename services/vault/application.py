@@ -42,9 +42,9 @@ from shared.config import Settings
 from shared.crypto import DecryptionError, keyed_digest, open_sealed, seal
 from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied, require
 from shared.keysource import FileKeySource
-from shared.transit import transit_bucket_keys
 from shared.policy import load_policy
 from shared.store import open_store
+from shared.transit import transit_bucket_keys
 
 STORED, DUPLICATE, ERASED = "stored", "duplicate", "erased"
 REGION = re.compile(r"^[A-Z]{2,8}$")
