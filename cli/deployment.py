@@ -2,7 +2,9 @@
 
 ``lethe up`` picks free ports, records them with the pids in ``<data dir>/deployment.json``,
 starts each service (``python -m services.<name>.main``) with its log in ``<data dir>/logs/``, and
-waits until every service reports SERVING on the standard gRPC health service. It makes the key dir
+waits until every service reports SERVING on the standard gRPC health service. It also starts the DPO
+console (``python -m services.console.main``) on a loopback port; ``status`` gives its one-time
+login link as ``url``. It makes the key dir
 with one certificate per identity (:mod:`shared.tls`); a key dir from an older version gets the
 missing or outdated certificates, and a running deployment is restarted to serve them.
 """
@@ -17,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from typing import Any
 
 import grpc
@@ -98,7 +101,9 @@ def up(settings: Settings, extra_env: dict[str, str] | None = None) -> dict[str,
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     existing = read_deployment(settings)
     keys, reissued = _prepare_keys(settings)
-    if existing and all(_alive(s["pid"]) for s in existing["services"].values()) and not reissued:
+    console_alive = bool(existing and existing.get("console") and _alive(existing["console"]["pid"]))
+    if existing and all(_alive(s["pid"]) for s in existing["services"].values()) and console_alive \
+            and not reissued:
         return existing
     if existing:
         down(settings)  # stopped, or serving certificates older than the key dir's: restart
@@ -108,7 +113,8 @@ def up(settings: Settings, extra_env: dict[str, str] | None = None) -> dict[str,
     record: dict[str, Any] = {
         "data_dir": str(settings.data_dir), "key_dir": str(settings.key_dir),
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "services": {n: {"address": f"127.0.0.1:{p}", "pid": 0} for n, p in ports.items()}}
+        "services": {n: {"address": f"127.0.0.1:{p}", "pid": 0} for n, p in ports.items()},
+        "console": {"address": f"127.0.0.1:{_free_port()}", "pid": 0}}
     path = settings.data_dir / DEPLOYMENT_FILE
     path.write_text(json.dumps(record, indent=2))
     env = {**os.environ, "LETHE_DATA_DIR": str(settings.data_dir),
@@ -121,6 +127,12 @@ def up(settings: Settings, extra_env: dict[str, str] | None = None) -> dict[str,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                 start_new_session=True)
         record["services"][name]["pid"] = proc.pid
+    with open(logs / "console.log", "ab") as log:
+        record["console"]["pid"] = subprocess.Popen(
+            [sys.executable, "-m", "services.console.main", "--data-dir", str(settings.data_dir),
+             "--key-dir", str(settings.key_dir), "--listen", record["console"]["address"]],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True).pid
     path.write_text(json.dumps(record, indent=2))
     settings = load_settings(settings.data_dir, settings.key_dir)
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -137,6 +149,11 @@ def up(settings: Settings, extra_env: dict[str, str] | None = None) -> dict[str,
             raise DeploymentError(f"services not healthy in time: {', '.join(sorted(pending))}")
         if pending:
             time.sleep(0.3)
+    while console_status(settings, record["console"])["health"] != "SERVING":
+        if not _alive(record["console"]["pid"]) or time.monotonic() > deadline:
+            down(settings)
+            raise DeploymentError("the console did not start; see logs/console.log")
+        time.sleep(0.2)
     return record
 
 
@@ -146,6 +163,8 @@ def down(settings: Settings, timeout: float = 20.0) -> list[str]:
     if not record:
         return []
     pids = {n: s["pid"] for n, s in record["services"].items() if s.get("pid")}
+    if record.get("console", {}).get("pid"):
+        pids["console"] = record["console"]["pid"]
     for pid in pids.values():
         if _alive(pid):
             try:
@@ -182,7 +201,23 @@ def status(settings: Settings) -> list[dict[str, Any]]:
                         "health": state, "events": events})
     finally:
         peers.close()
+    if record.get("console"):
+        out.append(console_status(settings, record["console"]))
     return out
+
+
+def console_status(settings: Settings, info: dict[str, Any]) -> dict[str, Any]:
+    """The console's row: health (its /healthz) and ``url``, a one-time login link for local use."""
+    address = info["address"]
+    try:
+        with urllib.request.urlopen(f"http://{address}/healthz", timeout=2) as resp:  # noqa: S310
+            state = "SERVING" if resp.status == 200 else "NOT_SERVING"
+    except OSError:
+        state = "UNREACHABLE"
+    token_file = settings.data_dir / "console" / "login-token"
+    token = token_file.read_text().strip() if token_file.exists() else ""
+    return {"service": "console", "address": address, "pid": info["pid"], "health": state,
+            "events": None, "url": f"http://{address}/login?token={token}" if token else f"http://{address}/"}
 
 
 def connect(data_dir: str | os.PathLike[str] | None, key_dir: str | os.PathLike[str] | None,

@@ -816,5 +816,20 @@ def gateway(upstream: Annotated[str, typer.Option("--upstream", help="The model 
     serve(config, load_settings(data_dir, key_dir), host, port)
 
 
+
+# ---------------------------------------------------------------- console
+@app.command()
+@handled
+def console(listen: Annotated[str, typer.Option("--listen", help="HOST:PORT")] = "127.0.0.1:8470",
+            data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """The DPO console (web), for the deployment; prints a one-time login link on stderr."""
+    from services.console.main import serve, split_listen
+    try:
+        split_listen(listen)
+    except ValueError as exc:
+        usage(str(exc))
+    serve(str(data_dir) if data_dir else None, str(key_dir) if key_dir else None, listen)
+
+
 if __name__ == "__main__":
     app()

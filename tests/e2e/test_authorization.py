@@ -64,7 +64,7 @@ EXPECTED: dict[str, set[str]] = {
     "lethe.v1.VaultService/ListRecipients": {"operator", "console"},
     "lethe.v1.VaultService/Disclose": {"operator"},
     "lethe.v1.VaultService/Transfer": {"operator"},
-    "lethe.v1.RetentionService/ListSchedules": {"rights", "operator", "auditor"},
+    "lethe.v1.RetentionService/ListSchedules": {"rights", "operator", "auditor", "console"},
     "lethe.v1.RetentionService/Sweep": {"operator", "sweeper"},
     "lethe.v1.RetentionService/PlaceHold": {"operator", "console"},
     "lethe.v1.RetentionService/ReleaseHold": {"operator", "console"},

@@ -1,0 +1,32 @@
+"""Recipients and transfers: the registry (mechanisms expiring first) and, from the vault's log,
+the disclosures, transfers and refusals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+RELEASES = ("DataDisclosed", "DataTransferred", "DisclosureRefused")
+
+
+def routes(console: Any) -> list[Route]:
+    """The Recipients page's routes."""
+    backend = console.backend
+
+    async def page(request: Request) -> Response:
+        today = dt.date.today().isoformat()
+        registry = sorted(backend.recipients(), key=lambda r: (r.valid_until == "", r.valid_until, r.recipient_id))
+        rows = [{"r": r, "expired": bool(r.valid_until) and r.valid_until < today} for r in registry]
+        releases = [{"time": e.recorded_at, "event": e.event, "recipient": e.attributes.get("recipient_id", ""),
+                     "purpose": e.attributes.get("purpose", ""), "mechanism": e.attributes.get("mechanism", ""),
+                     "records": len(e.attributes.get("record_ids", []) or []),
+                     "reason": e.attributes.get("reason", "")}
+                    for e in backend.read_log("vault") if e.event in RELEASES][::-1]
+        return console.render(request, "recipients.html", "Recipients and transfers", rows=rows,
+                              releases=releases)
+
+    return [Route("/recipients", page)]
