@@ -1,4 +1,4 @@
-"""``lethe``: the one command-line interface to a Lethe deployment (DESIGN.md §5).
+"""``lethe``: the one command-line interface to a Lethe deployment (docs/design.md §5).
 
 Every command finds its deployment through ``--data-dir``/``LETHE_DATA_DIR`` (default ``./var``)
 and ``--key-dir``/``LETHE_KEY_DIR`` (default: a ``-keys`` folder beside the data dir). Exit codes:
@@ -77,7 +77,7 @@ def fail(message: str) -> None:
 
 
 def usage(message: str) -> None:
-    """A usage error: message on stderr, exit 2 (DESIGN.md §5)."""
+    """A usage error: message on stderr, exit 2 (docs/design.md §5)."""
     err.print(f"[red]usage:[/red] {message}", highlight=False)
     raise typer.Exit(2)
 

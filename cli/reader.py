@@ -1,4 +1,4 @@
-"""The JSON Lines reader of ``lethe ingest`` (DESIGN.md §6): one interaction per line.
+"""The JSON Lines reader of ``lethe ingest`` (docs/design.md §6): one interaction per line.
 
 A bad line (not UTF-8, not JSON, not an object, a field of the wrong type, too large) raises
 :class:`LineError` naming the line number and the reason, never the line's content; the caller

@@ -1,4 +1,4 @@
-"""Realistic, labelled sample input (DESIGN.md §6) generated with Faker; deterministic per seed.
+"""Realistic, labelled sample input (docs/design.md §6) generated with Faker; deterministic per seed.
 
 Each line is one interaction of a generated account: natural prompts with names, e-mail addresses,
 phone numbers, street addresses, card numbers, IBANs, SSNs and IPs in them, several sessions per

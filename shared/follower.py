@@ -4,7 +4,7 @@ A :class:`Follower` polls ``ReadEvents(after_position)`` of an upstream service 
 event to a policy function, then records the resulting aggregate events *and* a tracking record
 (``eventsourcing.persistence.Tracking``: upstream name + position) in one transaction. After a crash
 or an upstream outage it resumes from the last tracked position, so no reaction is lost and none is
-applied twice (DESIGN.md §1: reactions that must not be lost follow event logs).
+applied twice (docs/design.md §1: reactions that must not be lost follow event logs).
 """
 
 from __future__ import annotations

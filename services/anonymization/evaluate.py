@@ -1,9 +1,9 @@
-"""Measure detection quality on the handbook's data sets (``make eval``).
+"""Measure detection quality on labelled data sets kept outside the repository (``make eval``).
 
-Run: ``python -m services.anonymization.evaluate``. Reads the handbook folder ``shared`` beside the
-repository checkout (override with ``LETHE_HANDBOOK_DIR``); exits 0 with a clear message when it is absent.
+Run: ``python -m services.anonymization.evaluate``. Reads ``data/pii`` under ``$LETHE_HANDBOOK_DIR`` (default:
+a folder ``shared`` beside the repository checkout); exits 0 with a clear message when it is absent.
 
-Scoring convention (handbook README): an expected span is *found* when a detected span of a compatible
+Scoring convention: an expected span is *found* when a detected span of a compatible
 type overlaps it; a detected span is *correct* when it overlaps an expected span of a compatible type.
 F2 weighs recall twice as much as precision (missing PII costs more than over-redacting).
 

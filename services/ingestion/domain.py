@@ -1,6 +1,6 @@
 """Ingestion domain: validation of interactions, network-identifier stripping, the ingest record.
 
-Rules (privacy policy §1, DESIGN.md §2/§6): the client IP is reduced to its network prefix
+Rules (docs/design.md §2 and §6): the client IP is reduced to its network prefix
 (/24 IPv4, /48 IPv6) and the full address is never stored; the user agent is reduced to a coarse
 browser family; the account id becomes ``subject_ref`` (keyed HMAC) and is never stored in clear.
 Validation errors carry an UPPER_SNAKE reason and a message that never echoes the input.

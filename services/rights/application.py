@@ -206,7 +206,7 @@ class RightsApplication(LetheApplication):
                 request.verify(method="operator_attested")
                 request.start()
                 open_one = self.erasing.get(ref) if kind == "erasure" else None
-                if open_one:  # one subject, one open erasure (DESIGN.md §4.8)
+                if open_one:  # one subject, one open erasure (docs/design.md §4.8)
                     request.recognise_duplicate(of_request_id=open_one)
                 self.save(request)
             if request.subject_ref != ref or request.kind != kind:

@@ -3,7 +3,7 @@
 States: received -> identity verified -> in progress -> (extended) -> fulfilled | denied.
 Deadlines (policy file): GDPR Art. 12(3) one month from receipt, extendable by two further months
 with notice and reasons; CCPA (Cal. Civ. Code 1798.130) 45 days, extendable once by 45 days.
-Requests always end (DESIGN.md §4.7): an erasure that crashed half way resumes from its events.
+Requests always end (docs/design.md §4.7): an erasure that crashed half way resumes from its events.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Vault domain: a subject's key generations (with erasure tombstones) and stored records.
 
-Rules (DESIGN.md §4.3): an erased key generation can never be re-created, written to or read;
+Rules (docs/design.md §4.3): an erased key generation can never be re-created, written to or read;
 anything received before an erasure completed is covered by it; an account that keeps using the
 service afterwards starts a new generation. Events name subjects only by ``subject_ref`` and content
 only by record ids; no key material and no content ever enters an event.

@@ -1,5 +1,5 @@
 """Kill tests: SIGKILL each service at random moments during ingest and erasure, restart it, and
-check that nothing was lost or duplicated (DESIGN.md §4.8) and every erasure is complete (§4.3).
+check that nothing was lost or duplicated (docs/design.md §4.8) and every erasure is complete (§4.3).
 
 The loop: start ``lethe ingest`` (or ``lethe rights erase``) as a subprocess, sleep 0-1.5 s, kill
 one service with SIGKILL (the services take turns), restart it on its recorded address (pid updated
