@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.bench import anonymization_bench, audit_bench, e2e_bench, lifecycle_bench
+from tests.bench import anonymization_bench, audit_bench, e2e_bench, gateway_bench, lifecycle_bench
 
 
 def main() -> dict[str, object]:
@@ -22,6 +22,7 @@ def main() -> dict[str, object]:
     results["lifecycle"] = lifecycle_bench.main()
     print("== verifiable audit: verification vs read + decode of the same >= 1M-event log")
     results["audit"] = audit_bench.main()
+    results["gateway"] = gateway_bench.main()  # p50/p99 ms added by lethe gateway vs direct
     out = Path("var") / "bench-results.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str))

@@ -35,7 +35,6 @@ from starlette.routing import Route
 from tests.conftest import REPO, Deployment
 
 pytestmark = pytest.mark.e2e
-openai = pytest.importorskip("openai")
 CLIENT_IP = "203.0.113.77"
 
 
@@ -148,6 +147,7 @@ class GatewayProcess:
         return state
 
     def client(self, account: str) -> Any:
+        openai = pytest.importorskip("openai")
         return openai.OpenAI(base_url=self.url + "/v1", api_key="client-secret-token", max_retries=0,
                              default_headers={"X-Lethe-Account": account, "X-Forwarded-For": CLIENT_IP,
                                               "Cookie": "sid=browser-cookie", "X-Real-IP": CLIENT_IP})

@@ -1,0 +1,86 @@
+"""Gateway overhead: the same chat completions sent to the model server directly and through
+``lethe gateway`` (a real process, with a real deployment behind it delivering the spool), in
+one run, interleaved so that both see the same machine load.
+
+Reported: p50 and p99 latency of each path (ms, non-streamed requests of a short prompt, one at a
+time over a kept-alive connection) and the added milliseconds (gateway minus direct at the same
+percentile); for streamed requests the same for the time to the first content chunk. The goal of
+issue 14 is p50 added <= 5 ms. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import _start, _stop
+from tests.e2e.test_gateway import FakeUpstream, GatewayProcess
+
+REQUESTS = 300
+BODY = {"model": "fake-1", "messages": [{"role": "user", "content": "What is the capital of France?"}]}
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def _once(client: httpx.Client, url: str, headers: dict[str, str], stream: bool) -> float:
+    started = time.perf_counter()
+    if not stream:
+        client.post(url, json=BODY, headers=headers).raise_for_status()
+        return (time.perf_counter() - started) * 1000
+    with client.stream("POST", url, json={**BODY, "stream": True}, headers=headers) as resp:
+        lines = resp.iter_lines()
+        for line in lines:
+            if line.startswith("data:") and '"content"' in line:
+                first = (time.perf_counter() - started) * 1000
+                for _ in lines:
+                    pass
+                return first
+    raise AssertionError("no content chunk")
+
+
+def main(requests: int = REQUESTS) -> dict[str, Any]:
+    """Run the benchmark; returns the figures (ms) by path and mode."""
+    with tempfile.TemporaryDirectory() as tmp, FakeUpstream(piece=8, delay_s=0.0) as upstream:
+        dep = _start(Path(tmp), "sqlite")
+        gateway = None
+        try:
+            gateway = GatewayProcess(dep, upstream.url)
+            headers = {"X-Lethe-Account": "acct-bench", "X-Lethe-Region": "EU"}
+            results: dict[str, Any] = {}
+            with httpx.Client(timeout=30) as client:
+                for stream in (False, True):
+                    times: dict[str, list[float]] = {"direct": [], "gateway": []}
+                    for n in range(requests + 20):
+                        for path, base in (("direct", upstream.url), ("gateway", gateway.url)):
+                            took = _once(client, base + "/v1/chat/completions", headers, stream)
+                            if n >= 20:  # warm-up
+                                times[path].append(took)
+                    mode = "stream_first_chunk" if stream else "whole"
+                    fig = {p: {"p50_ms": round(_pct(v, 0.5), 2), "p99_ms": round(_pct(v, 0.99), 2),
+                               "mean_ms": round(statistics.fmean(v), 2)} for p, v in times.items()}
+                    fig["added_p50_ms"] = round(fig["gateway"]["p50_ms"] - fig["direct"]["p50_ms"], 2)
+                    fig["added_p99_ms"] = round(fig["gateway"]["p99_ms"] - fig["direct"]["p99_ms"], 2)
+                    results[mode] = fig
+                    print(f"  {mode:20} direct p50 {fig['direct']['p50_ms']:.2f} ms p99 "
+                          f"{fig['direct']['p99_ms']:.2f} ms | gateway p50 {fig['gateway']['p50_ms']:.2f} ms "
+                          f"p99 {fig['gateway']['p99_ms']:.2f} ms | added p50 {fig['added_p50_ms']:.2f} ms "
+                          f"p99 {fig['added_p99_ms']:.2f} ms")
+            results["requests"] = requests
+            results["delivered"] = gateway.wait_delivered(300)
+            return results
+        finally:
+            if gateway is not None:
+                gateway.stop()
+            _stop(dep)
+
+
+if __name__ == "__main__":
+    main()
