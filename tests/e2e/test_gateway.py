@@ -317,3 +317,36 @@ def test_redacted_forwarding_hides_personal_data_upstream_and_gives_the_original
     assert {e.attributes["streamed"] for e in events[-2:]} == {True, False}
     for e in events:
         assert not any(v in e.attributes_json() for v in (name, email, phone, session))
+
+
+def test_a_surrogate_split_anywhere_across_chunks_is_put_back_whole() -> None:
+    from services.gateway.reidentify import StreamingReidentifier, Surrogates
+
+    surrogates = Surrogates({"<PERSON_0a1b2c3d>": "Ada Lovelace", "<EMAIL_ADDRESS_99aa88bb>": "ada@example.org"})
+    text = "Hi <PERSON_0a1b2c3d>, mail <EMAIL_ADDRESS_99aa88bb> or <b>bold</b> <NOT_A_SURROGATE"
+    want = "Hi Ada Lovelace, mail ada@example.org or <b>bold</b> <NOT_A_SURROGATE"
+    for size in range(1, 12):
+        for cut in range(size):
+            stream = StreamingReidentifier(surrogates)
+            pieces = [text[:cut]] + [text[i:i + size] for i in range(cut, len(text), size)]
+            emitted = [stream.feed(p) for p in pieces]
+            assert "".join(emitted) + stream.flush() == want
+            assert not any("<PERSON_" in e or "0a1b" in e for e in emitted)
+
+
+def test_forwarded_for_is_believed_only_from_a_trusted_proxy() -> None:
+    import ipaddress
+
+    from services.gateway.door import GatewayConfig, read_door, upstream_headers
+
+    config = GatewayConfig(upstream="http://model", trusted_proxies=(ipaddress.ip_network("10.0.0.0/8"),))
+    headers = {"x-lethe-account": "acct-1", "x-forwarded-for": "198.51.100.9, 10.1.2.3",
+               "authorization": "Bearer user-token", "cookie": "a=b", "x-real-ip": "198.51.100.9",
+               "forwarded": "for=198.51.100.9", "content-type": "application/json"}
+    assert read_door("10.9.9.9", headers, config).network_prefix == "198.51.100.0/24"
+    assert read_door("192.0.2.1", headers, config).network_prefix == "192.0.2.0/24"
+    door = read_door("10.9.9.9", {**headers, "x-lethe-session": "not-ours"}, config)
+    assert len(door.session_id) == 32 and door.session_id != "not-ours"
+    assert read_door("10.9.9.9", {**headers, "x-lethe-session": door.session_id}, config).session_id == door.session_id
+    sent = upstream_headers(headers, door.session_id, config)
+    assert sent == {"content-type": "application/json", "x-lethe-session": door.session_id}
