@@ -27,7 +27,6 @@ from shared.gen.lethe.v1 import (
     vault_pb2,
     vault_pb2_grpc,
 )
-from shared.ids import stable_id
 from shared.keysource import FileKeySource
 from shared.transparency import published_keys
 
@@ -97,9 +96,9 @@ class Backend:
 
     def evidence(self, request_id: str) -> dict[str, Any]:
         """The request's events with inclusion proofs (``lethe.audit-proof/v1``, checked offline)."""
+        from services.console.evidence import request_evidence
         try:
-            return audit_mod.prove(self.peers, published_keys(self.keys, SERVICES),
-                                   record=str(stable_id("dsr", request_id)))
+            return request_evidence(self, request_id)
         except grpc.RpcError as exc:
             raise BackendError(exc.code().name, exc.details() or "") from None
         except LookupError as exc:

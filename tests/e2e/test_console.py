@@ -1,0 +1,260 @@
+"""The DPO console in a real browser (Debian's chromium driven by Selenium and chromedriver),
+against the real services started by ``lethe up`` (which also starts the console).
+
+The deployment runs with a policy whose GDPR deadline is zero months (extension: two months), so
+an erasure left open (the vault is stopped) is overdue at once. Screenshots of each page go to
+``tests/e2e/screenshots/`` (or ``LETHE_SCREENSHOT_DIR``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from faker import Faker
+
+from tests.conftest import REPO, Deployment
+
+pytestmark = pytest.mark.e2e
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SHOTS = Path(os.environ.get("LETHE_SCREENSHOT_DIR", REPO / "tests" / "e2e" / "screenshots"))
+ACCOUNT = "acct-console-subject"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--window-size=1366,900"]
+
+
+def _interactions(fake: Faker) -> tuple[list[dict[str, Any]], list[str]]:
+    """Interactions of the subject (with Faker personal data) and of a few others; the subject's data."""
+    name, email, phone = fake.name(), fake.email(), fake.phone_number()
+    street = fake.street_address()
+    now = dt.datetime.now(dt.timezone.utc)
+    lines = [{"account_id": ACCOUNT, "session_hint": "s1", "client_ip": fake.ipv4_public(),
+              "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0", "region": "EU",
+              "timestamp": (now - dt.timedelta(hours=2)).isoformat(), "kind": "interaction",
+              "prompt": f"My name is {name}, write to {email} or call {phone}.",
+              "response": f"Noted, I will not share {street}."},
+             {"account_id": ACCOUNT, "session_hint": "s1", "region": "EU",
+              "timestamp": (now - dt.timedelta(hours=1)).isoformat(), "kind": "support_ticket",
+              "prompt": "My invoice is wrong.", "contact": f"{name} <{email}>"}]
+    for i in range(6):
+        lines.append({"account_id": f"acct-other-{i}", "session_hint": "s", "region": "US",
+                      "timestamp": (now - dt.timedelta(minutes=30 + i)).isoformat(),
+                      "kind": "interaction", "prompt": fake.sentence(), "response": fake.sentence()})
+    return lines, [name, email, phone, street]
+
+
+@pytest.fixture(scope="module")
+def console_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployment, list[str]]]:
+    """A deployment (GDPR deadline 0 months) with the subject's and others' data ingested."""
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
+    root = tmp_path_factory.mktemp("console")
+    policy = (REPO / "shared" / "policy.toml").read_text()
+    policy = re.sub(r"(\[requests\.gdpr\][^\n]*\n)months = 1", r"\1months = 0", policy)
+    assert "months = 0" in policy
+    (root / "policy.toml").write_text(policy)
+    dep = Deployment(root / "var", root / "keys", "sqlite", {"LETHE_POLICY_FILE": str(root / "policy.toml")})
+    dep.lethe("up")
+    try:
+        lines, pii = _interactions(Faker(["en_US"]))
+        (root / "in.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+        dep.lethe("ingest", str(root / "in.jsonl"))
+        yield dep, pii
+    finally:
+        dep.lethe("down", check=False)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Headless chromium with a new, empty profile."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in [*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(120)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    print(f"\nconsole screenshots in {SHOTS}")
+    yield driver
+    driver.quit()
+
+
+def _url(dep: Deployment) -> str:
+    return next(r for r in dep.lethe_json("status", "--json") if r["service"] == "console")["url"]
+
+
+def _shot(driver: Any, name: str) -> None:
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+def _submit(driver: Any, form_action: str, fields: dict[str, str]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    form = driver.find_element(By.CSS_SELECTOR, f"form[action='{form_action}']")
+    for name, value in fields.items():
+        element = form.find_element(By.NAME, name)
+        if element.tag_name == "select":
+            Select(element).select_by_value(value)
+        else:
+            element.clear()
+            element.send_keys(value)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
+def _client(driver: Any, base: str) -> httpx.Client:
+    """An HTTP client holding the browser's session cookie (for downloads and forged POSTs)."""
+    cookies = {c["name"]: c["value"] for c in driver.get_cookies()}
+    return httpx.Client(base_url=base, cookies=cookies, timeout=120)
+
+
+def test_the_console_serves_the_dpo_in_a_real_browser(console_deployment: tuple[Deployment, list[str]],
+                                                     browser: Any) -> None:
+    """Login, holds, subject and reveal, Art. 30, verification, an overdue request extended."""
+    from selenium.webdriver.common.by import By
+
+    dep, pii = console_deployment
+    driver = browser
+    url = _url(dep)
+    base = url.split("/login")[0]
+    pages: dict[str, str] = {}
+
+    # No session: every page sends the browser to the login page.
+    driver.get(base + "/requests")
+    assert driver.current_url.endswith("/login")
+    _shot(driver, "login")
+    driver.get(url)  # the one-time link
+    assert driver.current_url.endswith("/requests")
+    cookie = driver.get_cookie("lethe_console")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    driver.get(url)  # used once: refused
+    assert "already used" in driver.page_source
+    driver.get(base + "/requests")
+    assert driver.current_url.endswith("/requests")
+
+    # Without (or with a wrong) CSRF token a POST is refused and nothing happens.
+    client = _client(driver, base)
+    for form in ({"scope": "category", "target": "system.operations", "reason": "litigation"},
+                 {"scope": "category", "target": "system.operations", "reason": "litigation", "csrf": "x"}):
+        assert client.post("/holds/place", data=form).status_code == 403
+    assert httpx.get(base + "/requests", follow_redirects=False).status_code == 303
+
+    # Legal holds: place one with a reason, scope and reference, then release it.
+    driver.get(base + "/holds")
+    assert "litigation" not in driver.find_element(By.TAG_NAME, "tbody").text
+    _submit(driver, "/holds/place", {"reason": "security_investigation", "scope": "category",
+                                     "target": "system.operations", "reference": "CASE-2026-17"})
+    assert "placed" in driver.find_element(By.CLASS_NAME, "flash").text
+    assert "CASE-2026-17" in driver.page_source
+    pages["holds"] = driver.page_source
+    _shot(driver, "holds")
+    driver.find_element(By.CSS_SELECTOR, "form[action$='/release'] button").click()
+    assert "released" in driver.find_element(By.CLASS_NAME, "flash").text
+
+    # Every page before the reveal: no personal data of the subject.
+    for path, name in (("/retention", "retention"), ("/recipients", "recipients"),
+                       ("/audit", "audit"), ("/records", "records"), ("/requests", "requests-before")):
+        driver.get(base + path)
+        assert driver.find_element(By.TAG_NAME, "h1").text
+        pages[name] = driver.page_source
+        _shot(driver, name)
+    driver.get(base + "/subject")
+    _submit(driver, "/subject/find", {"account_id": ACCOUNT})
+    assert driver.current_url.endswith("/subject")  # the account id is in no URL
+    assert "RecordStored" in driver.page_source
+    pages["subject"] = driver.page_source
+    _shot(driver, "subject")
+    for name, source in pages.items():
+        for value in pii:
+            assert value not in source, f"personal data on the {name} page before a reveal"
+    assert ACCOUNT not in driver.title
+
+    # Reveal: asks a reason, shows the data, and is itself in the audit log.
+    _submit(driver, "/subject/reveal", {"reason": "DPO review for ticket T-881"})
+    revealed = driver.find_element(By.CLASS_NAME, "revealed").text
+    assert pii[0] in revealed and pii[1] in revealed
+    _shot(driver, "subject-revealed")
+    driver.get(base + "/subject")
+    assert "SubjectDataRevealed" in driver.page_source
+    assert "DPO review for ticket T-881" in driver.page_source
+    assert pii[0] not in driver.page_source  # shown once, not kept on the page
+
+    # Art. 30 record: page, JSON and CSV downloads.
+    driver.get(base + "/records")
+    href = driver.find_element(By.LINK_TEXT, "JSON").get_attribute("href")
+    record = _client(driver, base).get(href).json()
+    assert record["format"] == "lethe.records-of-processing/v1"
+    assert {a["rule"] for a in record["activities"]} >= {"content", "technical_metadata"}
+    assert record["recipients"] and record["security_measures"]
+    assert "activity,content" in _client(driver, base).get("/records.csv").text
+
+    # Audit: verify now.
+    driver.get(base + "/audit")
+    driver.find_element(By.CSS_SELECTOR, "form[action='/audit/verify'] button").click()
+    assert "intact" in driver.find_element(By.ID, "verification-result").text
+    _shot(driver, "audit-verified")
+
+    # An overdue request: an erasure left open (vault stopped) under a 0-month GDPR deadline.
+    record_json = json.loads((dep.data_dir / "deployment.json").read_text())
+    os.kill(record_json["services"]["vault"]["pid"], signal.SIGTERM)
+    time.sleep(2)
+    request_id = _submit_erasure(dep, "acct-other-3")
+    driver.get(base + "/requests")
+    row = driver.find_element(By.CSS_SELECTOR, "tr.overdue")
+    assert request_id in row.text and "OVERDUE" in row.text
+    _shot(driver, "requests")
+    (REPO / "docs").mkdir(exist_ok=True)
+    shutil.copy(SHOTS / "requests.png", REPO / "docs" / "console-requests.png")
+    row.find_element(By.TAG_NAME, "a").click()
+    evidence = _client(driver, base).get(f"/requests/{request_id}/evidence.json")
+    assert evidence.status_code == 200 and evidence.json()["events"]
+    _check_offline(evidence.content, dep)
+    _submit(driver, f"/requests/{request_id}/extend", {"reason": "complexity and number of requests"})
+    assert "Extended" in driver.find_element(By.CLASS_NAME, "flash").text
+    assert "OVERDUE" not in driver.page_source and "extended" in driver.page_source
+    _shot(driver, "request-extended")
+
+    log = (dep.data_dir / "logs" / "console.log").read_text()
+    assert ACCOUNT not in log and not any(v in log for v in pii)
+
+
+def _submit_erasure(dep: Deployment, account: str) -> str:
+    """Submit an erasure as the operator (the CLI's way would wait for it to end)."""
+    code = ("import sys, uuid; from cli import deployment; "
+            "from shared.gen.lethe.v1 import rights_pb2, rights_pb2_grpc; "
+            "_, _, p = deployment.connect(None, None); "
+            "s = rights_pb2_grpc.RightsServiceStub(p.channel('rights')); rid = str(uuid.uuid4()); "
+            "s.SubmitRequest(rights_pb2.SubmitRequestRequest(request_id=rid, "
+            "kind=rights_pb2.REQUEST_KIND_ERASURE, account_id=sys.argv[1], law='gdpr'), timeout=30); print(rid)")
+    env = {**os.environ, "LETHE_DATA_DIR": str(dep.data_dir), "LETHE_KEY_DIR": str(dep.key_dir), **dep.env}
+    out = subprocess.run([sys.executable, "-c", code, account], capture_output=True, env=env, cwd=REPO,
+                         timeout=120, check=True)
+    return out.stdout.decode().strip()
+
+
+def _check_offline(document: bytes, dep: Deployment) -> None:
+    """The downloaded evidence checks offline against the published keys."""
+    path = dep.data_dir.parent / f"evidence-{uuid.uuid4().hex}.json"
+    path.write_bytes(document)
+    keys = dep.data_dir.parent / "keys.json"
+    keys.write_text(dep.lethe("audit", "keys", "--json").stdout.decode())
+    proc = subprocess.run([sys.executable, "-m", "shared.proofcheck", str(path), "--keys", str(keys)],
+                          capture_output=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
