@@ -28,7 +28,6 @@ from shared.gen.lethe.v1 import (
     vault_pb2_grpc,
 )
 from shared.keysource import FileKeySource
-from shared.transparency import published_keys
 
 TIMEOUT_S = 30.0
 UTC = dt.timezone.utc

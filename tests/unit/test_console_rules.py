@@ -1,0 +1,82 @@
+"""The console's rules without a browser: one-time login links, sessions, CSRF, the retention
+calendar and the Art. 30 record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import stat
+from pathlib import Path
+from types import SimpleNamespace
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from services.console import auth
+from services.console.pages.records import as_csv, build
+from services.console.pages.retention import calendar, schedules
+from shared.policy import load_policy
+
+
+def test_a_login_link_works_once_and_its_file_is_private(tmp_path: Path) -> None:
+    tokens = auth.LoginTokens(tmp_path / "console" / "login-token")
+    first = tokens.current
+    assert stat.S_IMODE((tmp_path / "console" / "login-token").stat().st_mode) == 0o600
+    assert not tokens.consume("wrong") and not tokens.consume("")
+    assert tokens.consume(first)
+    assert not tokens.consume(first)
+    assert (tmp_path / "console" / "login-token").read_text() == tokens.current != first
+
+
+def test_an_idle_session_ends(monkeypatch: object) -> None:
+    sessions = auth.Sessions()
+    sid, session = sessions.start()
+    assert sessions.get(sid) is session and sessions.get("other") is None
+    session.seen -= auth.IDLE_S + 1
+    assert sessions.get(sid) is None
+
+
+def test_a_post_without_the_sessions_csrf_token_is_refused() -> None:
+    session = auth.Session()
+
+    async def action(request: Request) -> PlainTextResponse:
+        request.state.session = session
+        await auth.checked_form(request)
+        return PlainTextResponse("done")
+
+    client = TestClient(Starlette(routes=[Route("/a", action, methods=["POST"])]), raise_server_exceptions=False)
+    assert client.post("/a", data={}).status_code == 403
+    assert client.post("/a", data={"csrf": "forged"}).status_code == 403
+    assert client.post("/a", data={"csrf": session.csrf}).text == "done"
+
+
+def _entry(event: str, rid: str, **attrs: object) -> SimpleNamespace:
+    return SimpleNamespace(event=event, originator_id=rid, attributes=attrs)
+
+
+def test_the_calendar_counts_live_schedules_by_day_and_category() -> None:
+    today = dt.date(2026, 12, 2)
+    at = lambda d: dt.datetime(2026, 12, 2 + d, tzinfo=dt.timezone.utc).isoformat()  # noqa: E731
+    log = [_entry("ScheduleCreated", "a", category="user.content", due_at=at(1), state="scheduled"),
+           _entry("ScheduleCreated", "b", category="user.content", due_at=at(1), state="scheduled"),
+           _entry("ScheduleCreated", "c", category="system.operations", due_at=at(3), state="scheduled"),
+           _entry("ScheduleCreated", "d", category="user.contact", due_at=None, state="scheduled"),
+           _entry("RecordExpired", "b"), _entry("DeadlineSet", "d", due_at=at(5))]
+    rows, categories = calendar(schedules(log), today)
+    assert categories == ["system.operations", "user.contact", "user.content"]
+    assert [(r["day"].day, r["counts"]) for r in rows] == [(3, [0, 0, 1]), (5, [1, 0, 0]), (7, [0, 1, 0])]
+
+
+def test_the_art30_record_names_every_rule_recipient_and_measure() -> None:
+    policy = load_policy()
+    recipient = SimpleNamespace(recipient_id="cloud", name="Cloud", category="infrastructure_provider",
+                                region="US", transfer_mechanism="SCCs", legal_reference="2021/914",
+                                valid_until="2027-01-01", active=True)
+    doc = build(policy, [recipient], [_entry("ScheduleCreated", "a", category="user.content",
+                                             due_at=None, state="scheduled")])
+    assert {a["rule"] for a in doc["activities"]} == {r.rule for r in policy.rules}
+    assert next(a for a in doc["activities"] if a["rule"] == "content")["records_held"] == 1
+    text = as_csv(doc)
+    assert text.splitlines()[0].startswith("section,name") and "recipient,cloud" in text
