@@ -117,6 +117,9 @@ def up(data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
     record = deployment.up(settings)
     for name, info in record["services"].items():
         out.print(f"{name:14} {info['address']:22} pid {info['pid']}")
+    if record.get("console"):
+        out.print(f"{'console':14} {record['console']['address']:22} pid {record['console']['pid']} "
+                  "(login link: lethe status --json)")
     out.print(f"data dir {settings.data_dir}\nkey dir  {settings.key_dir}")
 
 
