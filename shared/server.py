@@ -34,6 +34,7 @@ from shared.errors import FailedPrecondition, InvalidArgument, LetheError, NotFo
 from shared.gen.lethe.v1 import common_pb2, events_pb2, events_pb2_grpc
 from shared.idempotency import IdempotencyStore, RequestIdReused, request_digest
 from shared.keysource import FileKeySource
+from shared.logs import configure_logging
 from shared.store import open_store
 from shared.telemetry import setup_telemetry
 from shared.tls import peer_identity, server_credentials
@@ -338,14 +339,13 @@ def run_service(service: str, build: Callable[[Settings, FileKeySource], tuple[L
     parser.add_argument("--key-dir")
     parser.add_argument("--address", default=os.environ.get("LETHE_LISTEN", "127.0.0.1:0"))
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO,
-                        format=f"%(asctime)s {service} %(levelname)s %(message)s")
     try:
+        configure_logging(service, os.environ.get("LETHE_LOG_FORMAT"))
         settings = load_settings(args.data_dir, args.key_dir)
+        setup_telemetry(service)
     except ConfigError as exc:
         exit_on_config_error(f"lethe-{service}", exc)
     keys = FileKeySource(settings.key_dir)
-    setup_telemetry(service)
     app, register, stop_workers = build(settings, keys)
     server, port, health_servicer = create_server(service, settings, keys, app, register,
                                                   args.address)

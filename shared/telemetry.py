@@ -2,7 +2,10 @@
 
 Exporters are configuration, read once at start-up: OTLP over gRPC when
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, a JSON-lines file per service when ``LETHE_TRACE_FILE`` is
-set (``{service}`` in it is replaced; used by the canary tests), nothing otherwise. The maintained
+set (``{service}`` in it is replaced; used by the canary tests), nothing otherwise. Metrics can also
+be scraped: ``LETHE_METRICS_ADDRESS=host:port`` serves them in the Prometheus text format at
+``http://host:port/metrics`` (OpenTelemetry's Prometheus exporter; plain HTTP on a port of its own,
+since the gRPC health port cannot answer HTTP/1.1; no personal data: labels are outcomes). The maintained
 gRPC instrumentation creates the spans; Lethe adds only ids and counts as attributes (prefixed
 ``lethe.``). No personal data goes into any span, attribute, event or status message: error
 messages are written without it (see shared/errors.py), and no payload is recorded.
@@ -20,7 +23,7 @@ from collections.abc import Callable, Sequence
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -29,6 +32,8 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
+
+from shared.config import ConfigError
 
 _started = False
 
@@ -70,6 +75,9 @@ def setup_telemetry(service: str) -> None:
 
         tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+    metrics_address = os.environ.get("LETHE_METRICS_ADDRESS")
+    if metrics_address:
+        readers.append(prometheus_reader(metrics_address))
     trace_file = os.environ.get("LETHE_TRACE_FILE")
     if trace_file:
         tracer_provider.add_span_processor(
@@ -78,6 +86,22 @@ def setup_telemetry(service: str) -> None:
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
     GrpcInstrumentorServer().instrument()
     GrpcInstrumentorClient().instrument()
+
+
+def prometheus_reader(address: str) -> MetricReader:
+    """Serve ``GET /metrics`` (Prometheus text format) on ``host:port``; return the reader that feeds it.
+
+    Raises ConfigError when the address is not ``host:port`` and OSError when the port cannot be bound.
+    """
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import start_http_server
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError("LETHE_METRICS_ADDRESS must be host:port")
+    reader = PrometheusMetricReader()
+    start_http_server(int(port), addr=host.strip("[]"))
+    return reader
 
 
 def tracer() -> trace.Tracer:
