@@ -214,7 +214,7 @@ def console_status(settings: Settings, info: dict[str, Any]) -> dict[str, Any]:
             state = "SERVING" if resp.status == 200 else "NOT_SERVING"
     except OSError:
         state = "UNREACHABLE"
-    token_file = settings.data_dir / "console" / "login-token"
+    token_file = settings.data_dir / "console" / address.rpartition(":")[2] / "login-token"
     token = token_file.read_text().strip() if token_file.exists() else ""
     return {"service": "console", "address": address, "pid": info["pid"], "health": state,
             "events": None, "url": f"http://{address}/login?token={token}" if token else f"http://{address}/"}

@@ -831,7 +831,7 @@ def console(listen: Annotated[str, typer.Option("--listen", help="HOST:PORT")] =
         split_listen(listen)
     except ValueError as exc:
         usage(str(exc))
-    serve(str(data_dir) if data_dir else None, str(key_dir) if key_dir else None, listen)
+    serve(str(data_dir) if data_dir else None, str(key_dir) if key_dir else None, listen, show_link=True)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -115,8 +116,8 @@ def _login_routes(console: Console) -> list[Route]:
             Route("/healthz", health), Route("/", home), Route("/static/console.css", stylesheet)]
 
 
-def create_app(console: Console) -> Starlette:
-    """The console's ASGI application."""
+def create_app(console: Console, hosts: list[str] | None = None) -> Starlette:
+    """The console's ASGI application; ``hosts``: the Host headers it answers (DNS rebinding)."""
     from services.console.pages import audit, holds, records, recipients, requests, retention, subject
 
     routes = _login_routes(console)
@@ -134,5 +135,7 @@ def create_app(console: Console) -> Starlette:
         return console.render(request, "error.html", "Refused", status=502 if exc.code == "UNAVAILABLE" else 409,
                               message=f"{exc.code}: {exc.message}")
 
-    return Starlette(routes=routes, middleware=[Middleware(SessionMiddleware, console=console)],
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=hosts or ["*"]),
+                  Middleware(SessionMiddleware, console=console)]
+    return Starlette(routes=routes, middleware=middleware,
                      exception_handlers={HTTPException: http_error, BackendError: backend_error})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -37,16 +38,26 @@ def login_url(listen: str, token: str) -> str:
     return f"http://{host}:{port}/login?token={token}"
 
 
-def serve(data_dir: str | None, key_dir: str | None, listen: str) -> None:
-    """Serve until interrupted (SIGTERM/SIGINT end it gracefully)."""
+def state_dir(data_dir: Path, listen: str) -> Path:
+    """Where a console on ``listen`` keeps its login token and last verification."""
+    return data_dir / "console" / str(split_listen(listen)[1])
+
+
+def serve(data_dir: str | None, key_dir: str | None, listen: str, show_link: bool = False) -> None:
+    """Serve until interrupted (SIGTERM/SIGINT end it gracefully).
+
+    The login link is printed on stderr only with ``show_link`` (``lethe console`` on a terminal);
+    a console started by ``lethe up`` logs no credential: ``lethe status --json`` gives its link.
+    """
     host, port = split_listen(listen)
     settings = load_settings(data_dir, key_dir)
-    console = Console(Backend(settings, FileKeySource(settings.key_dir)), settings.data_dir / "console",
+    console = Console(Backend(settings, FileKeySource(settings.key_dir)), state_dir(settings.data_dir, listen),
                       secure_cookie=False)
-    link = login_url(listen, console.tokens.current) if sys.stderr.isatty() else "`lethe status --json`"
+    link = login_url(listen, console.tokens.current) if show_link else "the url of `lethe status --json`"
     print(f"lethe console on {listen}; sign in once with {link}", file=sys.stderr, flush=True)
+    hosts = ["*"] if host in ("0.0.0.0", "::") else sorted({host, "127.0.0.1", "localhost", "::1"})
     try:
-        uvicorn.run(create_app(console), host=host, port=port, access_log=False, log_level="warning")
+        uvicorn.run(create_app(console, hosts), host=host, port=port, access_log=False, log_level="warning")
     finally:
         console.backend.close()
 

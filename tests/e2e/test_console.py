@@ -155,6 +155,7 @@ def test_the_console_serves_the_dpo_in_a_real_browser(console_deployment: tuple[
                  {"scope": "category", "target": "system.operations", "reason": "litigation", "csrf": "x"}):
         assert client.post("/holds/place", data=form).status_code == 403
     assert httpx.get(base + "/requests", follow_redirects=False).status_code == 303
+    assert httpx.get(base + "/login", headers={"Host": "rebound.example"}).status_code == 400
 
     # Legal holds: place one with a reason, scope and reference, then release it.
     driver.get(base + "/holds")
@@ -211,18 +212,25 @@ def test_the_console_serves_the_dpo_in_a_real_browser(console_deployment: tuple[
     assert "intact" in driver.find_element(By.ID, "verification-result").text
     _shot(driver, "audit-verified")
 
-    # An overdue request: an erasure left open (vault stopped) under a 0-month GDPR deadline.
+    # An overdue request: an erasure left open (vault stopped) under a 0-month GDPR deadline; a
+    # CCPA one (45 days) stays on time and comes after it; closed ones follow.
+    dep.lethe("rights", "object", "acct-other-1", "--purpose", "model-training")
+    dep.lethe("rights", "access", "acct-other-2", "--out", str(dep.data_dir.parent / "export.json"))
     record_json = json.loads((dep.data_dir / "deployment.json").read_text())
     os.kill(record_json["services"]["vault"]["pid"], signal.SIGTERM)
     time.sleep(2)
-    request_id = _submit_erasure(dep, "acct-other-3")
-    driver.get(base + "/requests")
-    row = driver.find_element(By.CSS_SELECTOR, "tr.overdue")
-    assert request_id in row.text and "OVERDUE" in row.text
+    on_time = _submit_erasure(dep, "acct-other-4", "ccpa")
+    request_id = _submit_erasure(dep, "acct-other-3", "gdpr")
+    driver.get(base + "/requests?all=1")
+    rows = driver.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert request_id in rows[0].text and "OVERDUE" in rows[0].text
+    later = next(r for r in rows if on_time in r.text)
+    assert "OVERDUE" not in later.text and len(rows) == 4  # overdue first, then by deadline
     _shot(driver, "requests")
     (REPO / "docs").mkdir(exist_ok=True)
     shutil.copy(SHOTS / "requests.png", REPO / "docs" / "console-requests.png")
-    row.find_element(By.TAG_NAME, "a").click()
+    driver.find_element(By.LINK_TEXT, request_id).click()
+    assert "RequestReceived" in driver.page_source  # the evidence table, from the signed log
     evidence = _client(driver, base).get(f"/requests/{request_id}/evidence.json")
     assert evidence.status_code == 200 and evidence.json()["events"]
     _check_offline(evidence.content, dep)
@@ -235,16 +243,17 @@ def test_the_console_serves_the_dpo_in_a_real_browser(console_deployment: tuple[
     assert ACCOUNT not in log and not any(v in log for v in pii)
 
 
-def _submit_erasure(dep: Deployment, account: str) -> str:
+def _submit_erasure(dep: Deployment, account: str, law: str) -> str:
     """Submit an erasure as the operator (the CLI's way would wait for it to end)."""
     code = ("import sys, uuid; from cli import deployment; "
             "from shared.gen.lethe.v1 import rights_pb2, rights_pb2_grpc; "
             "_, _, p = deployment.connect(None, None); "
             "s = rights_pb2_grpc.RightsServiceStub(p.channel('rights')); rid = str(uuid.uuid4()); "
             "s.SubmitRequest(rights_pb2.SubmitRequestRequest(request_id=rid, "
-            "kind=rights_pb2.REQUEST_KIND_ERASURE, account_id=sys.argv[1], law='gdpr'), timeout=30); print(rid)")
+            "kind=rights_pb2.REQUEST_KIND_ERASURE, account_id=sys.argv[1], law=sys.argv[2]), timeout=30); "
+            "print(rid)")
     env = {**os.environ, "LETHE_DATA_DIR": str(dep.data_dir), "LETHE_KEY_DIR": str(dep.key_dir), **dep.env}
-    out = subprocess.run([sys.executable, "-c", code, account], capture_output=True, env=env, cwd=REPO,
+    out = subprocess.run([sys.executable, "-c", code, account, law], capture_output=True, env=env, cwd=REPO,
                          timeout=120, check=True)
     return out.stdout.decode().strip()
 

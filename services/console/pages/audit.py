@@ -37,7 +37,7 @@ def routes(console: Any) -> list[Route]:
     backend = console.backend
     saved = console.state_dir / "last-verification.json"
 
-    async def page(request: Request) -> Response:
+    def page(request: Request) -> Response:
         last = console.last_verification
         if last is None and saved.exists():
             last = json.loads(saved.read_text())

@@ -17,7 +17,7 @@ def routes(console: Any) -> list[Route]:
     """The Recipients page's routes."""
     backend = console.backend
 
-    async def page(request: Request) -> Response:
+    def page(request: Request) -> Response:
         today = dt.date.today().isoformat()
         registry = sorted(backend.recipients(), key=lambda r: (r.valid_until == "", r.valid_until, r.recipient_id))
         rows = [{"r": r, "expired": bool(r.valid_until) and r.valid_until < today} for r in registry]

@@ -68,14 +68,14 @@ def routes(console: Any) -> list[Route]:
     def document() -> dict[str, Any]:
         return build(console.policy, backend.recipients(), backend.read_log("retention"))
 
-    async def page(request: Request) -> Response:
+    def page(request: Request) -> Response:
         return console.render(request, "records.html", "Records of processing", doc=document())
 
-    async def as_json(request: Request) -> Response:
+    def as_json(request: Request) -> Response:
         return Response(json.dumps(document(), indent=1), media_type="application/json",
                         headers={"Content-Disposition": 'attachment; filename="records-of-processing.json"'})
 
-    async def as_csv_file(request: Request) -> Response:
+    def as_csv_file(request: Request) -> Response:
         return Response(as_csv(document()), media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="records-of-processing.csv"'})
 

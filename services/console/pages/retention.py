@@ -50,7 +50,7 @@ def routes(console: Any) -> list[Route]:
     """The Retention page's routes."""
     backend = console.backend
 
-    async def page(request: Request) -> Response:
+    def page(request: Request) -> Response:
         entries = backend.read_log("retention")
         live = schedules(entries)
         now = dt.datetime.now(dt.timezone.utc)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -31,7 +32,7 @@ def routes(console: Any) -> list[Route]:
     """The Subject page's routes."""
     backend = console.backend
 
-    async def page(request: Request) -> Response:
+    def page(request: Request) -> Response:
         session = auth.session_of(request)
         if not session.account_id:
             return console.render(request, "subject.html", "Subject", ref="", rows=[], revealed=None)
@@ -57,8 +58,8 @@ def routes(console: Any) -> list[Route]:
         if not reason:
             session.flash = "A reveal needs a reason; nothing was shown."
             return RedirectResponse("/subject", status_code=303)
-        export = backend.reveal(session.account_id, reason)
-        ref, rows = _timeline(backend, session.account_id)
+        export = await run_in_threadpool(backend.reveal, session.account_id, reason)
+        ref, rows = await run_in_threadpool(_timeline, backend, session.account_id)
         return console.render(request, "subject.html", "Subject", ref=ref, rows=rows, revealed=export)
 
     return [Route("/subject", page), Route("/subject/find", find, methods=["POST"]),
