@@ -10,6 +10,8 @@ addresses.
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from services.gateway.app import Gateway
@@ -28,15 +30,41 @@ IDENTITY = "client"
 
 
 class Recorder:
-    """Spools each turn, wakes the worker, and logs re-identifications (callable by the app)."""
+    """Spools each turn, wakes the worker, and logs re-identifications (callable by the app).
+
+    Writes happen on one writer thread, so the HTTP connection is free for its next request
+    while the entry is fsynced; ``close`` waits for the writes still queued.
+    """
 
     def __init__(self, spool: Spool, worker: DeliveryWorker, events: GatewayLog) -> None:
         self.spool = spool
         self.worker = worker
         self.events = events
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="lethe-spool-writer")
+        self._queued = 0  # submitted, not yet written
+        self._lock = threading.Lock()
 
     def __call__(self, item: SpooledInteraction, surrogates: Surrogates, streamed: bool) -> None:
+        """Queue ``item`` for the spool (returns at once)."""
+        with self._lock:
+            self._queued += 1
+        self._writer.submit(self._write, item, surrogates, streamed)
+
+    def close(self) -> None:
+        """Finish the queued writes."""
+        self._writer.shutdown(wait=True)
+
+    def _write(self, item: SpooledInteraction, surrogates: Surrogates, streamed: bool) -> None:
         """Durably spool ``item``; record its re-identifications (counts per type only)."""
+        try:
+            self._write_now(item, surrogates, streamed)
+        except Exception:  # noqa: BLE001 - never log the content
+            log.exception("could not spool an interaction")
+        finally:
+            with self._lock:
+                self._queued -= 1
+
+    def _write_now(self, item: SpooledInteraction, surrogates: Surrogates, streamed: bool) -> None:
         self.spool.put(item)
         self.worker.notify()
         if surrogates.reidentified:
@@ -44,7 +72,7 @@ class Recorder:
 
     def state(self) -> dict[str, Any]:
         """Spool length and delivery outcomes so far (no personal data)."""
-        return {"spooled": len(self.spool), "delivered": dict(self.worker.counts)}
+        return {"spooled": self._queued + len(self.spool), "delivered": dict(self.worker.counts)}
 
 
 def build(config: GatewayConfig, settings: Settings) -> tuple[Gateway, DeliveryWorker, Any]:
@@ -61,12 +89,15 @@ def build(config: GatewayConfig, settings: Settings) -> tuple[Gateway, DeliveryW
 
         redactor = Redactor(DetectionEngine(workers=1), keys.get_or_create("gateway/pseudonym"))
 
+    recorder = Recorder(spool, worker, events)
+
     def close() -> None:
+        recorder.close()
         worker.stop()
         peers.close()
         events.close()
 
-    return Gateway(config, Recorder(spool, worker, events), redactor), worker, close
+    return Gateway(config, recorder, redactor), worker, close
 
 
 def serve(config: GatewayConfig, settings: Settings, host: str, port: int) -> None:
