@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import json
 import re
 import shutil
 import subprocess
@@ -74,7 +75,10 @@ def test_wheel_from_a_clean_clone_contains_the_generated_grpc_code(wheel: Path) 
             assert f"shared/gen/lethe/v1/{proto}{suffix}" in names, f"{proto}{suffix} missing from the wheel"
     for package in ("shared/gen", "shared/gen/lethe", "shared/gen/lethe/v1"):
         assert f"{package}/__init__.py" in names
-    assert "shared/policy.toml" in names and "shared/authz.toml" in names
+    data_files = subprocess.run(["git", "ls-files", "--", "shared", "services", "cli"], cwd=REPO,
+                                capture_output=True, text=True, check=True).stdout.split()
+    missing = [f for f in data_files if not f.endswith(".py") and f not in names]
+    assert not missing, f"data files of the packages missing from the wheel (package-data): {missing}"
     assert any(n.endswith("entry_points.txt") for n in names)
 
 
@@ -148,3 +152,24 @@ def test_build_time_grpcio_tools_matches_the_pinned_runtime() -> None:
                 if "==" in line and not line.startswith("#"))
     pins = {normalize(k): v for k, v in pins.items()}
     assert build["grpcio-tools"].endswith(f"=={pins['grpcio-tools']}"), "pin grpcio-tools as in constraints.txt"
+
+
+def test_lethe_up_runs_every_service_from_the_wheel(wheel: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "LETHE_DATA_DIR": str(tmp_path / "var"), "LETHE_KEY_DIR": str(tmp_path / "keys")}
+
+    def lethe(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    up = lethe("up")
+    try:
+        assert up.returncode == 0, up.stderr[-3000:]
+        status = lethe("status", "--json")
+        rows = json.loads(status.stdout)
+        assert {r["service"] for r in rows} >= set(SERVICES)
+        assert all(r["health"] == "SERVING" for r in rows), rows
+    finally:
+        lethe("down")
