@@ -32,6 +32,7 @@ from services.gateway.spool import SpooledInteraction
 from shared.errors import InvalidArgument
 
 Recorder = Callable[[SpooledInteraction, Surrogates, bool], None]
+MAX_BODY_BYTES = 32 * 1024 * 1024  # as the services' per-message limit
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -85,9 +86,14 @@ class Gateway:
         """``POST /v1/chat/completions``, streaming (SSE) or not."""
         assert self.client is not None
         peer = request.client.host if request.client else None
+        if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
+            return _error(413, "BODY_TOO_LARGE", f"the request body exceeds {MAX_BODY_BYTES} bytes")
         try:
             door = read_door(peer, request.headers, self.config)
-            body = json.loads(await request.body())
+            raw = await request.body()
+            if len(raw) > MAX_BODY_BYTES:
+                return _error(413, "BODY_TOO_LARGE", f"the request body exceeds {MAX_BODY_BYTES} bytes")
+            body = json.loads(raw)
         except InvalidArgument as exc:
             return _error(400, exc.reason, exc.message)
         except ValueError:
