@@ -159,7 +159,7 @@ def test_the_manifests_run_this_image_with_commands_it_has() -> None:
             "template", {}).get("spec")
         if pod:
             containers += pod["containers"]
-    assert len(containers) == len(SERVICES) + 1
+    assert len(containers) >= len(SERVICES) + 1, "the five services and the sweep at least"
     for container in containers:
         assert container["image"] == f"lethe:{version}", container["name"]
         assert container["command"][0] in ("python", "lethe"), "both are on the image's PATH"
