@@ -118,7 +118,7 @@ def _login_routes(console: Console) -> list[Route]:
 
 def create_app(console: Console, hosts: list[str] | None = None) -> Starlette:
     """The console's ASGI application; ``hosts``: the Host headers it answers (DNS rebinding)."""
-    from services.console.pages import audit, holds, records, recipients, requests, retention, subject
+    from services.console.pages import audit, holds, recipients, records, requests, retention, subject
 
     routes = _login_routes(console)
     for page in (requests, subject, holds, retention, recipients, audit, records):
@@ -132,7 +132,8 @@ def create_app(console: Console, hosts: list[str] | None = None) -> Starlette:
     async def backend_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, BackendError)
         log.warning("service call refused or failed: %s", exc.code)
-        return console.render(request, "error.html", "Refused", status=502 if exc.code == "UNAVAILABLE" else 409,
+        status = 502 if exc.code == "UNAVAILABLE" else 409
+        return console.render(request, "error.html", "Refused", status=status,
                               message=f"{exc.code}: {exc.message}")
 
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=hosts or ["*"]),

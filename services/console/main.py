@@ -51,8 +51,8 @@ def serve(data_dir: str | None, key_dir: str | None, listen: str, show_link: boo
     """
     host, port = split_listen(listen)
     settings = load_settings(data_dir, key_dir)
-    console = Console(Backend(settings, FileKeySource(settings.key_dir)), state_dir(settings.data_dir, listen),
-                      secure_cookie=False)
+    backend = Backend(settings, FileKeySource(settings.key_dir))
+    console = Console(backend, state_dir(settings.data_dir, listen), secure_cookie=False)
     link = login_url(listen, console.tokens.current) if show_link else "the url of `lethe status --json`"
     print(f"lethe console on {listen}; sign in once with {link}", file=sys.stderr, flush=True)
     hosts = ["*"] if host in ("0.0.0.0", "::") else sorted({host, "127.0.0.1", "localhost", "::1"})

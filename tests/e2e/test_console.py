@@ -37,6 +37,10 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--window-size=1366,900"]
 
 
+UNLABELLED = """return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+    .filter(e => !e.id || !document.querySelector('label[for="' + e.id + '"]')).length"""
+
+
 def _interactions(fake: Faker) -> tuple[list[dict[str, Any]], list[str]]:
     """Interactions of the subject (with Faker personal data) and of a few others; the subject's data."""
     name, email, phone = fake.name(), fake.email(), fake.phone_number()
@@ -169,11 +173,16 @@ def test_the_console_serves_the_dpo_in_a_real_browser(console_deployment: tuple[
     driver.find_element(By.CSS_SELECTOR, "form[action$='/release'] button").click()
     assert "released" in driver.find_element(By.CLASS_NAME, "flash").text
 
-    # Every page before the reveal: no personal data of the subject.
+    # A refused disclosure (analytics recipients get aggregates only) is listed with its reason.
+    assert dep.lethe("disclose", "--recipient", "analytics-eu", "--purpose", "analytics",
+                     "--account", "acct-other-5", check=False).returncode == 1
+
+    # Every page before the reveal: no personal data of the subject; every field has its label.
     for path, name in (("/retention", "retention"), ("/recipients", "recipients"),
                        ("/audit", "audit"), ("/records", "records"), ("/requests", "requests-before")):
         driver.get(base + path)
         assert driver.find_element(By.TAG_NAME, "h1").text
+        assert not driver.execute_script(UNLABELLED), f"a field without a label on {path}"
         pages[name] = driver.page_source
         _shot(driver, name)
     driver.get(base + "/subject")
@@ -186,6 +195,7 @@ def test_the_console_serves_the_dpo_in_a_real_browser(console_deployment: tuple[
         for value in pii:
             assert value not in source, f"personal data on the {name} page before a reveal"
     assert ACCOUNT not in driver.title
+    assert "DisclosureRefused" in pages["recipients"]
 
     # Reveal: asks a reason, shows the data, and is itself in the audit log.
     _submit(driver, "/subject/reveal", {"reason": "DPO review for ticket T-881"})
@@ -267,3 +277,36 @@ def _check_offline(document: bytes, dep: Deployment) -> None:
     proc = subprocess.run([sys.executable, "-m", "shared.proofcheck", str(path), "--keys", str(keys)],
                           capture_output=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
+
+
+def test_lethe_console_serves_on_its_own_with_a_login_link(console_deployment: tuple[Deployment, list[str]],
+                                                           tmp_path: Path) -> None:
+    """``lethe console --listen`` finds the deployment like every command and prints its link."""
+    import socket
+
+    dep, _ = console_deployment
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "LETHE_DATA_DIR": str(dep.data_dir), "LETHE_KEY_DIR": str(dep.key_dir), **dep.env}
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "console", "--listen", f"127.0.0.1:{port}"],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, cwd=REPO)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline().decode()
+        link = re.search(r"http://\S+", line)
+        assert link, line
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with httpx.Client(follow_redirects=True) as client:
+            page = client.get(link.group(0))
+            assert page.status_code == 200 and page.url.path == "/requests"
+            assert client.get(link.group(0)).status_code == 403  # once
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

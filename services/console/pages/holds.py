@@ -20,7 +20,8 @@ def routes(console: Any) -> list[Route]:
     backend = console.backend
 
     def page(request: Request) -> Response:
-        holds = sorted(backend.holds(include_released=True), key=lambda h: (not h.active, h.placed_at.seconds))
+        holds = sorted(backend.holds(include_released=True),
+                       key=lambda h: (not h.active, h.placed_at.seconds))
         return console.render(request, "holds.html", "Legal holds", holds=holds, scopes=SCOPES,
                               reasons=console.policy.holds,
                               categories=[c for r in console.policy.rules for c in r.categories])

@@ -13,19 +13,23 @@ from starlette.routing import Route
 RELEASES = ("DataDisclosed", "DataTransferred", "DisclosureRefused")
 
 
+def _release(e: Any) -> dict[str, Any]:
+    a = e.attributes
+    return {"time": e.recorded_at, "event": e.event, "recipient": a.get("recipient_id", ""),
+            "purpose": a.get("purpose", ""), "mechanism": a.get("mechanism", ""),
+            "records": len(a.get("record_ids", []) or []), "reason": a.get("reason", "")}
+
+
 def routes(console: Any) -> list[Route]:
     """The Recipients page's routes."""
     backend = console.backend
 
     def page(request: Request) -> Response:
         today = dt.date.today().isoformat()
-        registry = sorted(backend.recipients(), key=lambda r: (r.valid_until == "", r.valid_until, r.recipient_id))
+        registry = sorted(backend.recipients(),
+                          key=lambda r: (r.valid_until == "", r.valid_until, r.recipient_id))
         rows = [{"r": r, "expired": bool(r.valid_until) and r.valid_until < today} for r in registry]
-        releases = [{"time": e.recorded_at, "event": e.event, "recipient": e.attributes.get("recipient_id", ""),
-                     "purpose": e.attributes.get("purpose", ""), "mechanism": e.attributes.get("mechanism", ""),
-                     "records": len(e.attributes.get("record_ids", []) or []),
-                     "reason": e.attributes.get("reason", "")}
-                    for e in backend.read_log("vault") if e.event in RELEASES][::-1]
+        releases = [_release(e) for e in backend.read_log("vault") if e.event in RELEASES][::-1]
         return console.render(request, "recipients.html", "Recipients and transfers", rows=rows,
                               releases=releases)
 
