@@ -11,7 +11,7 @@ _CUE = cue_regex([
     "application", "applications", "app", "case", "cases", "file", "reference", "ref", "no", "nos",
     "number", "numbers", "n°", "nº", "#", "id", "passport", "licence", "license", "dl", "account",
     "acct", "member", "membership", "policy", "patient", "mrn", "record", "customer", "client",
-    "employee", "student", "badge", "ticket", "order", "invoice", "claim", "docket", "registration",
+    "employee", "student", "badge", "ticket", "claim", "docket", "registration",
     "reg", "permit", "national", "insurance", "nhs", "tax", "vat", "personnummer", "pesel", "dni",
     "nie", "bsn", "cpr", "identity", "identification", "driver", "driving",
 ])
@@ -30,8 +30,11 @@ class LetheIdNumberRecognizer(LetheRegexRecognizer):
     ]
 
     def check(self, text: str, start: int, end: int, score: float) -> Optional[float]:
-        """Case numbers pass (0.6, 0.85 with a cue); other codes need a cue in the 30 code points before."""
-        cue = has_cue(text, start, _CUE, 30)
+        """Case numbers pass (0.6, 0.85 with a cue); other codes need a cue in the 30 code points before,
+        on the same line. Order and invoice numbers identify a purchase, not a person: no cue."""
+        # The cue must be on the value's line: a CSV header's ``id`` labels a column, not a person.
+        line = text.rfind("\n", max(0, start - 30), start) + 1
+        cue = has_cue(text, start, _CUE, start - max(line, start - 30))
         if score >= 0.6:
             if cue:
                 return 0.85

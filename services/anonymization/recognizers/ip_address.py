@@ -7,6 +7,11 @@ from typing import Optional
 
 from .base import LetheRegexRecognizer
 
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+# IPv4 documentation ranges (RFC 5737): example addresses, never a person's. (IPv6's 2001:db8::/32,
+# RFC 3849, stays detected: real logs paste it as a placeholder for a real address often enough.)
+_DOCUMENTATION = tuple(ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
+
 
 class LetheIpAddressRecognizer(LetheRegexRecognizer):
     """Candidates are validated with :mod:`ipaddress`; ``::``-heavy code tokens are rejected."""
@@ -27,7 +32,8 @@ class LetheIpAddressRecognizer(LetheRegexRecognizer):
     ]
 
     def check(self, text: str, start: int, end: int, score: float) -> Optional[float]:
-        """Accept real addresses; reject ``::``, loopback/unspecified and hex-free ``a::b`` tokens."""
+        """Accept real addresses; reject ``::``, loopback/unspecified, IPv4 documentation ranges and hex-free
+        ``a::b`` tokens."""
         value = text[start:end]
         address = value.split("%", 1)[0]
         try:
@@ -36,6 +42,10 @@ class LetheIpAddressRecognizer(LetheRegexRecognizer):
             return None
         if ip.is_unspecified or ip.is_loopback:
             return None
+        if ip.version == 4 and any(ip in net for net in _DOCUMENTATION):
+            return None
+        if ip.version == 6 and ip in _IPV4_COMPATIBLE:
+            return None  # ``::1:9703`` is loopback and a port; ::/96 is deprecated and assigned to no one
         if ip.version == 6:
             groups = [g for g in address.split(":") if g]
             # ``std::abc`` style tokens: compressed forms need a digit and at least two groups.

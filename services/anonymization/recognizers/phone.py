@@ -23,12 +23,28 @@ _CUE = cue_regex([
     "llámame", "llamame", "llamar", "teléfono", "telefono", "móvil", "movil", "celular", "téléphone",
     "portable", "appelle", "appelez", "numéro", "chiamami", "cellulare", "numero", "bel", "telefoon",
 ])
+# Cues that name a telephone, as opposed to ``number``/``no``/``#``, which also label order numbers.
+_PHONE_CUE = cue_regex([
+    "phone", "phones", "tel", "telephone", "mobile", "cell", "cellphone", "call", "called", "calling",
+    "fax", "ring", "whatsapp", "sms", "dial", "landline", "hotline", "voicemail", "signal", "telegram",
+    "ruf", "rufen", "anrufen", "telefon", "telefonnummer", "handy", "mobil",
+    "mobilnummer", "festnetz", "llámame", "llamame", "llamar", "teléfono", "telefono", "móvil", "movil",
+    "celular", "téléphone", "portable", "appelle", "appelez", "chiamami", "cellulare", "bel", "telefoon",
+])
+# ``Desk: 5403926876``, ``Office\,3660170548``: a line label right before the number.
+_LABEL_CUE = re.compile(r"(?i)\b(?:office|desk|home|work|direct)\b[^\w\n]{1,3}$")
+# ``127.62.159.219``, ``11.26.169``: dotted numbers shaped like an IPv4 address or a version.
+_DOTTED_IP = re.compile(r"^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$")
+_VERSION = re.compile(r"^\d{1,2}(?:\.\d{1,4}){1,3}$")
+_VERSION_CUE = re.compile(r"(?i)(?:\bv|\bversion|\brelease|\bfrom|\bto|\bupgrad\w*|\bbump\w*)[ \t:]*$")
 # ``030 901820``, ``0170 1234567``: a trunk-prefixed area code, then the subscriber number.
 _TRUNK_GROUPS = re.compile(r"^\(?0\d{2,4}\)?[ /.-]\d{4,8}$")
 # What makes a two-group number a reference rather than a phone: ``ID 0123 456789``, ``order no.``.
 _REFERENCE_CUE = re.compile(
     r"(?i)\b(?:id|ref|reference|order|invoice|account|acct|customer|policy|case|ticket|serial|iban|bic|"
-    r"card|member|membership|patient|file|claim|contract)\b[\s#:.nNoO°-]*$"
+    r"card|member|membership|patient|file|claim|contract|tracking|batch|build|pid|sku|product|item|"
+    r"transaction|shipment|parcel|job|run|commit|issue|pr|version|port|ts|timestamp|epoch)\b"
+    r"[\s#:=.nNoO°-]*$"
 )
 # ``1 250 000 EUR``, ``$ 2 500 000``: thousands groups next to a currency are an amount.
 _THOUSANDS = re.compile(r"^[1-9]\d{0,2}(?:[ .,]\d{3})+$")
@@ -73,9 +89,19 @@ class LethePhoneRecognizer(LetheRegexRecognizer):
         if _THOUSANDS.match(core) and (_CURRENCY_AFTER.match(text, end)
                                        or _CURRENCY_BEFORE.search(text, max(0, start - 12), start)):
             return None
-        cue = has_cue(text, start, _CUE, 40) or _AFTER_CUE.match(text, end) is not None
+        if _DOTTED_IP.match(core) or (_VERSION.match(core) and (len(digits) < 9 or _VERSION_CUE.search(
+                text, max(0, start - 16), start))):
+            return None
+        phone_cue = (has_cue(text, start, _PHONE_CUE, 40) or _AFTER_CUE.match(text, end) is not None
+                     or _LABEL_CUE.search(text, max(0, start - 12), start) is not None)
+        reference = _REFERENCE_CUE.search(text, max(0, start - 24), start) is not None
+        cue = phone_cue or (has_cue(text, start, _CUE, 40) and not reference)
         international = core.startswith(("+", "00"))
-        grouped = bool(re.search(r"[ .()-]", core.strip()))
+        grouped = bool(re.search(r"\d[ .()/-]+\d", core))
+        if not grouped and not international and not phone_cue and (reference or not cue):
+            # A bare run of digits is an order id, a timestamp, a product id or a result unless
+            # something says it is a telephone.
+            return None
         valid = False
         try:
             if international:

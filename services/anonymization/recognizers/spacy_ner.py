@@ -98,6 +98,13 @@ def _date_like(value: str) -> bool:
 
 
 _WORDS = re.compile(r"[^\W\d_][\w'-]*")
+# A word not glued to a number (``30799ms`` holds none; ``J.P.`` does).
+_WORD_NOT_UNIT = re.compile(r"(?<!\w)[^\W\d_]")
+# Code in a model span: a URL scheme, a call, ``host:port``, or one token mixing letters and digits.
+_CODE_TOKEN = re.compile(r"://|\w\(|[A-Za-z]:\d|^(?=[^ \t]*[^\W\d_])(?=[^ \t]*\d)[^ \t]+$")
+# A lower-case word glued to code punctuation (``id,qty,amount``, ``row.qty``, ``qty=3``).
+_CODE_BEFORE = re.compile(r"[,.=_:/\[{(<]$")
+_CODE_AFTER = re.compile(r"[,.=_:(\[{][^\s]|[=_(\[{]")
 
 
 def _common_noun_here(text: str, value: str, cache: dict) -> bool:
@@ -204,7 +211,7 @@ class LetheSpacyNerRecognizer(EntityRecognizer):
                     end = start + text[start:end].rindex(" ")
                     while end > start and text[end - 1] in _EDGE:
                         end -= 1
-                if "_" in text[start:end] or "=" in text[end:end + 2]:
+                if "_" in text[start:end] or "=" in text[start:end + 2]:
                     continue  # an identifier (``AWS_SECRET_ACCESS_KEY=``), not a name
                 if _common_sentence_opener(text, start, end, etype, nlp_artifacts):
                     continue
@@ -213,6 +220,13 @@ class LetheSpacyNerRecognizer(EntityRecognizer):
                 continue
             if value.lower() in _NOT_NAMES:
                 continue
+            if etype in ("PERSON", "ORGANIZATION", "LOCATION", "NRP") and not _WORD_NOT_UNIT.search(value):
+                continue  # ``30799ms``, ``81547621,686``: a number with a unit, not a name
+            if etype in ("PERSON", "ORGANIZATION", "LOCATION", "NRP") and _CODE_TOKEN.search(value):
+                continue  # ``localhost:47205``, ``requests.get('http://...``, ``cc80845``: code, not a name
+            if label == "LC_PERSON" and (_CODE_BEFORE.search(text, max(0, start - 1), start)
+                                         or _CODE_AFTER.match(text, end)):
+                continue  # ``id,qty,amount``: a field name in code or CSV
             if etype == "DATE_TIME" and not _date_like(value):
                 continue
             if etype == "PERSON" and label != "LC_PERSON" and not any(c.isupper() for c in value):
