@@ -59,7 +59,7 @@ bench: install-test
 lint: install-test
 	$(BIN)/buf lint
 
-# Regenerate requirements.lock after a change to pyproject.toml's dependencies or constraints.txt
+# Regenerate requirements.lock and requirements-test.lock after a change to pyproject.toml's dependencies or constraints.txt
 # (needs the package registry; uv runs from a scratch venv, never from the project's).
 LOCK_VENV ?= /tmp/lethe-lock-venv
 lock:

@@ -154,6 +154,7 @@ def test_build_time_grpcio_tools_matches_the_pinned_runtime() -> None:
     assert build["grpcio-tools"].endswith(f"=={pins['grpcio-tools']}"), "pin grpcio-tools as in constraints.txt"
 
 
+@pytest.mark.e2e
 def test_lethe_up_runs_every_service_from_the_wheel(wheel: Path, tmp_path: Path) -> None:
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
