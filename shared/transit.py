@@ -115,6 +115,11 @@ class TransitBucketKeys:
         self._call(f"config {name}", lambda: self.client.write(
             f"{self.mount}/keys/{name}/config", **values))
 
+    def check(self) -> None:
+        """Ask Transit once (read bucket 0's key); raises TransitError when unreachable, sealed or
+        the token is refused. Start-up calls this so a wrong address fails fast, not at first use."""
+        self._read(0)
+
     # ---- the bucket-key interface used by KeyHierarchy ----
     def versions(self, bucket: int) -> list[int]:
         """Versions whose key material still exists in Transit (trimmed ones excluded), ascending.

@@ -264,3 +264,18 @@ def test_transit_settings_are_read_once_and_fail_fast(monkeypatch: pytest.Monkey
     monkeypatch.setenv("LETHE_TRANSIT_MOUNT", "../sys")
     with pytest.raises(ConfigError, match="LETHE_TRANSIT_MOUNT"):
         load_settings(tmp_path / "d")
+
+
+@pytest.mark.parametrize("env, setting", [
+    ({"LETHE_KEY_SOURCE": "hsm"}, "LETHE_KEY_SOURCE"),
+    ({"LETHE_KEY_SOURCE": "transit"}, "VAULT_ADDR"),
+    ({"LETHE_KEY_SOURCE": "transit", "VAULT_ADDR": "http://127.0.0.1:9", "VAULT_TOKEN": "t"}, "Transit"),
+])
+def test_the_vault_refuses_to_start_with_one_line_on_a_bad_or_unreachable_transit(
+        tmp_path: Path, env: dict[str, str], setting: str) -> None:
+    from tests.unit.test_config_errors import _assert_one_clear_line, _run
+
+    clean = {k: "" for k in ("VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN")}
+    proc = _run(["-m", "services.vault.main", "--address", "127.0.0.1:0"], tmp_path / "var",
+                **{**clean, "LETHE_INSECURE_LOCAL_DEV": "1", **env})
+    _assert_one_clear_line(proc, setting)
