@@ -248,6 +248,12 @@ def test_the_console_serves_the_dpo_in_a_real_browser(console_deployment: tuple[
     assert "Extended" in driver.find_element(By.CLASS_NAME, "flash").text
     assert "OVERDUE" not in driver.page_source and "extended" in driver.page_source
     _shot(driver, "request-extended")
+    csrf = driver.find_element(By.CSS_SELECTOR, "input[name=csrf]").get_attribute("value")
+    again = _client(driver, base).post(f"/requests/{request_id}/extend",
+                                       data={"csrf": csrf, "reason": "once more"})
+    assert again.status_code == 409  # once, as the law allows (the rights service refuses)
+    driver.refresh()
+    assert "complexity and number of requests" in driver.page_source and "once more" not in driver.page_source
 
     log = (dep.data_dir / "logs" / "console.log").read_text()
     assert ACCOUNT not in log and not any(v in log for v in pii)
