@@ -70,9 +70,17 @@ class KeyHierarchy:
         if not store.execute("SELECT n FROM key_epoch WHERE id=1"):
             store.execute("INSERT INTO key_epoch VALUES (1, 0)")
         self._epoch = self._read_epoch()
+        self.check_key_source()
         if self.transit is None and not self.root_source.list("vault/root"):
             self.root_source.put("vault/root/v1", os.urandom(32))
         self.reconcile()
+
+    def check_key_source(self) -> None:
+        """Refuse a keys.db written with the other key source (LETHE_KEY_SOURCE changed): its DEKs
+        would read as destroyed. Raises KeySourceError; moving between sources is not supported."""
+        rows = self.store.execute("SELECT wrapped FROM deks LIMIT 1")
+        if rows and bytes(rows[0][0]).startswith(b"vault:v") != (self.transit is not None):
+            raise KeySourceError("vault/keys.db was written with another key source (LETHE_KEY_SOURCE)")
 
     # ---- cache coherence across replicas ----
     def _read_epoch(self) -> int:

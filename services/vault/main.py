@@ -9,7 +9,7 @@ from services.vault.application import VaultApplication
 from services.vault.servicer import VaultServicer
 from shared.config import ConfigError, Settings, exit_on_config_error
 from shared.gen.lethe.v1 import vault_pb2, vault_pb2_grpc
-from shared.keysource import FileKeySource
+from shared.keysource import FileKeySource, KeySourceError
 from shared.server import run_service
 from shared.transit import TransitError, transit_bucket_keys
 
@@ -17,16 +17,16 @@ from shared.transit import TransitError, transit_bucket_keys
 def build(settings: Settings, keys: FileKeySource) -> tuple[Any, Any, Any]:
     """Wire the vault: application, servicer registration, background workers (none).
 
-    With ``LETHE_KEY_SOURCE=transit`` an unreachable Transit (or a refused token) at start-up is one
-    line on stderr and exit 1, like a configuration error.
+    With ``LETHE_KEY_SOURCE=transit`` an unreachable Transit (or a refused token) at start-up, and a
+    ``keys.db`` written with the other key source, are one line on stderr and exit 1.
     """
     try:
         transit = transit_bucket_keys(settings)
         if transit is not None:
             transit.check()
         app = VaultApplication(settings, keys)
-    except TransitError as error:
-        exit_on_config_error("lethe-vault", ConfigError(f"LETHE_KEY_SOURCE=transit: {error}"))
+    except (TransitError, KeySourceError) as error:
+        exit_on_config_error("lethe-vault", ConfigError(f"LETHE_KEY_SOURCE: {error}"))
 
     def register(server: Any) -> list[str]:
         vault_pb2_grpc.add_VaultServiceServicer_to_server(VaultServicer(app), server)

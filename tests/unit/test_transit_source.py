@@ -279,3 +279,14 @@ def test_the_vault_refuses_to_start_with_one_line_on_a_bad_or_unreachable_transi
     proc = _run(["-m", "services.vault.main", "--address", "127.0.0.1:0"], tmp_path / "var",
                 **{**clean, "LETHE_INSECURE_LOCAL_DEV": "1", **env})
     _assert_one_clear_line(proc, setting)
+
+
+def test_a_keys_db_of_one_key_source_is_refused_by_the_other(tmp_path: Path, transit: TransitBucketKeys) -> None:
+    (tmp_path / "file").mkdir()
+    (tmp_path / "transit").mkdir()
+    KeyHierarchy(FileKeySource(tmp_path / "keys"), SqlStore(str(tmp_path / "file" / "keys.db"))).create_dek("s", 1)
+    _hierarchy(tmp_path / "transit", transit).create_dek("s", 1)
+    with pytest.raises(KeySourceError, match="another key source"):
+        _hierarchy(tmp_path / "file", transit)
+    with pytest.raises(KeySourceError, match="another key source"):
+        KeyHierarchy(FileKeySource(tmp_path / "keys"), SqlStore(str(tmp_path / "transit" / "keys.db")))
