@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -47,7 +48,9 @@ def routes(console: Any) -> list[Route]:
         await auth.checked_form(request)
         result = await run_in_threadpool(verify_now, backend)
         console.last_verification = result
-        saved.write_text(json.dumps(result))
+        fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(result, fh)
         auth.session_of(request).flash = "Verified: intact." if result["ok"] else (
             f"Verification found {len(result['violations'])} problems.")
         return RedirectResponse("/audit", status_code=303)
