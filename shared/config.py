@@ -51,6 +51,11 @@ class Settings:
         transit_address, transit_token: the Transit server (``VAULT_ADDR`` / ``VAULT_TOKEN``, or
             ``BAO_ADDR`` / ``BAO_TOKEN``), required with ``key_source="transit"``.
         transit_mount: the Transit engine's mount path (``LETHE_TRANSIT_MOUNT``, default ``transit``).
+        audit_origin: prefix of each service's checkpoint origin, ``<prefix>/<service>``
+            (``LETHE_AUDIT_ORIGIN``; default ``lethe.local/<schema prefix>``): name the deployment
+            uniquely, e.g. ``privacy.example.com/prod``; it is also the checkpoint key's name.
+        cert_validity_days: validity of the TLS certificates ``lethe up`` and ``lethe certs rotate``
+            issue (``LETHE_CERT_VALIDITY_DAYS``, default 90).
     """
 
     data_dir: Path
@@ -67,10 +72,16 @@ class Settings:
     transit_address: str = ""
     transit_token: str = field(default="", repr=False)
     transit_mount: str = "transit"
+    audit_origin: str = ""
+    cert_validity_days: int = 90
 
     def schema(self, service: str) -> str:
         """PostgreSQL schema of a service: ``<prefix>_<service>`` (``LETHE_POSTGRES_SCHEMA_PREFIX``)."""
         return f"{self.schema_prefix}_{service}"
+
+    def origin(self, service: str) -> str:
+        """The C2SP checkpoint origin (and note key name) of a service's log."""
+        return f"{self.audit_origin or 'lethe.local/' + self.schema_prefix}/{service}"
 
     def service_dir(self, service: str) -> Path:
         """Return (and create) ``<data_dir>/<service>``, the service's own folder."""
@@ -95,6 +106,7 @@ NUMBER_SETTINGS: dict[str, tuple[type, float]] = {
     # Seconds of PII detection allowed per text before the text is refused (DETECTION_BUDGET_EXCEEDED).
     "LETHE_DETECTION_BUDGET_S": (float, 0.001),
     "LETHE_REFUSAL_WINDOW_S": (float, 0.1),
+    "LETHE_CERT_VALIDITY_DAYS": (int, 1),
 }
 CHOICE_SETTINGS: dict[str, tuple[str, ...]] = {
     "LETHE_PERSISTENCE": ("sqlite", "postgres"),
@@ -161,6 +173,15 @@ def _transit_settings(env: Mapping[str, str]) -> dict[str, str]:
             "transit_mount": mount}
 
 
+def _audit_origin(env: Mapping[str, str]) -> str:
+    """``LETHE_AUDIT_ORIGIN``: a checkpoint origin prefix (printable, no spaces or '+')."""
+    origin = env.get("LETHE_AUDIT_ORIGIN", "").strip().rstrip("/")
+    if origin and (not origin.isprintable() or "+" in origin or any(c.isspace() for c in origin)):
+        raise ConfigError("LETHE_AUDIT_ORIGIN must be a name without spaces or '+', "
+                          "e.g. privacy.example.com/prod")
+    return origin
+
+
 def exit_on_config_error(program: str, error: ConfigError) -> None:
     """Print one line naming the program and the setting on stderr, and exit 1 (no traceback)."""
     sys.stderr.write(f"{program}: configuration error: {error}\n")
@@ -212,4 +233,6 @@ def load_settings(data_dir: str | os.PathLike[str] | None = None,
                     tls=tls, peers=peers, sweep_interval_s=sweep,
                     refusal_window_s=number_setting("LETHE_REFUSAL_WINDOW_S", 60.0),
                     vault_key_dir=Path(vault_keys).resolve() if vault_keys else None,
-                    schema_prefix=prefix, **_transit_settings(env))
+                    schema_prefix=prefix, audit_origin=_audit_origin(env),
+                    cert_validity_days=int(number_setting("LETHE_CERT_VALIDITY_DAYS", 90)),
+                    **_transit_settings(env))

@@ -6,14 +6,26 @@ bytes). The stored bytes are the event as encrypted at rest, so crypto-shredding
 keys and never rewrites events, never invalidates a tree.
 
 Service side (:class:`TransparencyLog`).  A thread in the service process checks the log every
-second; when it grew, it appends the new leaves, extends a persisted :class:`MerkleLog` frontier
+second; when it grew, it appends the new leaves, extends the persisted :class:`MerkleLog` frontier
 and signs a tree head with the service's Ed25519 key (key source ``audit/<service>.ed25519``; the
-public key is published as ``audit/<service>.pub``, hex). ``GetSignedTreeHead`` also signs on
-demand. Files, under ``<data dir>/<service>/transparency/`` (outside the event store):
+public key is published as ``audit/<service>.pub``, hex), and a C2SP checkpoint (a signed note,
+:mod:`shared.proofcheck`) of the same size and root, origin ``Settings.origin(service)``.
+``GetSignedTreeHead`` and ``GetCheckpoint`` also sign on demand. All of it lives in the service's
+own store (:func:`shared.store.open_store`, ``transparency``: a SQLite file under the data dir, or
+the service's PostgreSQL schema), so it survives restarts of pods whose data dir is an emptyDir:
 
-* ``leaves.bin``: the signed leaf hashes, 32 bytes each, append-only (serves proofs);
-* ``heads.jsonl``: every signed tree head, one JSON line each, append-only (kept history);
-* ``state.json``: the frontier and the latest head (replaced atomically).
+* ``audit_leaves``: the signed leaf hashes, one row per position (serves proofs);
+* ``audit_heads``: every signed tree head with its checkpoint note (kept history);
+* ``audit_tree``: one row, the frontier and the latest head.
+
+One tree per log whatever the number of replicas: :meth:`TransparencyLog.extend` runs in one
+transaction that first locks the ``audit_tree`` row (a row lock on PostgreSQL, the write lock on
+SQLite), then reads the frontier, appends the leaves after it and signs; a second replica waits and
+then continues from the first one's frontier. Leaves and head commit together, so a head is never
+signed without all its leaves, and a crash in between leaves nothing. Heads kept by older versions
+in files (``<data dir>/<service>/transparency/heads.jsonl``, ``leaves.bin``, ``state.json``) are
+imported once at start-up (heads whose signature checks; leaves only if they give the signed
+root), and the files renamed ``*.migrated``.
 
 Before signing, the signer checks that new events are gap-free and decrypt (AES-GCM) with the
 service's event cipher: a forged row is never signed (an alarm is logged instead).
@@ -54,7 +66,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared import merkle
 from shared.app import UNDECODABLE
-from shared.proofcheck import event_leaf_hash, leaf_data, log_id, public_key
+from shared.proofcheck import checkpoint_text, event_leaf_hash, leaf_data, log_id, public_key, sign_note
+from shared.store import SqlStore, open_store
 
 log = logging.getLogger("lethe")
 
@@ -82,106 +95,189 @@ def published_keys(keys: Any, services: Iterable[str]) -> dict[str, str]:
             if keys.exists(f"audit/{s}.pub")}
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS audit_leaves (position BIGINT PRIMARY KEY, leaf_hash {blob} NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_heads (tree_size BIGINT NOT NULL, timestamp_ms BIGINT NOT NULL, "
+    "head TEXT NOT NULL, note TEXT NOT NULL, PRIMARY KEY (tree_size, timestamp_ms))",
+    "CREATE TABLE IF NOT EXISTS audit_tree (name TEXT PRIMARY KEY, frontier TEXT NOT NULL, "
+    "head TEXT NOT NULL)",
+)
+_LEGACY = ("heads.jsonl", "leaves.bin", "state.json")
 
 
 class TransparencyLog:
     """The signer and proof server of one service's log (see the module docstring).
 
     ``extend()`` signs what is new; ``start()`` runs it every ``interval`` seconds in a daemon
-    thread. Proof methods read ``leaves.bin`` (never the event store) and serve only signed sizes.
+    thread. Proof methods read ``audit_leaves`` (never the event store) and serve only signed
+    sizes. ``store`` defaults to the service's ``transparency`` store; ``directory`` is where
+    file-based heads of older versions are looked for (default
+    ``<data dir>/<service>/transparency``).
     """
 
     def __init__(self, app: Any, keys: Any, directory: Path | None = None,
-                 interval: float = 1.0) -> None:
+                 interval: float = 1.0, store: SqlStore | None = None) -> None:
         self.app, self.service, self.interval = app, app.service, interval
-        self.dir = Path(directory or app.settings.service_dir(self.service) / "transparency")
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.store = store or open_store(app.settings, self.service, "transparency")
+        self.origin = app.settings.origin(self.service)
         self.key = ensure_signing_key(keys, self.service)
-        self.leaves_path, self.heads_path = self.dir / "leaves.bin", self.dir / "heads.jsonl"
-        self.state_path = self.dir / "state.json"
+        self.legacy_dir = Path(directory or app.settings.data_dir / self.service / "transparency")
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._alarm = ""
-        self.tree, self.head = merkle.MerkleLog(), None
-        if self.state_path.exists():
-            state = json.loads(self.state_path.read_text())
-            self.tree, self.head = merkle.MerkleLog.from_dict(state["frontier"]), state["head"]
-        size = self.tree.size * HASH
-        with open(self.leaves_path, "ab") as fh:  # drop leaves written before a crash, unsigned
-            if fh.tell() > size:
-                fh.truncate(size)
-            elif fh.tell() < size:
-                log.error("audit: %s holds fewer leaves than signed; proofs will fail",
-                          self.leaves_path.name)
-        if self.head is None:
-            self._sign()
+        self._size = 0
+        for statement in _SCHEMA:
+            self.store.execute(statement.format(blob=self.store.blob))
+        self.store.execute("INSERT INTO audit_tree (name, frontier, head) VALUES ('log', ?, '') "
+                           "ON CONFLICT (name) DO NOTHING", (json.dumps(merkle.MerkleLog().to_dict()),))
+        migrated = False
+        with self._lock, self.store.transaction() as tx:
+            tree, head = self._locked_state(tx)
+            if head is None and (self.legacy_dir / "heads.jsonl").exists():
+                tree, head = self._migrate(tx)
+                migrated = True
+            if head is None:
+                self._sign(tx, tree)
+        if migrated:
+            for name in _LEGACY:
+                if (self.legacy_dir / name).exists():
+                    os.replace(self.legacy_dir / name, self.legacy_dir / f"{name}.migrated")
+
+    # -------------------------------------------------------------- state
+    def _locked_state(self, tx: SqlStore) -> tuple[merkle.MerkleLog, dict[str, Any] | None]:
+        """Lock the tree row (until the transaction ends) and read the frontier and latest head."""
+        tx.execute("UPDATE audit_tree SET head = head WHERE name = 'log'")
+        frontier, head = tx.execute("SELECT frontier, head FROM audit_tree WHERE name = 'log'")[0]
+        tree = merkle.MerkleLog.from_dict(json.loads(frontier))
+        self._size = tree.size
+        return tree, json.loads(head) if head else None
+
+    @property
+    def head(self) -> dict[str, Any] | None:
+        """The latest signed head (whichever replica signed it), or None before the first."""
+        rows = self.store.execute("SELECT head FROM audit_tree WHERE name = 'log'")
+        return json.loads(rows[0][0]) if rows and rows[0][0] else None
+
+    def _migrate(self, tx: SqlStore) -> tuple[merkle.MerkleLog, dict[str, Any] | None]:
+        """Import file-based heads (signature checked) and, if they give the signed root, leaves."""
+        pub, kept = self.key.public_key(), []
+        for line in (self.legacy_dir / "heads.jsonl").read_text().splitlines():
+            try:
+                head = json.loads(line)
+            except ValueError:
+                continue
+            if head.get("log_id") == log_id(self.service) and merkle.verify_tree_head(pub, head):
+                kept.append(head)
+        for head in kept:
+            self._keep(tx, head)
+        tree, latest = merkle.MerkleLog(), None
+        try:
+            state = json.loads((self.legacy_dir / "state.json").read_text())
+            frontier = merkle.MerkleLog.from_dict(state["frontier"])
+            data = (self.legacy_dir / "leaves.bin").read_bytes()[:frontier.size * HASH]
+            leaves = [data[i:i + HASH] for i in range(0, len(data), HASH)]
+            candidate = merkle.MerkleLog()
+            for h in leaves:
+                candidate.append_leaf_hash(h)
+            match = [h for h in kept if h["tree_size"] == candidate.size
+                     and h["root_hash"] == candidate.root().hex()]
+            if candidate.size == frontier.size and match:
+                tx.executemany("INSERT INTO audit_leaves (position, leaf_hash) VALUES (?, ?)",
+                               [(i + 1, h) for i, h in enumerate(leaves)])
+                tree, latest = candidate, match[-1]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        if latest is None:
+            log.error("audit: file-based leaves do not give a kept head; re-signing from the "
+                      "events (heads kept: %d)", len(kept))
+            return tree, None
+        tx.execute("UPDATE audit_tree SET frontier = ?, head = ? WHERE name = 'log'",
+                   (json.dumps(tree.to_dict()), json.dumps(latest, sort_keys=True)))
+        self._size = tree.size
+        log.info("audit: imported %d file-based heads and %d leaves", len(kept), tree.size)
+        return tree, latest
 
     # -------------------------------------------------------------- signing
-    def _sign(self) -> dict[str, Any]:
-        head = merkle.sign_tree_head(self.key, log_id(self.service), self.tree.size,
-                                     self.tree.root(), int(time.time() * 1000))
-        with open(self.heads_path, "ab") as fh:
-            fh.write(json.dumps(head, sort_keys=True).encode() + b"\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        _write_atomic(self.state_path, json.dumps(
-            {"frontier": self.tree.to_dict(), "head": head}).encode())
-        self.head = head
+    def _note(self, head: dict[str, Any]) -> str:
+        return sign_note(checkpoint_text(self.origin, int(head["tree_size"]),
+                                         bytes.fromhex(head["root_hash"])), self.origin, self.key)
+
+    def _keep(self, tx: SqlStore, head: dict[str, Any]) -> None:
+        tx.execute("INSERT INTO audit_heads (tree_size, timestamp_ms, head, note) VALUES (?, ?, ?, ?)"
+                   " ON CONFLICT (tree_size, timestamp_ms) DO NOTHING",
+                   (head["tree_size"], head["timestamp_ms"], json.dumps(head, sort_keys=True),
+                    self._note(head)))
+
+    def _sign(self, tx: SqlStore, tree: merkle.MerkleLog) -> dict[str, Any]:
+        head = merkle.sign_tree_head(self.key, log_id(self.service), tree.size,
+                                     tree.root(), int(time.time() * 1000))
+        self._keep(tx, head)
+        tx.execute("UPDATE audit_tree SET frontier = ?, head = ? WHERE name = 'log'",
+                   (json.dumps(tree.to_dict()), json.dumps(head, sort_keys=True)))
+        self._size = tree.size
         return head
 
-    def _refuse(self, reason: str) -> None:
+    def _refuse(self, reason: str, position: int) -> None:
         if reason != self._alarm:
-            log.error("audit: not signing past position %d: %s", self.tree.size, reason)
+            log.error("audit: not signing past position %d: %s", position, reason)
             self._alarm = reason
+
+    def _new_leaves(self, start: int) -> list[bytes]:
+        """Leaf hashes of the events after ``start`` (up to PAGE), stopping at a gap or forgery."""
+        batch: list[bytes] = []
+        for note in self.app.recorder.select_notifications(
+                start=start, limit=PAGE, inclusive_of_start=False):
+            position = start + len(batch) + 1
+            if note.id != position:
+                self._refuse(f"event {position} is missing", start + len(batch))
+                break
+            try:
+                self.app.mapper.to_domain_event(note)
+            except Exception:  # noqa: BLE001 - a row the service never wrote
+                self._refuse(f"event {position} does not decrypt/decode (forged?)",
+                             start + len(batch))
+                break
+            batch.append(merkle.leaf_hash(leaf_data(
+                note.id, str(note.originator_id), note.originator_version, note.topic,
+                note.state)))
+        return batch
 
     def extend(self) -> dict[str, Any]:
         """Sign the events recorded since the last head (if any); return the latest head."""
-        with self._lock:
+        head = self.head
+        if head is not None and self.app.max_position() <= int(head["tree_size"]):
+            self._size = int(head["tree_size"])
+            return head
+        with self._lock, self.store.transaction() as tx:
+            tree, head = self._locked_state(tx)
             grown = False
             while True:
-                notes = self.app.recorder.select_notifications(
-                    start=self.tree.size, limit=PAGE, inclusive_of_start=False)
-                batch = []
-                for note in notes:
-                    position = self.tree.size + len(batch) + 1
-                    if note.id != position:
-                        self._refuse(f"event {position} is missing")
-                        break
-                    try:
-                        self.app.mapper.to_domain_event(note)
-                    except Exception:  # noqa: BLE001 - a row the service never wrote
-                        self._refuse(f"event {position} does not decrypt/decode (forged?)")
-                        break
-                    batch.append(merkle.leaf_hash(leaf_data(
-                        note.id, str(note.originator_id), note.originator_version,
-                        note.topic, note.state)))
+                batch = self._new_leaves(tree.size)
                 if batch:
-                    with open(self.leaves_path, "ab") as fh:
-                        fh.write(b"".join(batch))
-                        fh.flush()
-                        os.fsync(fh.fileno())
+                    tx.executemany("INSERT INTO audit_leaves (position, leaf_hash) VALUES (?, ?)",
+                                   [(tree.size + i + 1, h) for i, h in enumerate(batch)])
                     for h in batch:
-                        self.tree.append_leaf_hash(h)
+                        tree.append_leaf_hash(h)
                     grown = True
                 if len(batch) < PAGE:
                     break
-            if grown:
-                self._sign()
-            return self.head
+            if grown or head is None:
+                head = self._sign(tx, tree)
+            return head
+
+    def checkpoint(self) -> str:
+        """The C2SP checkpoint (signed note) of the latest head, signing new events first."""
+        head = self.extend()
+        rows = self.store.execute("SELECT note FROM audit_heads WHERE tree_size = ? AND "
+                                  "timestamp_ms = ?", (head["tree_size"], head["timestamp_ms"]))
+        return rows[0][0] if rows else self._note(head)
 
     def start(self) -> TransparencyLog:
         """Sign in a daemon thread every ``interval`` seconds while the log grows."""
         def run() -> None:
             while not self._stop.wait(self.interval):
                 try:
-                    if self.app.max_position() > self.tree.size:
+                    if self.app.max_position() > self._size:
                         self.extend()
                 except Exception as exc:  # noqa: BLE001 - keep signing; store may be closing
                     log.warning("audit: signing failed: %s", type(exc).__name__)
@@ -195,26 +291,27 @@ class TransparencyLog:
     # -------------------------------------------------------------- proofs
     def signed_size(self) -> int:
         """Size of the latest signed head."""
-        return int(self.head["tree_size"]) if self.head else 0
+        head = self.head
+        return int(head["tree_size"]) if head else 0
+
+    def heads(self) -> list[dict[str, Any]]:
+        """Every kept head, oldest first."""
+        return [json.loads(h) for (h,) in self.store.execute(
+            "SELECT head FROM audit_heads ORDER BY tree_size, timestamp_ms")]
 
     def kept_head(self, tree_size: int) -> dict[str, Any] | None:
         """The kept head of exactly ``tree_size`` (the latest such), or None."""
-        found = None
-        with open(self.heads_path, "rb") as fh:
-            for line in fh:
-                head = json.loads(line)
-                if head["tree_size"] == tree_size:
-                    found = head
-        return found
+        rows = self.store.execute("SELECT head FROM audit_heads WHERE tree_size = ? "
+                                  "ORDER BY timestamp_ms DESC LIMIT 1", (tree_size,))
+        return json.loads(rows[0][0]) if rows else None
 
     def fetch(self, start: int, end: int) -> list[bytes]:
-        """Signed leaf hashes ``[start, end)`` (0-based) from ``leaves.bin``."""
-        with open(self.leaves_path, "rb") as fh:
-            fh.seek(start * HASH)
-            data = fh.read((end - start) * HASH)
-        return [data[i:i + HASH] for i in range(0, len(data), HASH)]
+        """Signed leaf hashes ``[start, end)`` (0-based) from ``audit_leaves``."""
+        return [bytes(h) for (h,) in self.store.execute(
+            "SELECT leaf_hash FROM audit_leaves WHERE position > ? AND position <= ? "
+            "ORDER BY position", (start, end))]
 
-    def _size(self, tree_size: int) -> int:
+    def _checked_size(self, tree_size: int) -> int:
         signed = self.signed_size()
         size = tree_size or signed
         if not 0 <= size <= signed:
@@ -223,7 +320,7 @@ class TransparencyLog:
 
     def inclusion(self, position: int, tree_size: int = 0) -> tuple[int, bytes, list[bytes]]:
         """``(tree_size, leaf_hash, audit_path)`` for the event at ``position`` (from 1)."""
-        size = self._size(tree_size)
+        size = self._checked_size(tree_size)
         if not 1 <= position <= size:
             raise ValueError(f"position {position} is not in the signed tree of size {size}")
         return size, self.fetch(position - 1, position)[0], merkle.inclusion_proof(
@@ -231,7 +328,7 @@ class TransparencyLog:
 
     def consistency(self, first: int, second: int = 0) -> tuple[int, list[bytes]]:
         """``(second_size, proof)`` that the tree of size ``first`` is a prefix of ``second``."""
-        size = self._size(second)
+        size = self._checked_size(second)
         return size, merkle.consistency_proof(self.fetch, first, size)
 
     def leaf_hashes(self, after: int, limit: int = 0) -> Iterator[tuple[int, bytes]]:

@@ -1,5 +1,7 @@
 """Verifiable logs (shared.transparency, shared.proofcheck) in-process: a real encrypted SQLite
-event store, tampered directly in its ``stored_events`` table, and property tests of the verifier.
+event store, tampered directly in its ``stored_events`` table, heads and leaves kept in the
+service's ``transparency`` store (restarts, file-based heads migrated once, two signers on one
+store), and property tests of the verifier.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from shared import merkle
 from shared.app import LetheApplication
 from shared.config import Settings
 from shared.keysource import FileKeySource
-from shared.proofcheck import PROOF_FORMAT, check_proof, event_leaf_hash
+from shared.proofcheck import PROOF_FORMAT, check_proof, event_leaf_hash, open_checkpoint, verifier_key
+from shared.store import SqlStore
 from shared.transparency import LocalSource, TransparencyLog, UndecodableEvent, published_keys, verify_log
 
 N = 40
@@ -140,11 +143,11 @@ def test_signer_refuses_forged_and_gapped_rows(env: SimpleNamespace) -> None:
     assert env.tlog.extend()["tree_size"] == N
 
 
-def test_altered_leaf_file_still_names_the_range(env: SimpleNamespace) -> None:
+def test_altered_leaf_table_still_names_the_range(env: SimpleNamespace) -> None:
     _sql(env, *TAMPERS["swap"][0])
-    data = bytearray(env.tlog.leaves_path.read_bytes())
-    data[4 * 32] ^= 1
-    env.tlog.leaves_path.write_bytes(bytes(data))
+    (leaf,) = env.tlog.store.execute("SELECT leaf_hash FROM audit_leaves WHERE position = 5")[0]
+    env.tlog.store.execute("UPDATE audit_leaves SET leaf_hash = ? WHERE position = 5",
+                           (bytes([leaf[0] ^ 1]) + bytes(leaf[1:]),))
     out = _verify(env)
     assert (out.problem.kind, out.problem.position) == ("LOG_ALTERED", 1)
 
@@ -157,7 +160,7 @@ def test_incremental_from_checkpoint_and_forked_history(env: SimpleNamespace,
     assert out.problem is None and out.events == 5 and out.checkpoint["head"]["tree_size"] == N + 5
     # An attacker with the signing key rewrites event 3 and re-signs everything from scratch.
     _sql(env, *TAMPERS["swap"][0])
-    forked = TransparencyLog(env.app, env.keys, directory=tmp_path / "fork")
+    forked = TransparencyLog(env.app, env.keys, store=SqlStore(str(tmp_path / "fork.db")))
     out = _verify(env, cp, tlog=forked)
     assert (out.problem.kind, out.problem.position) == ("HISTORY_REWRITTEN", N)
     assert _verify(env, None, tlog=forked).problem is None  # without a checkpoint: undetectable
@@ -168,7 +171,7 @@ def test_truncation_below_checkpoint(env: SimpleNamespace, tmp_path: Path) -> No
     _sql(env, f"DELETE FROM stored_events WHERE rowid > {N - 3}")
     out = _verify(env, cp)  # the service's own (honest) head: the anchor event is gone
     assert (out.problem.kind, out.problem.position) == ("LOG_TRUNCATED", N - 2)
-    fresh = TransparencyLog(env.app, env.keys, directory=tmp_path / "fresh")
+    fresh = TransparencyLog(env.app, env.keys, store=SqlStore(str(tmp_path / "fresh.db")))
     out = _verify(env, cp, tlog=fresh)  # a re-signed, shorter head
     assert (out.problem.kind, out.problem.position) == ("LOG_TRUNCATED", N - 2)
 
@@ -181,19 +184,92 @@ def test_heads_are_kept_and_consistent(env: SimpleNamespace) -> None:
     size, proof = env.tlog.consistency(N, N + 3)
     assert merkle.verify_consistency(N, size, bytes.fromhex(first["root_hash"]),
                                      bytes.fromhex(second["root_hash"]), proof)
-    kept = [json.loads(x)["tree_size"] for x in env.tlog.heads_path.read_text().splitlines()]
-    assert kept == [0, N, N + 3]  # the empty tree is signed at creation
+    assert [h["tree_size"] for h in env.tlog.heads()] == [0, N, N + 3]  # empty tree signed first
 
 
-def test_restart_resumes_from_persisted_frontier(env: SimpleNamespace) -> None:
-    with open(env.tlog.leaves_path, "ab") as fh:  # a crash after writing leaves, before signing
-        fh.write(b"\x00" * 64)
+def test_restart_keeps_head_history_and_resumes(env: SimpleNamespace) -> None:
+    before = env.tlog.heads()
+    env.tlog.store.close()  # the process ends; its data dir files are not needed
+    for f in (env.settings.data_dir / "ingestion").glob("transparency*"):
+        assert f.name.startswith("transparency.db")  # nothing else is kept under the data dir
     again = TransparencyLog(env.app, env.keys)
-    assert again.head == env.tlog.head
-    assert env.tlog.leaves_path.stat().st_size == N * 32
+    assert again.heads() == before and again.head == before[-1]
     env.app.write(2)
     assert again.extend()["tree_size"] == N + 2
     assert _verify(env, tlog=again).problem is None
+
+
+def test_a_crash_before_commit_leaves_no_unsigned_leaves(env: SimpleNamespace) -> None:
+    env.app.write(3)
+
+    def crash(*_: Any) -> None:
+        raise RuntimeError("power cut")
+
+    env.tlog._sign = crash  # leaves are inserted, then the process dies before signing
+    with pytest.raises(RuntimeError):
+        env.tlog.extend()
+    rows = env.tlog.store.execute("SELECT count(*) FROM audit_leaves")[0][0]
+    assert rows == N and env.tlog.signed_size() == N
+
+
+def test_two_signers_on_one_store_grow_one_tree(env: SimpleNamespace) -> None:
+    other = TransparencyLog(env.app, env.keys)  # a second replica: same store, same key
+    for k in range(6):
+        env.app.write(k + 1)
+        (env.tlog if k % 2 else other).extend()
+    heads = env.tlog.heads()
+    assert [h["tree_size"] for h in heads] == sorted({h["tree_size"] for h in heads})
+    assert env.tlog.head == other.head and env.tlog.signed_size() == N + 21
+    for a, b in zip(heads, heads[1:]):
+        size, proof = env.tlog.consistency(a["tree_size"], b["tree_size"])
+        assert merkle.verify_consistency(a["tree_size"], size, bytes.fromhex(a["root_hash"]),
+                                         bytes.fromhex(b["root_hash"]), proof)
+    assert _verify(env, tlog=other).problem is None
+
+
+def test_file_based_heads_are_migrated_once(env: SimpleNamespace, tmp_path: Path) -> None:
+    legacy = env.settings.data_dir / "ingestion" / "transparency"
+    legacy.mkdir(parents=True)
+    heads = env.tlog.heads()
+    leaves = b"".join(env.tlog.fetch(0, N))
+    state = {"frontier": _frontier([leaves[i:i + 32] for i in range(0, len(leaves), 32)]),
+             "head": heads[-1]}
+    forged = {**heads[-1], "tree_size": 7}  # a head the key never signed is not imported
+    (legacy / "heads.jsonl").write_text("".join(json.dumps(h) + "\n" for h in [*heads, forged]))
+    (legacy / "leaves.bin").write_bytes(leaves)
+    (legacy / "state.json").write_text(json.dumps(state))
+    store = SqlStore(str(tmp_path / "new.db"))
+    moved = TransparencyLog(env.app, env.keys, store=store)
+    assert moved.heads() == heads and moved.head == heads[-1]
+    assert moved.fetch(0, N) == env.tlog.fetch(0, N)
+    assert sorted(p.name for p in legacy.iterdir()) == [
+        "heads.jsonl.migrated", "leaves.bin.migrated", "state.json.migrated"]
+    env.app.write(1)
+    assert moved.extend()["tree_size"] == N + 1 and _verify(env, tlog=moved).problem is None
+
+
+def test_migration_with_altered_leaf_file_resigns_from_the_events(env: SimpleNamespace,
+                                                                   tmp_path: Path) -> None:
+    legacy = env.settings.data_dir / "ingestion" / "transparency"
+    legacy.mkdir(parents=True)
+    heads = env.tlog.heads()
+    (legacy / "heads.jsonl").write_text("".join(json.dumps(h) + "\n" for h in heads))
+    (legacy / "leaves.bin").write_bytes(b"\x01" * 32 * N)
+    (legacy / "state.json").write_text(json.dumps({"frontier": {"size": 0, "frontier": []}}))
+    moved = TransparencyLog(env.app, env.keys, store=SqlStore(str(tmp_path / "new.db")))
+    head = moved.extend()
+    assert head["tree_size"] == N and head["root_hash"] == heads[-1]["root_hash"]
+    assert _verify(env, tlog=moved).problem is None
+
+
+def test_checkpoint_note_matches_the_signed_head(env: SimpleNamespace) -> None:
+    env.app.write(2)
+    note = env.tlog.checkpoint()
+    head = env.tlog.head
+    vkey = verifier_key(env.settings.origin("ingestion"), bytes.fromhex(env.key))
+    cp = open_checkpoint(note, vkey)
+    assert (cp.origin, cp.size, cp.root_hash.hex()) == (
+        "lethe.local/lethe/ingestion", N + 2, head["root_hash"])
 
 
 def _proof_doc(env: SimpleNamespace, positions: list[int]) -> dict[str, Any]:
