@@ -273,6 +273,10 @@ class EventLogServicer(events_pb2_grpc.EventLogServiceServicer):
                                                      max(0, request.limit)):
             yield events_pb2.ReadLeafHashesResponse(first_position=first, hashes=hashes)
 
+    def GetCheckpoint(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        t = self._log()
+        return events_pb2.GetCheckpointResponse(note=t.checkpoint(), origin=t.origin)
+
 
 def create_server(service: str, settings: Settings, keys: FileKeySource, app: LetheApplication,
                   register: Callable[[grpc.Server], list[str]],

@@ -89,6 +89,7 @@ EVENT_LOG: dict[str, set[str]] = {
     "GetInclusionProof": {"auditor", "console"},
     "GetConsistencyProof": {"auditor", "console"},
     "ReadLeafHashes": {"auditor", "console"},
+    "GetCheckpoint": {"auditor"},
 }
 # Followers: service -> identities that may also ReadEvents of that service's log (and no other).
 FOLLOWERS: dict[str, set[str]] = {"vault": {"retention", "rights"}, "rights": {"retention"}}
