@@ -60,6 +60,10 @@ recipients_app = typer.Typer(help="The third-party recipient registry.", no_args
 keys_app = typer.Typer(help="Key rotation.", no_args_is_help=True)
 app.add_typer(recipients_app, name="recipients")
 app.add_typer(keys_app, name="keys")
+certs_app = typer.Typer(help="TLS certificates of the local CA.", no_args_is_help=True)
+k8s_app = typer.Typer(help="Kubernetes material from the key dir.", no_args_is_help=True)
+app.add_typer(certs_app, name="certs")
+app.add_typer(k8s_app, name="k8s")
 
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)  # ids never cut in pipes
 err = Console(stderr=True, soft_wrap=True)
@@ -574,6 +578,37 @@ def keys_rotate(root: Annotated[bool, typer.Option("--root", help="rotate the ro
         request_id=str(uuid.uuid4()), bucket=bucket,
         scope=vault_pb2.KEY_SCOPE_ROOT if root else vault_pb2.KEY_SCOPE_BUCKET), timeout=300)
     out.print(f"rewrapped {resp.rewrapped} keys")
+
+
+@certs_app.command("rotate")
+@handled
+def certs_rotate(ca: Annotated[bool, typer.Option("--ca", help="make a new CA first")] = False,
+                 data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Re-issue every certificate from the CA (or a new one); restart services to use them."""
+    from cli.certs import rotate
+    issued = rotate(load_settings(data_dir, key_dir), new_ca=ca)
+    out.print(f"re-issued {len(issued)} certificates{' from a new CA' if ca else ''}; running "
+              f"services use them after a restart (`lethe down && lethe up`, or a rollout)"
+              + ("; restart every service and client: the old CA is no longer trusted" if ca else ""),
+              highlight=False)
+
+
+@k8s_app.command("secrets")
+@handled
+def k8s_secrets(namespace: Annotated[str, typer.Option("--namespace", help="target namespace")],
+                out_dir: Annotated[Optional[Path], typer.Option("--out", help="write one file per "
+                                                                "Secret here (default: stdout)")] = None,
+                data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Write the namespace's Secret manifests (one kubernetes.io/tls Secret per identity, ...)."""
+    from cli.certs import secret_manifests, write_manifests
+    if not namespace or not namespace.replace("-", "").isalnum() or namespace != namespace.lower():
+        usage("--namespace must be a Kubernetes namespace name (lower-case letters, digits, '-')")
+    docs = secret_manifests(load_settings(data_dir, key_dir), namespace)
+    text = write_manifests(docs, out_dir)
+    if text:
+        sys.stdout.write(text)
+    else:
+        err.print(f"wrote {len(docs)} Secrets to {out_dir}", highlight=False)
 
 
 # ---------------------------------------------------------------- retention

@@ -15,35 +15,47 @@ Server identity pinning: a service certificate names only its own service, as SA
 presenting another service's certificate fails the handshake (UNAVAILABLE) before any request byte
 is sent, whatever address it listens on. Client-role certificates are for client authentication
 only (extended key usage ``clientAuth``, no DNS names): they cannot serve. Keys are ECDSA P-256;
-certificates are valid for 365 days.
+certificates are valid for ``LETHE_CERT_VALIDITY_DAYS`` days (default 90; never beyond the CA's own
+validity, 10 years) and re-issued by ``lethe up`` when within a third of that (at most a week) of
+expiry. :func:`rotate_certificates` (``lethe certs rotate``) re-issues every certificate now, from the
+existing CA or from a new one; processes read their certificates at start, so running services use
+the new ones after a restart (with a new CA, restart them all: old and new certificates do not
+trust each other).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import grpc
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from shared.config import SERVICES
+from shared.config import SERVICES, number_setting
 from shared.keysource import FileKeySource
 
 SERVICE_IDENTITIES = SERVICES
 CLIENT_IDENTITIES = ("operator", "client", "sweeper", "auditor", "legal", "console")
 IDENTITIES = (*SERVICE_IDENTITIES, *CLIENT_IDENTITIES)
 DEFAULT_NAMESPACE = "lethe"
-_VALIDITY = dt.timedelta(days=365)
+CA_VALIDITY = dt.timedelta(days=3650)
 _SERVER_USAGE = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
 _CLIENT_USAGE = [ExtendedKeyUsageOID.CLIENT_AUTH]
 
 
+def validity() -> dt.timedelta:
+    """How long new certificates are valid (``LETHE_CERT_VALIDITY_DAYS``, default 90 days)."""
+    return dt.timedelta(days=int(number_setting("LETHE_CERT_VALIDITY_DAYS", 90)))
+
+
 def namespace() -> str:
     """The Kubernetes namespace named in service certificates (``LETHE_NAMESPACE``, default lethe)."""
-    return os.environ.get("LETHE_NAMESPACE") or DEFAULT_NAMESPACE
+    from shared.config import setting
+
+    return setting("LETHE_NAMESPACE") or DEFAULT_NAMESPACE
 
 
 def service_names(service: str, ns: str | None = None) -> list[str]:
@@ -79,22 +91,28 @@ def _current(source: FileKeySource, identity: str, ns: str, ca: x509.Certificate
         found_usage = list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
     except x509.ExtensionNotFound:
         found_usage = []
+    try:
+        cert.verify_directly_issued_by(ca)  # not one of an older CA of the same name
+    except (ValueError, TypeError, InvalidSignature):
+        return False
     return (cert.issuer == ca.subject and sorted(found_names) == sorted(names)
             and found_other == 0 and sorted(u.dotted_string for u in found_usage)
             == sorted(u.dotted_string for u in usage)
-            and cert.not_valid_after_utc > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=7))
+            and cert.not_valid_after_utc > dt.datetime.now(dt.timezone.utc)
+            + min(dt.timedelta(days=7), validity() / 3))
 
 
 def _issue(source: FileKeySource, identity: str, ns: str, ca_key: ec.EllipticCurvePrivateKey,
-           ca_name: x509.Name) -> None:
+           ca: x509.Certificate) -> None:
     now = dt.datetime.now(dt.timezone.utc)
+    ca_name, until = ca.subject, min(now + validity(), ca.not_valid_after_utc)
     key = ec.generate_private_key(ec.SECP256R1())
     names, usage = _expected(identity, ns)
     builder = (x509.CertificateBuilder()
                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, identity)]))
                .issuer_name(ca_name).public_key(key.public_key())
                .serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + _VALIDITY)
+               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(until)
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                .add_extension(x509.ExtendedKeyUsage(usage), critical=False))
     if names:
@@ -111,7 +129,7 @@ def _make_ca(source: FileKeySource) -> None:
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lethe-local-ca")])
     ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
                .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + _VALIDITY)
+               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + CA_VALIDITY)
                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
                .sign(ca_key, hashes.SHA256()))
     source.put("tls/ca.key", _pem_key(ca_key))
@@ -131,16 +149,40 @@ def ensure_local_pki(source: FileKeySource, ns: str | None = None) -> list[str]:
         _make_ca(source)
     if not source.exists("tls/ca.key"):
         return []
+    ca_cert, ca_key = _load_ca(source)
+    issued = []
+    for identity in IDENTITIES:
+        if not _current(source, identity, ns, ca_cert):
+            _issue(source, identity, ns, ca_key, ca_cert)
+            issued.append(identity)
+    return issued
+
+
+def _load_ca(source: FileKeySource) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     ca_cert = x509.load_pem_x509_certificate(source.get("tls/ca.pem"))
     ca_key = serialization.load_pem_private_key(source.get("tls/ca.key"), password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ValueError("tls/ca.key is not an ECDSA key")
-    issued = []
+    return ca_cert, ca_key
+
+
+def rotate_certificates(source: FileKeySource, ns: str | None = None,
+                        new_ca: bool = False) -> list[str]:
+    """Re-issue every identity's key and certificate now; returns the identities, all of them.
+
+    From the existing CA (its key must be in ``source``), or, with ``new_ca``, from a CA made
+    first. Raises FileNotFoundError when there is no CA key and ``new_ca`` is False (a key dir
+    that is a read-only Secret: rotate where the CA key is kept).
+    """
+    ns = ns or namespace()
+    if new_ca or not source.exists("tls/ca.pem"):
+        _make_ca(source)
+    if not source.exists("tls/ca.key"):
+        raise FileNotFoundError("tls/ca.key: the CA's key is not in this key dir")
+    ca_cert, ca_key = _load_ca(source)
     for identity in IDENTITIES:
-        if not _current(source, identity, ns, ca_cert):
-            _issue(source, identity, ns, ca_key, ca_cert.subject)
-            issued.append(identity)
-    return issued
+        _issue(source, identity, ns, ca_key, ca_cert)
+    return list(IDENTITIES)
 
 
 def server_credentials(source: FileKeySource, identity: str) -> grpc.ServerCredentials:
