@@ -6,7 +6,9 @@ waits until every service reports SERVING on the standard gRPC health service. I
 console (``python -m services.console.main``) on a loopback port; ``status`` gives its one-time
 login link as ``url``. It makes the key dir
 with one certificate per identity (:mod:`shared.tls`); a key dir from an older version gets the
-missing or outdated certificates, and a running deployment is restarted to serve them.
+missing or outdated certificates, and a running deployment is restarted to serve them. Progress
+(one line per service as it becomes SERVING, or that the deployment is already running) goes to
+stderr, so that stdout stays clean for JSON.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from shared.clients import Peers
-from shared.config import DEPLOYMENT_FILE, SERVICES, Settings, load_settings
+from shared.config import DEPLOYMENT_FILE, SERVICES, Settings, environment, load_settings
 from shared.gen.lethe.v1 import events_pb2, events_pb2_grpc
 from shared.keysource import FileKeySource
 from shared.tls import ensure_local_pki
@@ -93,8 +96,18 @@ def health(settings: Settings, keys: FileKeySource, service: str, timeout: float
         peers.close()
 
 
-def up(settings: Settings, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+def say(line: str) -> None:
+    """One progress line of ``lethe up`` on stderr."""
+    sys.stderr.write(f"lethe up: {line}\n")
+    sys.stderr.flush()
+
+
+def up(settings: Settings, extra_env: dict[str, str] | None = None,
+       progress: Callable[[str], None] = say) -> dict[str, Any]:
     """Start the five services (or return the running deployment); waits until all are SERVING.
+
+    ``progress`` gets one line per step (default: stderr): already running, restarting, and each
+    service as it becomes SERVING with the seconds since the start.
 
     Raises DeploymentError when a service exits or does not become healthy in time.
     """
@@ -104,8 +117,12 @@ def up(settings: Settings, extra_env: dict[str, str] | None = None) -> dict[str,
     console_alive = bool(existing and existing.get("console") and _alive(existing["console"]["pid"]))
     if existing and all(_alive(s["pid"]) for s in existing["services"].values()) and console_alive \
             and not reissued:
+        progress(f"already running in {settings.data_dir} (started {existing.get('started_at', '?')}); "
+                 "nothing restarted")
         return existing
     if existing:
+        progress(f"certificates re-issued ({', '.join(reissued)}): restarting" if reissued
+                 else "the recorded deployment is not fully running: restarting")
         down(settings)  # stopped, or serving certificates older than the key dir's: restart
     logs = settings.data_dir / "logs"
     logs.mkdir(exist_ok=True, mode=0o700)
@@ -117,7 +134,9 @@ def up(settings: Settings, extra_env: dict[str, str] | None = None) -> dict[str,
         "console": {"address": f"127.0.0.1:{_free_port()}", "pid": 0}}
     path = settings.data_dir / DEPLOYMENT_FILE
     path.write_text(json.dumps(record, indent=2))
-    env = {**os.environ, "LETHE_DATA_DIR": str(settings.data_dir),
+    progress(f"starting {', '.join(SERVICES)} and the console (logs in {logs})")
+    started = time.monotonic()
+    env = {**environment(), "LETHE_DATA_DIR": str(settings.data_dir),
            "LETHE_KEY_DIR": str(settings.key_dir), **(extra_env or {})}
     for name in SERVICES:
         with open(logs / f"{name}.log", "ab") as log:
@@ -144,6 +163,7 @@ def up(settings: Settings, extra_env: dict[str, str] | None = None) -> dict[str,
                 raise DeploymentError(f"service {name} exited at start-up; see logs/{name}.log")
             if health(settings, keys, name, timeout=1.0) == "SERVING":
                 pending.discard(name)
+                progress(f"{name} SERVING after {time.monotonic() - started:.1f} s")
         if pending and time.monotonic() > deadline:
             down(settings)
             raise DeploymentError(f"services not healthy in time: {', '.join(sorted(pending))}")
@@ -154,6 +174,7 @@ def up(settings: Settings, extra_env: dict[str, str] | None = None) -> dict[str,
             down(settings)
             raise DeploymentError("the console did not start; see logs/console.log")
         time.sleep(0.2)
+    progress(f"console SERVING after {time.monotonic() - started:.1f} s")
     return record
 
 

@@ -14,7 +14,6 @@ off (explicit local-dev flag) there is no identity and authorization is off.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 import time
 import tomllib
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.config import setting
 from shared.errors import PermissionDenied, ResourceExhausted
 
 DEFAULT_POLICY = Path(__file__).with_name("authz.toml")
@@ -113,7 +113,7 @@ class RefusalLog:
 
 def load_authz(path: str | None = None) -> dict[str, frozenset[str]]:
     """Method -> allowed identities, from ``LETHE_AUTHZ_FILE`` or the bundled policy."""
-    source = Path(path or os.environ.get("LETHE_AUTHZ_FILE") or DEFAULT_POLICY)
+    source = Path(path or setting("LETHE_AUTHZ_FILE") or DEFAULT_POLICY)
     raw = tomllib.loads(source.read_text())
     return {method: frozenset(callers) for method, callers in raw["methods"].items()}
 
@@ -141,7 +141,7 @@ class Authorizer:
         self.policy = policy if policy is not None else load_authz()
         self.service = service  # this server's service: keys ending in "@<service>" apply here
         self.record_refusal = record_refusal
-        rate = rate_per_s or float(os.environ.get("LETHE_RATE_LIMIT_PER_S", "5000"))
+        rate = rate_per_s or setting("LETHE_RATE_LIMIT_PER_S")
         self.rate = rate
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import os
 import tomllib
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from shared.config import setting
 from shared.transfers import TransferLaw, TransferPolicyError, check_mechanism
 
 DEFAULT_POLICY = Path(__file__).with_name("policy.toml")
@@ -200,7 +200,7 @@ def _with_hold_reasons(rule: RetentionRule, holds: tuple[HoldReason, ...]) -> Re
 @lru_cache(maxsize=4)
 def load_policy(path: str | None = None) -> Policy:
     """Load and validate the policy (``LETHE_POLICY_FILE`` or the bundled default)."""
-    source = Path(path or os.environ.get("LETHE_POLICY_FILE") or DEFAULT_POLICY)
+    source = Path(path or setting("LETHE_POLICY_FILE") or DEFAULT_POLICY)
     try:
         raw = tomllib.loads(source.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:

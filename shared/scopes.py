@@ -10,17 +10,17 @@ identity (TLS off, explicit local dev) is never restricted.
 from __future__ import annotations
 
 import functools
-import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from shared.authz import DEFAULT_POLICY
+from shared.config import setting
 
 
 @functools.cache
 def _scopes() -> dict[str, Any]:
-    source = Path(os.environ.get("LETHE_AUTHZ_FILE") or DEFAULT_POLICY)
+    source = Path(setting("LETHE_AUTHZ_FILE") or DEFAULT_POLICY)
     return dict(tomllib.loads(source.read_text()).get("scopes", {}))
 
 

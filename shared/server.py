@@ -11,7 +11,6 @@ import argparse
 import base64
 import re
 import logging
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from grpc_status import rpc_status
 from shared.app import LetheApplication
 from shared.authz import Authorizer, RefusalLog
 from shared.concurrency import MAX_PENDING_CALLS, MAX_WORKERS, CallLimits, TooManyCalls
-from shared.config import ConfigError, Settings, exit_on_config_error, load_settings
+from shared.config import ConfigError, Settings, exit_on_config_error, load_settings, setting
 from shared.errors import FailedPrecondition, InvalidArgument, LetheError, NotFound
 from shared.gen.lethe.v1 import common_pb2, events_pb2, events_pb2_grpc
 from shared.idempotency import IdempotencyStore, RequestIdReused, request_digest
@@ -304,7 +303,7 @@ def create_server(service: str, settings: Settings, keys: FileKeySource, app: Le
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [*names, events_pb2.DESCRIPTOR.services_by_name["EventLogService"].full_name]
-    if os.environ.get("LETHE_PROFILE", "local") != "production":
+    if setting("LETHE_PROFILE") != "production":
         reflection.enable_server_reflection([*names, health.SERVICE_NAME,
                                              reflection.SERVICE_NAME], server)
     if settings.tls:
@@ -313,7 +312,7 @@ def create_server(service: str, settings: Settings, keys: FileKeySource, app: Le
         port = server.add_insecure_port(address)
     if port == 0:
         raise RuntimeError(f"{service}: cannot bind {address}")
-    health_address = os.environ.get("LETHE_HEALTH_ADDRESS")
+    health_address = setting("LETHE_HEALTH_ADDRESS")
     if health_address:
         # Kubernetes' gRPC probes speak plaintext: serve only health Check there.
         probe = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=OPTIONS,
@@ -341,18 +340,19 @@ def run_service(service: str, build: Callable[[Settings, FileKeySource], tuple[L
     parser = argparse.ArgumentParser(prog=f"lethe-{service}")
     parser.add_argument("--data-dir")
     parser.add_argument("--key-dir")
-    parser.add_argument("--address", default=os.environ.get("LETHE_LISTEN", "127.0.0.1:0"))
+    parser.add_argument("--address")
     args = parser.parse_args()
     try:
-        configure_logging(service, os.environ.get("LETHE_LOG_FORMAT"))
+        configure_logging(service, setting("LETHE_LOG_FORMAT"))
         settings = load_settings(args.data_dir, args.key_dir)
+        address = args.address or setting("LETHE_LISTEN") or "127.0.0.1:0"
         setup_telemetry(service)
     except ConfigError as exc:
         exit_on_config_error(f"lethe-{service}", exc)
     keys = FileKeySource(settings.key_dir)
     app, register, stop_workers = build(settings, keys)
     server, port, health_servicer = create_server(service, settings, keys, app, register,
-                                                  args.address)
+                                                  address)
     log.info("serving on port %d", port)
     done = threading.Event()
 

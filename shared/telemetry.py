@@ -16,7 +16,6 @@ Metric names (units in brackets): ``lethe.ingest.interactions`` [1] by outcome,
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 
@@ -33,7 +32,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 
-from shared.config import ConfigError
+from shared.config import ConfigError, setting
 
 _started = False
 
@@ -69,16 +68,16 @@ def setup_telemetry(service: str) -> None:
     resource = Resource.create({"service.name": f"lethe-{service}", "service.namespace": "lethe"})
     tracer_provider = TracerProvider(resource=resource)
     readers = []
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+    if setting("OTEL_EXPORTER_OTLP_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
-    metrics_address = os.environ.get("LETHE_METRICS_ADDRESS")
+    metrics_address = setting("LETHE_METRICS_ADDRESS")
     if metrics_address:
         readers.append(prometheus_reader(metrics_address))
-    trace_file = os.environ.get("LETHE_TRACE_FILE")
+    trace_file = setting("LETHE_TRACE_FILE")
     if trace_file:
         tracer_provider.add_span_processor(
             SimpleSpanProcessor(JsonLinesSpanExporter(trace_file.replace("{service}", service))))

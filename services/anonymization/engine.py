@@ -111,7 +111,9 @@ class DetectionEngine:
         self.recognizers = build_recognizers()
         self._presidio = None
         if workers is None:
-            workers = int(os.environ.get("LETHE_DETECTION_WORKERS", "0")) or min(2, os.cpu_count() or 1)
+            from shared.config import setting
+
+            workers = setting("LETHE_DETECTION_WORKERS") or min(2, os.cpu_count() or 1)
         self.workers = max(1, workers)
         self._pool: ProcessPoolExecutor | None = None
         self._budgeted: BudgetedDetector | None = None

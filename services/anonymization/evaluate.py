@@ -21,7 +21,6 @@ Tricky cases: every expected entity must be detected with exactly its type and o
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
@@ -46,7 +45,9 @@ TAB_COMPAT = {
 
 def handbook_dir() -> Path:
     """The handbook folder: ``$LETHE_HANDBOOK_DIR`` or ``shared`` beside the repository checkout."""
-    env = os.environ.get("LETHE_HANDBOOK_DIR")
+    from shared.config import setting
+
+    env = setting("LETHE_HANDBOOK_DIR")
     return Path(env) if env else Path(__file__).resolve().parents[2] / ".." / "shared"
 
 

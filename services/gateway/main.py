@@ -21,7 +21,7 @@ from services.gateway.record import GatewayLog
 from services.gateway.reidentify import Redactor, Surrogates
 from services.gateway.spool import Spool, SpooledInteraction
 from shared.clients import Peers
-from shared.config import Settings
+from shared.config import Settings, setting
 from shared.gen.lethe.v1 import ingestion_pb2_grpc
 from shared.keysource import FileKeySource
 
@@ -125,7 +125,6 @@ def make_config(upstream: str, forward: str, trusted_proxies: list[str], default
                 account_header: str, session_header: str, pass_authorization: bool) -> GatewayConfig:
     """Check the command line's options; raises ValueError naming the option."""
     import ipaddress
-    import os
 
     if not upstream.startswith(("http://", "https://")):
         raise ValueError("--upstream must be an http:// or https:// URL")
@@ -138,4 +137,4 @@ def make_config(upstream: str, forward: str, trusted_proxies: list[str], default
     return GatewayConfig(upstream=upstream, forward=forward, trusted_proxies=nets,
                          default_region=default_region, account_header=account_header.lower(),
                          session_header=session_header.lower(), pass_authorization=pass_authorization,
-                         upstream_api_key=os.environ.get("LETHE_UPSTREAM_API_KEY", ""))
+                         upstream_api_key=setting("LETHE_UPSTREAM_API_KEY"))

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 from services.ingestion.application import IngestionApplication, VaultRecordIn
 from services.ingestion.servicer import IngestionServicer
 from shared.clients import DEFAULT_TIMEOUT_S, Peers
-from shared.config import Settings
+from shared.config import Settings, setting
 from shared.gen.lethe.v1 import (
     anonymization_pb2,
     anonymization_pb2_grpc,
@@ -65,7 +64,7 @@ class GrpcPipeline:
 def build(settings: Settings, keys: FileKeySource) -> tuple[Any, Any, Any]:
     """Wire ingestion: application with the gRPC pipeline, and servicer."""
     peers = Peers(settings, keys, "ingestion")
-    operator = os.environ.get("LETHE_REDACTION_OPERATOR", "placeholder")
+    operator = setting("LETHE_REDACTION_OPERATOR")
     app = IngestionApplication(settings, keys, GrpcPipeline(peers, operator))
 
     def register(server: Any) -> list[str]:
