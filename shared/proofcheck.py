@@ -141,7 +141,7 @@ def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
     """``(name, public key)`` of a verifier key string; raises NoteError when malformed or its
     key hash does not match."""
     try:
-        name, hash_hex, b64 = vkey.strip().split("+")
+        name, hash_hex, b64 = vkey.strip().split("+", 2)  # base64 may hold "+"
         raw = base64.b64decode(b64, validate=True)
         if not _valid_name(name) or len(hash_hex) != 8 or raw[:1] != ED25519_ALG or len(raw) != 33:
             raise ValueError

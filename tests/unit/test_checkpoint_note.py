@@ -128,3 +128,11 @@ def test_proofcheck_checks_a_checkpoint_offline(tmp_path: Path) -> None:
     assert ok.returncode == 0 and ok.stdout.startswith(f"ok: checkpoint of {origin} at size 0")
     bad = subprocess.run([*run, PETER_VKEY], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "NOTE_UNSIGNED" in bad.stderr
+
+
+def test_verifier_keys_round_trip_whatever_their_base64_holds() -> None:
+    for _ in range(64):  # most of these keys' base64 holds a "+" or "/"
+        key = Ed25519PrivateKey.generate()
+        pub = key.public_key().public_bytes_raw()
+        name, parsed = parse_verifier_key(verifier_key("lethe.local/x/vault", pub))
+        assert name == "lethe.local/x/vault" and parsed.public_bytes_raw() == pub
