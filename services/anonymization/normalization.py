@@ -12,8 +12,10 @@ Detection runs on a *normalised* copy of each text:
   character (fullwidth ``＠``, small ``﹫``, mathematical letters, circled digits...), plus a small
   table of dots and slashes NFKC keeps.
 
-``normalize_with_map`` returns the copy and a map: ``index[i]`` is the original offset of the copy's
-code point ``i`` (``None`` when nothing was removed: offsets are then the same in both). ``to_original``
+- ``%40`` between e-mail characters (a percent-encoded ``@``) is read as ``@``.
+
+``normalize_with_map`` returns the copy and a map from each of the copy's code points to the original
+code points it stands for (``None`` when nothing was removed: offsets are then the same in both). ``to_original``
 maps a span of the copy back to the original, widened over the combining marks that follow its last
 character, so a redaction covers the original characters, invisible ones included.
 
@@ -71,7 +73,10 @@ def _build() -> tuple[dict[int, str | None], str]:
 
 
 _TABLE, _REMOVED_CLASS = _build()
-_REMOVED = re.compile(_REMOVED_CLASS)
+# ``%40`` between e-mail characters is a percent-encoded ``@`` (``jane.doe%40example.com``): read as one
+# ``@`` mapped to its three original code points.
+_PERCENT_AT = re.compile(r"(?<=[A-Za-z0-9._+-])%40(?=[A-Za-z0-9])")
+_SLOW = re.compile(_REMOVED_CLASS + r"|(?<=[A-Za-z0-9._+-])%40(?=[A-Za-z0-9])")
 _MARK = re.compile("[" + "".join(
     re.escape(chr(cp)) for lo, hi in _PLANES for cp in range(lo, hi)
     if unicodedata.category(chr(cp)) in ("Mn", "Me")) + "]*")
@@ -84,30 +89,44 @@ def removed_characters() -> list[str]:
 
 def normalize(text: str) -> str:
     """The normalised copy of ``text`` (see the module docstring); may be shorter than ``text``."""
-    return text.translate(_TABLE)
+    return normalize_with_map(text)[0]
 
 
-def normalize_with_map(text: str) -> tuple[str, list[int] | None]:
+OffsetMap = tuple[list[int], list[int]]
+
+
+def normalize_with_map(text: str) -> tuple[str, OffsetMap | None]:
     """The normalised copy and its offset map.
 
     :param text: any str.
-    :returns: ``(copy, index)``: ``index[i]`` is the offset in ``text`` of ``copy[i]``, or ``index`` is
-        None when ``copy`` has exactly ``len(text)`` code points aligned one to one with ``text``.
+    :returns: ``(copy, index)``: ``index = (starts, ends)`` where ``copy[i]`` stands for
+        ``text[starts[i]:ends[i]]``; or ``index`` is None when ``copy`` has exactly ``len(text)`` code
+        points aligned one to one with ``text``.
     """
-    if _REMOVED.search(text) is None:
+    if _SLOW.search(text) is None:
         return text.translate(_TABLE), None
     chars: list[str] = []
-    index: list[int] = []
-    for i, c in enumerate(text):
-        out = _TABLE.get(ord(c), c)
-        if out is None:
+    starts: list[int] = []
+    ends: list[int] = []
+    encoded_at = {m.start() for m in _PERCENT_AT.finditer(text)}
+    i, n = 0, len(text)
+    while i < n:
+        if i in encoded_at:
+            chars.append("@")
+            starts.append(i)
+            ends.append(i + 3)
+            i += 3
             continue
-        chars.append(out)
-        index.append(i)
-    return "".join(chars), index
+        out = _TABLE.get(ord(text[i]), text[i])
+        if out is not None:
+            chars.append(out)
+            starts.append(i)
+            ends.append(i + 1)
+        i += 1
+    return "".join(chars), (starts, ends)
 
 
-def to_original(text: str, index: list[int] | None, start: int, end: int) -> tuple[int, int]:
+def to_original(text: str, index: OffsetMap | None, start: int, end: int) -> tuple[int, int]:
     """Map the span ``[start, end)`` of the normalised copy to the original ``text``.
 
     Characters removed inside the span are inside the result; combining marks right after the span's
@@ -117,6 +136,5 @@ def to_original(text: str, index: list[int] | None, start: int, end: int) -> tup
     """
     if index is None:
         return start, end
-    s = index[start]
-    e = index[end - 1] + 1
-    return s, _MARK.match(text, e).end()
+    starts, ends = index
+    return starts[start], _MARK.match(text, ends[end - 1]).end()

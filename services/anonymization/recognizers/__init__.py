@@ -23,6 +23,8 @@ from .person_context import LethePersonContextRecognizer
 from .phone import LethePhoneRecognizer
 from .secret import LetheSecretRecognizer
 from .spacy_ner import LetheSpacyNerRecognizer
+from .spelled_email import LetheSpelledEmailRecognizer
+from .spelled_phone import LetheSpelledPhoneRecognizer
 from .street_address import LetheStreetAddressRecognizer
 from .titled_name import LetheTitledNameRecognizer
 from .url import LetheUrlRecognizer
@@ -31,6 +33,8 @@ from .us_ssn import LetheUsSsnRecognizer
 RECOGNIZERS: dict[str, type[EntityRecognizer]] = {
     "email": LetheEmailRecognizer,
     "phone": LethePhoneRecognizer,
+    "spelled_email": LetheSpelledEmailRecognizer,
+    "spelled_phone": LetheSpelledPhoneRecognizer,
     "credit_card": LetheCreditCardRecognizer,
     "iban": LetheIbanRecognizer,
     "ip_address": LetheIpAddressRecognizer,

@@ -133,9 +133,10 @@ class LetheRegexRecognizer(EntityRecognizer):
             return []
         found: dict[tuple[int, int], float] = {}
         for _name, rx, base in self._compiled:
+            group = rx.groupindex.get("v")  # by number: RE2's ``span`` takes no group names
             for m in rx.finditer(text):
-                if "v" in rx.groupindex and m.group("v") is not None:
-                    start, end = m.span("v")
+                if group is not None and m.group(group) is not None:
+                    start, end = m.span(group)
                 else:
                     start, end = m.span()
                 if start >= end:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Optional
 
@@ -21,6 +22,10 @@ def suffix_extractor() -> tldextract.TLDExtract:
 SPECIAL_USE_TLDS = frozenset({"example", "test", "invalid", "localhost", "local", "internal", "lan", "corp", "home", "intranet"})
 
 
+# The start of a URI's authority with a user name: what follows up to ``@host`` is credentials.
+_URI_AUTHORITY = re.compile(r"(?i)[a-z][a-z0-9+.-]{1,30}://[^\s/@\"'<>]*:[^\s/\"'<>]*$")
+
+
 class LetheEmailRecognizer(LetheRegexRecognizer):
     """``local@domain.tld`` where the TLD is a public suffix (punycode suffixes included)."""
 
@@ -36,6 +41,8 @@ class LetheEmailRecognizer(LetheRegexRecognizer):
 
     def check(self, text: str, start: int, end: int, score: float) -> Optional[float]:
         """Accept when the domain ends in a known public suffix (bundled snapshot)."""
+        if _URI_AUTHORITY.search(text, max(0, start - 200), start):
+            return None  # ``postgres://user:pass@host``: credentials (SECRET), not an address
         domain = text[start:end].rsplit("@", 1)[1].lower()
         tld = domain.rsplit(".", 1)[-1]
         if tld in SPECIAL_USE_TLDS or tld.startswith("xn--"):

@@ -49,6 +49,9 @@ class LetheSecretRecognizer(LetheRegexRecognizer):
         ("credential_is",
          r"(?i)\b(?:password|passwd|passphrase|pin|secret|api[ _-]?key|token|access[ _-]?token|secret[ _-]?key)"
          r"[ \t]+(?:is|was|=)[ \t]*:?[ \t]*[\"'`]?(?P<v>[^\s\"'`,;]{10,})", 0.72),
+        # ``postgres://user:password@host``: the whole ``user:password`` (a password may hold ``@``).
+        ("uri_credentials", r"(?i)[a-z][a-z0-9+.-]{1,30}://(?P<v>[^ \t\r\n/:@\"'<>]+:[^ \t\r\n/\"'<>]+)"
+         r"@[a-z0-9.\[\]-]+", 1.0),
         ("assignment",
          r"(?i)\b(?:password|passwd|pwd|pass|passphrase|secret|client_secret|api[_-]?key|apikey|"
          r"access[_-]?token|auth[_-]?token|refresh[_-]?token|private[_-]?key|aws_secret_access_key|"
