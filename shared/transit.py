@@ -170,6 +170,38 @@ class TransitBucketKeys:
             gone_ok=True)["data"]
         return base64.b64decode(data["plaintext"])
 
+    def rewrap(self, bucket: int, version: int,
+               items: list[tuple[int, bytes, bytes]]) -> list[bytes | None]:
+        """Re-encrypt wrapped DEKs ``(version, wrapped, context)`` under ``version``, inside Transit
+        (one batch ``rewrap``: no DEK leaves it). Returns the new values in order; None for an item
+        whose version is no longer decryptable (destroyed). Raises TransitError for anything else,
+        including an item of a live version that Transit refuses: such a DEK is never skipped
+        (skipped DEKs stay on versions that are destroyed next)."""
+        if not items:
+            return []
+        name = self._name(bucket)
+        batch = [{"ciphertext": w.decode("ascii", "replace"), "context": _b64(c), "key_version": version}
+                 for _, w, c in items]
+        try:
+            results = self._call(f"rewrap {name}", lambda: self.client.secrets.transit.rewrap_data(
+                name, None, batch_input=batch, mount_point=self.mount), gone_ok=True)["data"]["batch_results"]
+        except TransitKeyGone:  # every item refused (Transit answers 400): none decrypts
+            results = [{"error": "refused"}] * len(items)
+        out: list[bytes | None] = []
+        floor = None
+        for (old, wrapped, _), result in zip(items, results, strict=True):
+            if "ciphertext" in result and wrapped.startswith(f"vault:v{old}:".encode()):
+                out.append(str(result["ciphertext"]).encode("ascii"))
+                continue
+            if floor is None:
+                info = self._read(bucket) or {}
+                floor = max(int(info.get("min_decryption_version") or 0),
+                            int(info.get("min_available_version") or 0))
+            if old >= floor:
+                raise TransitError(f"Transit rewrap {name} refused a DEK of live version {old}")
+            out.append(None)
+        return out
+
     def destroy(self, bucket: int, version: int) -> None:
         """Destroy ``version`` and (Transit can only trim a prefix) nothing newer; idempotent.
 

@@ -234,17 +234,19 @@ class KeyHierarchy:
             "SELECT subject_ref, generation, bucket_version, wrapped FROM deks WHERE bucket=?",
             (bucket,))
         updates = []
-        for subject_ref, generation, version, wrapped in rows:
-            if (subject_ref, int(generation)) == exclude:
-                continue
+        rows = [r for r in rows if (r[0], int(r[1])) != exclude]
+        if self.transit is not None:  # Transit rewraps in one batch; no DEK leaves it
+            rewrapped = self.transit.rewrap(bucket, new_version, [
+                (int(v), bytes(w), f"{s}|{g}".encode()) for s, g, v, w in rows])
+            updates = [(new_version, w, s, g) for (s, g, _, _), w in zip(rows, rewrapped) if w]
+        for subject_ref, generation, version, wrapped in rows if self.transit is None else []:
             aad = f"{subject_ref}|{generation}".encode()
             try:
-                dek = self._unwrap(bucket, int(version), bytes(wrapped), aad)
+                kek = self._bucket_key(bucket, version)[1]
             except KeyDestroyed:
                 continue
-            wrapped_new = (seal(new_key, dek, aad) if self.transit is None
-                           else self._wrap(bucket, new_version, dek, aad))
-            updates.append((new_version, wrapped_new, subject_ref, generation))
+            dek = open_sealed(kek, bytes(wrapped), aad)
+            updates.append((new_version, seal(new_key, dek, aad), subject_ref, generation))
         with self.store.transaction() as tx:
             tx.executemany("UPDATE deks SET bucket_version=?, wrapped=? "
                            "WHERE subject_ref=? AND generation=?", updates)

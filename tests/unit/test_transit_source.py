@@ -290,3 +290,15 @@ def test_a_keys_db_of_one_key_source_is_refused_by_the_other(tmp_path: Path, tra
         _hierarchy(tmp_path / "file", transit)
     with pytest.raises(KeySourceError, match="another key source"):
         KeyHierarchy(FileKeySource(tmp_path / "keys"), SqlStore(str(tmp_path / "transit" / "keys.db")))
+
+
+def test_a_rotation_never_skips_a_dek_whose_version_is_live(tmp_path: Path, transit: TransitBucketKeys) -> None:
+    keys = _hierarchy(tmp_path, transit, buckets=1)
+    keys.create_dek("alice", 1)
+    keys.create_dek("bob", 1)
+    (wrapped,), = keys.store.execute("SELECT wrapped FROM deks WHERE subject_ref='alice'")
+    keys.store.execute("UPDATE deks SET wrapped=? WHERE subject_ref='bob'", (wrapped,))  # bob's row is wrong
+    with pytest.raises(TransitError):
+        keys.rotate_bucket(0)
+    assert transit.versions(0)[0] == 1  # v1 not destroyed: alice is still readable
+    assert _hierarchy(tmp_path, transit, buckets=1).dek("alice", 1)
