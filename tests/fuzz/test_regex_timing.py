@@ -43,7 +43,11 @@ def _patterns(module) -> list[tuple[str, object]]:
 def _modules():
     names = ["services.anonymization.engine", "services.anonymization.operators",
              "services.anonymization.aggregation", "services.anonymization.recognizers.base",
-             "services.anonymization.recognizers.names"]
+             "services.anonymization.recognizers.names", "services.anonymization.resolution",
+             "services.anonymization.normalization", "services.anonymization.ner.caps",
+             "services.anonymization.ner.lowercase", "services.anonymization.heuristics.coordination",
+             "services.anonymization.heuristics.house_numbers",
+             "services.anonymization.heuristics.name_propagation"]
     names += [cls.__module__ for cls in RECOGNIZERS.values()]
     return [importlib.import_module(n) for n in dict.fromkeys(names)]
 

@@ -400,7 +400,7 @@ def test_the_case_restored_pass_leaves_address_words_and_common_words_alone(engi
 
 
 def test_the_items_of_a_lower_case_list_beside_a_one_word_name_are_its_siblings(engine) -> None:
-    from services.anonymization.engine import _list_siblings
+    from services.anonymization.ner.lowercase import list_siblings as _list_siblings
 
     text = "they had 4: marzena, tobiasz, wenke and quenby."
     s = text.index("marzena")
@@ -442,3 +442,19 @@ def test_a_common_word_subject_near_a_pronoun_is_not_a_person(engine) -> None:
 def test_a_sentence_initial_subject_that_is_from_somewhere_is_a_person(engine) -> None:
     assert _found(engine, "Quillane is from Brightwave.", "Quillane", "PERSON")
     assert not [d for d in engine.analyze("Sugar is from cane.") if d.type == "PERSON"]
+
+
+def test_heuristics_and_ner_passes_are_registered_in_explicit_lists_and_run(engine, monkeypatch):
+    from services.anonymization import heuristics, ner
+
+    assert list(heuristics.HEURISTICS) == ["coordinated_persons", "propagate_person_names", "house_numbers"]
+    assert list(ner.NER_PASSES) == ["caps", "lowercase"]
+    calls = []
+
+    def spy(text, hard, soft):
+        calls.append(len(text))
+        return soft
+
+    monkeypatch.setitem(heuristics.HEURISTICS, "spy", spy)
+    engine.analyze("Mail jane@example.com")
+    assert calls == [len("Mail jane@example.com")]

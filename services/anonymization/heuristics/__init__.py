@@ -1,0 +1,23 @@
+"""Name and address heuristics applied after overlap resolution, registered in the explicit list below.
+
+Each heuristic is ``apply(text, hard, soft) -> soft``: ``hard`` are the chosen pattern-validated spans,
+``soft`` the chosen model-based ones (``[type, start, end, score]`` lists, offsets into the normalised
+text); it returns the new soft list and may edit spans in place, never making two spans overlap.
+Adding one is adding a module and a line here; they run in list order.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .coordination import coordinated_persons
+from .house_numbers import attach_house_numbers
+from .name_propagation import propagate_person_names
+
+Heuristic = Callable[[str, list, list], list]
+
+HEURISTICS: dict[str, Heuristic] = {
+    "coordinated_persons": coordinated_persons,
+    "propagate_person_names": propagate_person_names,
+    "house_numbers": attach_house_numbers,
+}
