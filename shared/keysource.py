@@ -13,6 +13,10 @@ The key source is the only place that must support true deletion. :class:`FileKe
 local implementation (a folder outside the data dir, files mode 0600, folder 0700); a cloud KMS or
 HSM implements the same four methods. Names are ``/``-separated ASCII paths such as
 ``vault/buckets/7/v3``; values are raw bytes (keys are 32 bytes = 256 bits).
+
+With ``LETHE_KEY_SOURCE=transit`` the vault's bucket keys are not here at all but in a HashiCorp
+Vault / OpenBao Transit engine (:mod:`shared.transit`), where destroying a version is trimming it;
+this folder then keeps only the other services' keys (pepper, TLS, audit signing keys).
 """
 
 from __future__ import annotations
