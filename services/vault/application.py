@@ -12,6 +12,7 @@ import threading
 from collections import defaultdict
 from typing import Any
 
+from services.vault.domain import KeyGroups
 from services.vault.erasure import ErasureUseCases
 from services.vault.keys import KeyHierarchy
 from services.vault.records import DUPLICATE, ERASED, STORED, RecordIn, RecordOut, RecordUseCases
@@ -49,13 +50,14 @@ class VaultApplication(RecordUseCases, ReleaseUseCases, ErasureUseCases, LetheAp
         # so operators can back it up more often than the bulk records (see README).
         self.key_db = open_store(settings, "vault", "keys")
         bucket_source = FileKeySource(settings.vault_key_dir) if settings.vault_key_dir else keys
+        self.policy = load_policy()
+        self.groups = KeyGroups(self.policy)  # one DEK per category group (partial erasure)
         self.keyring = KeyHierarchy(keys, self.key_db, buckets=buckets, bucket_source=bucket_source,
                                     transit=transit_bucket_keys(settings))  # LETHE_KEY_SOURCE
         self.reclaim_wanted = threading.Event()
         self.reclaim_wanted.set()  # at start-up: finish what a crash may have left
         self.disclosed_to: dict[str, set[str]] = defaultdict(set)  # subject_ref -> recipient ids
         self.recipient_ids: set[str] = set()
-        self.policy = load_policy()
         self.rebuild_projections()
         self._register_policy_recipients()
 

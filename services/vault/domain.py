@@ -11,16 +11,44 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Iterable
 
 from eventsourcing.domain import Aggregate, event
 
 from shared.errors import FailedPrecondition, InvalidArgument
 from shared.ids import stable_id
+from shared.policy import Policy
 
 CATEGORIES = ("user.content", "system.operations", "user.contact")
 FORMS = ("original", "redacted", "metadata", "contact")
 SUBJECT_REF = re.compile(r"^sr_[0-9a-f]{32}$")
 MAX_CONTENT_BYTES = 1024 * 1024
+# Session links (session id and pseudonym key) are technical metadata of the sessions: they are
+# sealed under that category's key group, so they live and die with it.
+SESSION_CATEGORY = "system.operations"
+
+
+class KeyGroups:
+    """Which DEK of a generation seals which category: one key group per retention rule of the
+    policy (the rule's categories joined by ``+``, e.g. ``user.content``), so that an erasure can
+    destroy some categories and keep those a legal hold preserves, at O(groups) cost whatever the
+    record count. Built from the policy file, never from literals."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.names: tuple[str, ...] = tuple("+".join(rule.categories) for rule in policy.rules)
+
+    def of(self, category: str) -> str:
+        """The key group of a category; raises PolicyError when no retention rule covers it."""
+        return "+".join(self.policy.rule_for(category).categories)
+
+    def of_all(self, categories: Iterable[str]) -> set[str]:
+        """The key groups of some categories."""
+        return {self.of(c) for c in categories}
+
+    def categories(self, group: str) -> tuple[str, ...]:
+        """The categories a key group seals (every category for ``*``, the group before groups)."""
+        return CATEGORIES if group == "*" else tuple(group.split("+"))
 
 
 class VaultError(FailedPrecondition):
@@ -100,23 +128,31 @@ class SubjectKeyring(Aggregate):
         records_purged: int
         notified_recipients: list[str]
         buckets_rotated: list[list[int]]
+        kept_categories: list[str]
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, object]) -> None:
             """v1 events (before destruction was recorded) name no buckets."""
             state["buckets_rotated"] = []
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, object]) -> None:
+            """v2 events (before key groups) were full erasures: nothing kept."""
+            state["kept_categories"] = []
+
     @event(SubjectShredded)
     def shred(self, request_id: str, subject_ref: str, generation: int, erased_at: dt.datetime,
               records_purged: int, notified_recipients: list[str],
-              buckets_rotated: list[list[int]]) -> None:
-        """Record that generations up to ``generation`` were crypto-shredded for ``request_id``."""
+              buckets_rotated: list[list[int]], kept_categories: list[str]) -> None:
+        """Record that generations up to ``generation`` were crypto-shredded for ``request_id``,
+        but for the key groups of ``kept_categories`` (held; shredded by a later request)."""
         self.active = False
         self.generation = max(self.generation, generation)
         self.erased_before = max(erased_at, self.erased_before or erased_at)
         self.shreds[request_id] = {"generation": generation, "erased_at": erased_at.isoformat(),
                                    "records_purged": records_purged,
-                                   "notified_recipients": list(notified_recipients)}
+                                   "notified_recipients": list(notified_recipients),
+                                   "kept_categories": list(kept_categories)}
 
 
 class VaultRecord(Aggregate):

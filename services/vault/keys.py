@@ -6,10 +6,15 @@ Where each key lives::
                                     vault/buckets/<bbb>/v<n>     bucket key (intermediate KEK),
                                                                  stored as root_version(4 bytes, BE)
                                                                  || seal(root KEK, key, aad=name)
-    data dir (copied by backups)    deks table                   seal(bucket key, DEK,
-                                                                 aad=subject_ref|generation)
+    data dir (copied by backups)    deks table                   seal(bucket key, DEK, aad=
+                                                                 subject_ref|generation[|group])
 
-A subject's DEK generation lives in bucket ``H(subject_ref|generation) mod B``. Erasing it moves
+Key groups: each generation of a subject has one DEK per category group (``group`` column: one
+group per retention rule of the policy, e.g. ``user.content``; see
+:func:`services.vault.domain.key_groups`), so an erasure can destroy some groups and keep those a
+legal hold preserves. Rows written before groups existed are the group ``*`` (every category; aad
+without the group) and keep working. A DEK lives in bucket ``H(subject_ref|generation[|group]) mod
+B``. Erasing it moves
 the bucket to a fresh key version (every other DEK of the bucket is rewrapped), destroys the old
 bucket key versions in the key source, and only then deletes the erased DEK's row: every prefix of
 these steps is safe to crash after, and a retry finishes the job (the row still existing is the
@@ -38,6 +43,14 @@ from shared.store import SqlStore
 from shared.transit import TransitBucketKeys, TransitKeyGone
 
 
+ALL = "*"  # the group of DEKs written before key groups: every category of the generation
+
+
+def dek_aad(subject_ref: str, generation: int, group: str = ALL) -> bytes:
+    """The AAD of a wrapped DEK: ``subject_ref|generation`` (group ``*``) or ``...|group``."""
+    return f"{subject_ref}|{generation}".encode() + (b"" if group == ALL else f"|{group}".encode())
+
+
 class KeyDestroyed(Exception):
     """Raised when a DEK generation was shredded (or never existed): nothing can decrypt."""
 
@@ -57,14 +70,10 @@ class KeyHierarchy:
         self.transit = transit  # bucket keys in Transit instead of the key source (no root then)
         self.store = store
         self.buckets = buckets
-        self._deks: dict[tuple[str, int], bytes] = {}
+        self._deks: dict[tuple[str, int, str], bytes] = {}
         self._bucket_cache: dict[tuple[int, int], bytes] = {}
         self._lock = threading.RLock()
-        store.execute(f"""CREATE TABLE IF NOT EXISTS deks (
-            subject_ref TEXT NOT NULL, generation BIGINT NOT NULL, bucket BIGINT NOT NULL,
-            bucket_version BIGINT NOT NULL, wrapped {store.blob} NOT NULL,
-            PRIMARY KEY (subject_ref, generation))""")
-        store.execute("CREATE INDEX IF NOT EXISTS deks_bucket ON deks (bucket)")
+        self._migrate_groups()
         # A counter bumped by every destruction or rotation, so that replicas drop cached keys.
         store.execute("CREATE TABLE IF NOT EXISTS key_epoch (id INTEGER PRIMARY KEY, n BIGINT NOT NULL)")
         if not store.execute("SELECT n FROM key_epoch WHERE id=1"):
@@ -74,6 +83,31 @@ class KeyHierarchy:
         if self.transit is None and not self.root_source.list("vault/root"):
             self.root_source.put("vault/root/v1", os.urandom(32))
         self.reconcile()
+
+    def _migrate_groups(self) -> None:
+        """Create ``deks`` keyed by (subject_ref, generation, grp); a table from before key groups
+        (keyed by subject_ref, generation) is copied over in one transaction, its rows becoming the
+        group ``*``. Schema version 2 is noted in ``key_schema``."""
+        store = self.store
+        store.execute("CREATE TABLE IF NOT EXISTS key_schema (id INTEGER PRIMARY KEY, v BIGINT NOT NULL)")
+        if store.execute("SELECT v FROM key_schema WHERE id=1"):
+            return
+        store.execute(f"""CREATE TABLE IF NOT EXISTS deks (
+            subject_ref TEXT NOT NULL, generation BIGINT NOT NULL, bucket BIGINT NOT NULL,
+            bucket_version BIGINT NOT NULL, wrapped {store.blob} NOT NULL,
+            PRIMARY KEY (subject_ref, generation))""")
+        with store.transaction() as tx:
+            tx.execute("DROP TABLE IF EXISTS deks_v2")
+            tx.execute(f"""CREATE TABLE deks_v2 (
+                subject_ref TEXT NOT NULL, generation BIGINT NOT NULL, bucket BIGINT NOT NULL,
+                bucket_version BIGINT NOT NULL, wrapped {store.blob} NOT NULL, grp TEXT NOT NULL,
+                PRIMARY KEY (subject_ref, generation, grp))""")
+            tx.execute("INSERT INTO deks_v2 SELECT subject_ref, generation, bucket, bucket_version, "
+                       f"wrapped, '{ALL}' FROM deks")
+            tx.execute("DROP TABLE deks")
+            tx.execute("ALTER TABLE deks_v2 RENAME TO deks")
+            tx.execute("CREATE INDEX IF NOT EXISTS deks_bucket2 ON deks (bucket)")
+            tx.execute("INSERT INTO key_schema VALUES (1, 2)")
 
     def check_key_source(self) -> None:
         """Refuse a keys.db written with the other key source (LETHE_KEY_SOURCE changed): its DEKs
@@ -171,52 +205,70 @@ class KeyHierarchy:
         else:
             self.source.destroy(f"vault/buckets/{bucket:03d}/v{version}")
 
-    def bucket_of(self, subject_ref: str, generation: int) -> int:
-        """Bucket number of a DEK generation, in [0, buckets)."""
-        digest = hashlib.sha256(f"{subject_ref}|{generation}".encode()).digest()
+    def bucket_of(self, subject_ref: str, generation: int, group: str = ALL) -> int:
+        """Bucket number of a DEK (generation, group), in [0, buckets)."""
+        digest = hashlib.sha256(dek_aad(subject_ref, generation, group)).digest()
         return int.from_bytes(digest[:8], "big") % self.buckets
 
     # ---- DEKs (wrapped, in the store) ----
-    def create_dek(self, subject_ref: str, generation: int) -> int:
-        """Create and store the wrapped DEK of a new generation; returns its bucket.
+    def create_dek(self, subject_ref: str, generation: int,
+                   groups: tuple[str, ...] = (ALL,)) -> int:
+        """Create and store the wrapped DEKs of a new generation, one per group, in one
+        transaction; returns the bucket of the first group.
 
-        A row left by a crash before the generation was recorded is reused (never replaced, since
-        data may already be sealed under it).
+        Rows left by a crash before the generation was recorded are reused (never replaced, since
+        data may already be sealed under them).
         """
         with self._lock:
-            bucket = self.bucket_of(subject_ref, generation)
-            if generation in self.generations_of(subject_ref):
-                return bucket
-            version = self._current_version(bucket)
-            dek = os.urandom(32)
-            wrapped = self._wrap(bucket, version, dek, f"{subject_ref}|{generation}".encode())
-            self.store.execute("INSERT INTO deks VALUES (?, ?, ?, ?, ?)",
-                               (subject_ref, generation, bucket, version, wrapped))
-            self._deks[(subject_ref, generation)] = dek
-            return bucket
+            existing = {g for (g,) in self.store.execute(
+                "SELECT grp FROM deks WHERE subject_ref=? AND generation=?", (subject_ref, generation))}
+            rows, fresh = [], {}
+            for group in groups:
+                if group in existing:
+                    continue
+                bucket = self.bucket_of(subject_ref, generation, group)
+                version = self._current_version(bucket)
+                dek = os.urandom(32)
+                rows.append((subject_ref, generation, bucket, version,
+                             self._wrap(bucket, version, dek, dek_aad(subject_ref, generation, group)),
+                             group))
+                fresh[(subject_ref, generation, group)] = dek
+            with self.store.transaction() as tx:
+                tx.executemany("INSERT INTO deks (subject_ref, generation, bucket, bucket_version, "
+                               "wrapped, grp) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self._deks.update(fresh)
+            return self.bucket_of(subject_ref, generation, groups[0])
 
-    def dek(self, subject_ref: str, generation: int) -> bytes:
-        """The plaintext DEK (32 bytes); raises KeyDestroyed when shredded."""
+    def groups_of(self, subject_ref: str, generation: int) -> list[str]:
+        """The groups of a generation that still have a wrapped DEK row."""
         with self._lock:
-            cached = self._deks.get((subject_ref, generation))
-            if cached:
-                return cached
+            return sorted(g for (g,) in self.store.execute(
+                "SELECT grp FROM deks WHERE subject_ref=? AND generation=?", (subject_ref, generation)))
+
+    def dek(self, subject_ref: str, generation: int, group: str = ALL) -> bytes:
+        """The plaintext DEK (32 bytes) of a group, or of the group ``*`` of a generation written
+        before key groups; raises KeyDestroyed when shredded."""
+        with self._lock:
+            for key in ((subject_ref, generation, group), (subject_ref, generation, ALL)):
+                if key in self._deks:
+                    return self._deks[key]
             rows = self.store.execute(
-                "SELECT bucket, bucket_version, wrapped FROM deks WHERE subject_ref=? AND generation=?",
-                (subject_ref, generation))
+                "SELECT grp, bucket, bucket_version, wrapped FROM deks "
+                "WHERE subject_ref=? AND generation=? AND grp IN (?, ?)",
+                (subject_ref, generation, group, ALL))
             if not rows:
                 raise KeyDestroyed("no key for this generation")
-            bucket, version, wrapped = rows[0]
+            found, bucket, version, wrapped = sorted(rows, key=lambda r: r[0] == ALL)[0]
             try:
                 dek = self._unwrap(int(bucket), int(version), bytes(wrapped),
-                                   f"{subject_ref}|{generation}".encode())
+                                   dek_aad(subject_ref, generation, found))
             except DecryptionError:
                 raise KeyDestroyed("key does not unwrap") from None
-            self._deks[(subject_ref, generation)] = dek
+            self._deks[(subject_ref, generation, found)] = dek
             return dek
 
     def _rewrap_bucket(self, bucket: int,
-                       exclude: tuple[str, int] | None = None) -> tuple[int, int]:
+                       exclude: tuple[str, int, str] | None = None) -> tuple[int, int]:
         """Move every DEK of ``bucket`` but ``exclude`` to a fresh bucket key; destroy the old ones.
 
         Write steps, each safe to crash after: (1) put the new version in the key source;
@@ -231,32 +283,32 @@ class KeyHierarchy:
         new_key = os.urandom(32)
         self._put_bucket_key(bucket, new_version, new_key)
         rows = self.store.execute(
-            "SELECT subject_ref, generation, bucket_version, wrapped FROM deks WHERE bucket=?",
+            "SELECT subject_ref, generation, bucket_version, wrapped, grp FROM deks WHERE bucket=?",
             (bucket,))
         updates = []
-        rows = [r for r in rows if (r[0], int(r[1])) != exclude]
+        rows = [r for r in rows if (r[0], int(r[1]), r[4]) != exclude]
         if self.transit is not None:  # Transit rewraps in one batch; no DEK leaves it
             rewrapped = self.transit.rewrap(bucket, new_version, [
-                (int(v), bytes(w), f"{s}|{g}".encode()) for s, g, v, w in rows])
-            updates = [(new_version, w, s, g) for (s, g, _, _), w in zip(rows, rewrapped) if w]
-        for subject_ref, generation, version, wrapped in rows if self.transit is None else []:
-            aad = f"{subject_ref}|{generation}".encode()
+                (int(v), bytes(w), dek_aad(s, int(g), grp)) for s, g, v, w, grp in rows])
+            updates = [(new_version, w, s, g, grp) for (s, g, _, _, grp), w in zip(rows, rewrapped) if w]
+        for subject_ref, generation, version, wrapped, group in rows if self.transit is None else []:
+            aad = dek_aad(subject_ref, int(generation), group)
             try:
                 kek = self._bucket_key(bucket, version)[1]
             except KeyDestroyed:
                 continue
             dek = open_sealed(kek, bytes(wrapped), aad)
-            updates.append((new_version, seal(new_key, dek, aad), subject_ref, generation))
+            updates.append((new_version, seal(new_key, dek, aad), subject_ref, generation, group))
         with self.store.transaction() as tx:
             tx.executemany("UPDATE deks SET bucket_version=?, wrapped=? "
-                           "WHERE subject_ref=? AND generation=?", updates)
+                           "WHERE subject_ref=? AND generation=? AND grp=?", updates)
         for version in old_versions:
             self._destroy_version(bucket, version)
         self._bump()
         return len(updates), new_version
 
-    def destroy_dek(self, subject_ref: str, generation: int) -> tuple[int, int]:
-        """Crypto-shred one generation; returns (bucket, version): every bucket key version below
+    def destroy_dek(self, subject_ref: str, generation: int, group: str = ALL) -> tuple[int, int]:
+        """Crypto-shred one DEK (a generation's group); returns (bucket, version): every bucket key version below
         ``version`` is destroyed in the key source.
 
         Order, so that every prefix is safe: the other DEKs of the bucket move to a new bucket key,
@@ -268,11 +320,11 @@ class KeyHierarchy:
         source or the store raise; nothing is reported destroyed unless this returns.
         """
         with self._lock:
-            self._deks.pop((subject_ref, generation), None)
-            bucket = self.bucket_of(subject_ref, generation)
-            _, version = self._rewrap_bucket(bucket, exclude=(subject_ref, generation))
-            self.store.execute("DELETE FROM deks WHERE subject_ref=? AND generation=?",
-                               (subject_ref, generation))
+            self._deks.pop((subject_ref, generation, group), None)
+            bucket = self.bucket_of(subject_ref, generation, group)
+            _, version = self._rewrap_bucket(bucket, exclude=(subject_ref, generation, group))
+            self.store.execute("DELETE FROM deks WHERE subject_ref=? AND generation=? AND grp=?",
+                               (subject_ref, generation, group))
             self.store.scrub()
             return bucket, version
 
@@ -280,7 +332,7 @@ class KeyHierarchy:
         """Generations of a subject that still have a wrapped DEK row."""
         with self._lock:
             return sorted(int(g) for (g,) in self.store.execute(
-                "SELECT generation FROM deks WHERE subject_ref=?", (subject_ref,)))
+                "SELECT DISTINCT generation FROM deks WHERE subject_ref=?", (subject_ref,)))
 
     def live_versions(self, bucket: int) -> list[int]:
         """Bucket key versions that still exist in the key source (for audits)."""

@@ -22,6 +22,8 @@ from services.vault.domain import (
     CATEGORIES,
     FORMS,
     MAX_CONTENT_BYTES,
+    SESSION_CATEGORY,
+    KeyGroups,
     SubjectErased,
     SubjectKeyring,
     VaultRecord,
@@ -74,10 +76,12 @@ def _aad(record_id: str, subject_ref: str, category: str, form: str) -> bytes:
 
 
 class RecordUseCases:
-    """Sessions and records of subjects, each sealed under the subject's current DEK generation."""
+    """Sessions and records of subjects, each sealed under the DEK of its category's key group in
+    the subject's current generation."""
 
     db: SqlStore
     keyring: KeyHierarchy
+    groups: KeyGroups
     lock: Any
     repository: Any
     save: Any
@@ -101,7 +105,7 @@ class RecordUseCases:
         keyring.check_can_store(received_at, occurred_at)
         if keyring.needs_generation():
             generation = keyring.generation + 1
-            bucket = self.keyring.create_dek(subject_ref, generation)
+            bucket = self.keyring.create_dek(subject_ref, generation, self.groups.names)
             keyring.create_generation(generation, bucket)
         return keyring.generation
 
@@ -124,7 +128,7 @@ class RecordUseCases:
                 except SubjectErased:
                     out.append(None)
                     continue
-                dek = self.keyring.dek(subject_ref, generation)
+                dek = self.keyring.dek(subject_ref, generation, self.groups.of(SESSION_CATEGORY))
                 lookup = keyed_digest(dek, "session", hint)
                 aad = f"session|{lookup}".encode()
                 rows = self.db.execute("SELECT blob FROM sessions WHERE lookup=?", (lookup,))
@@ -173,7 +177,7 @@ class RecordUseCases:
                 except SubjectErased:
                     outcomes.append(ERASED)
                     continue
-                dek = self.keyring.dek(r.subject_ref, generation)
+                dek = self.keyring.dek(r.subject_ref, generation, self.groups.of(r.category))
                 blob = seal(dek, r.content, _aad(r.record_id, r.subject_ref, r.category, r.form))
                 if state is None:
                     rows.append((r.record_id, r.subject_ref, generation, r.category, r.form,
@@ -214,7 +218,7 @@ class RecordUseCases:
         out, read = [], []
         for rid, subject_ref, generation, category, form, region, iid, received, stored, blob in rows:
             try:
-                dek = self.keyring.dek(subject_ref, generation)
+                dek = self.keyring.dek(subject_ref, generation, self.groups.of(category))
                 content = open_sealed(dek, bytes(blob), _aad(rid, subject_ref, category, form))
             except (KeyDestroyed, DecryptionError):
                 continue

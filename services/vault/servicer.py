@@ -84,8 +84,8 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         return vault_pb2.PurgeResponse(purged=purged)
 
     def ShredSubject(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
-        generation, purged, erased_at, notified = self.app.shred_subject(request.subject_ref,
-                                                                         request.request_id)
+        generation, purged, erased_at, notified = self.app.shred_subject(
+            request.subject_ref, request.request_id, tuple(request.keep_categories))
         return vault_pb2.ShredSubjectResponse(generation=generation, records_purged=purged,
                                               erased_at=to_timestamp(erased_at),
                                               notified_recipients=notified)

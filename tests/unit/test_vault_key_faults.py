@@ -35,7 +35,7 @@ import pytest
 from eventsourcing.persistence import Mapper
 
 from services.vault.application import RecordIn, VaultApplication
-from services.vault.keys import KeyDestroyed, KeyHierarchy
+from services.vault.keys import KeyDestroyed, KeyHierarchy, dek_aad
 from shared.config import Settings
 from shared.crypto import DecryptionError, open_sealed
 from shared.keysource import FileKeySource
@@ -197,10 +197,12 @@ def _copy(template: Path, to: Path) -> Path:
     return to
 
 
-def _unwrappable(root: Path, app: VaultApplication, subject: str) -> list[int]:
-    """Generations of ``subject`` whose DEK in the backup unwraps under any key the live source holds."""
+def _unwrappable(root: Path, app: VaultApplication, subject: str) -> list[tuple[int, str]]:
+    """(generation, key group) of ``subject`` whose DEK in the backup unwraps under any key the
+    live source holds."""
     db = sqlite3.connect(root / "backup" / "keys.db")
-    rows = db.execute("SELECT generation, wrapped FROM deks WHERE subject_ref=?", (subject,)).fetchall()
+    rows = db.execute("SELECT generation, grp, wrapped FROM deks WHERE subject_ref=?",
+                      (subject,)).fetchall()
     db.close()
     hierarchy = app.keyring
     candidates = [app.keys.get(n) for n in app.keys.list("vault")]
@@ -211,13 +213,13 @@ def _unwrappable(root: Path, app: VaultApplication, subject: str) -> list[int]:
             except KeyDestroyed:
                 pass
     opened = []
-    for generation, blob in rows:
+    for generation, group, blob in rows:
         for key in candidates:
             try:
-                open_sealed(key, bytes(blob), f"{subject}|{generation}".encode())
+                open_sealed(key, bytes(blob), dek_aad(subject, generation, group))
             except (DecryptionError, ValueError):
                 continue
-            opened.append(generation)
+            opened.append((generation, group))
     return opened
 
 
@@ -380,7 +382,8 @@ def test_concurrent_erasures_of_one_subject_shred_once(template: Path, tmp_path:
             t.start()
         for t in threads:
             t.join()
-        assert sum(s.startswith("key source put") for s in faults.steps) == 1
+        # one shred: one bucket rotation per key group of the victim's live generation
+        assert sum(s.startswith("key source put") for s in faults.steps) == len(app.groups.names)
         answers = {app.shred_subject(VICTIM, f"erase-{i}")[0] for i in range(1, 5)}
         assert len(answers) == 1
         _check_erased(root, app)
@@ -448,8 +451,9 @@ def test_audit_verify_reports_a_bucket_key_that_outlived_an_erasure(restored: Va
     # an old key dir restored over the live one (or a destruction that never happened)
     shutil.copytree(keys_before, restored.settings.key_dir, dirs_exist_ok=True)
     found = verify({"vault": entries}, bucket_versions=live)
-    assert [v.kind for v in found] == ["ERASED_KEY_ALIVE"]
-    assert VICTIM not in found[0].message
+    # one per destroyed DEK: each key group of the victim's generation had its own bucket
+    assert [v.kind for v in found] == ["ERASED_KEY_ALIVE"] * len(restored.groups.names)
+    assert all(VICTIM not in v.message for v in found)
 
 
 def _put_keys_db(root: Path, source: Path) -> None:
@@ -494,3 +498,124 @@ def test_a_store_racing_an_erasure_never_ends_up_readable(restored: VaultApplica
     left = restored.export_subject(VICTIM, "check")
     assert all(r.received_at >= erased_at for r in left)
     assert _unwrappable(restored.settings.data_dir.parent, restored, VICTIM) == []
+
+
+# ---- partial erasure: a hold keeps one key group, every other group is destroyed ----
+HELD = "system.operations"
+
+
+def _metadata(n: int, i: int) -> bytes:
+    return f"metadata {i} of subject {n}".encode()
+
+
+@pytest.fixture(scope="module")
+def partial_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """As ``template``, the victim's generation 2 also holding technical metadata; a backup of
+    keys.db + records.db taken just before the partial erasure under test."""
+    root = tmp_path_factory.mktemp("partial")
+    app = _open(root)
+    now = dt.datetime.now(dt.timezone.utc)
+    app.store([r for n in range(1, SUBJECTS + 1) for r in _records(n, 2, now)])
+    app.shred_subject(VICTIM, "erase-0")
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
+    app.store(_records(1, 3, later) + [
+        RecordIn(str(uuid.uuid4()), VICTIM, HELD, "metadata", "EU", _metadata(1, i), later, "i-1")
+        for i in range(2)])
+    app.open_sessions([(VICTIM, "session-hint", later)])
+    app.close()
+    _backup(root, root / "backup")
+    return root
+
+
+def _erase_partially(app: VaultApplication) -> Any:
+    return app.shred_subject(VICTIM, "erase-1", keep=(HELD,))
+
+
+def _held_only(root: Path, app: VaultApplication) -> None:
+    """The victim's content is gone for good (the backup's DEKs of every other group open with no
+    live key) while the held metadata still reads, from the live system and from the backup."""
+    held = app.groups.of(HELD)
+    assert {group for _, group in _unwrappable(root, app, VICTIM)} == {held}
+    got = app.export_subject(VICTIM, "check")
+    assert sorted(r.content for r in got) == [_metadata(1, 0), _metadata(1, 1)]
+    assert app.db.execute("SELECT COUNT(*) FROM sessions WHERE subject_ref=?", (VICTIM,))[0][0] == 1
+
+
+def _partial_reported_only_when_complete(root: Path, app: VaultApplication) -> None:
+    if "erase-1" in app.repository.get(app_keyring_id()).shreds:
+        _held_only(root, app)
+    else:  # nothing destroyed yet, or only some groups: held metadata must still read
+        assert _metadata(1, 0) in {r.content for r in app.export_subject(VICTIM, "check")}
+    _check_others(app)
+
+
+def _partial_complete_once(root: Path, app: VaultApplication) -> None:
+    _held_only(root, app)
+    _check_others(app)
+    assert _events(app)["SubjectShredded"] == 2
+    assert app.keyring.groups_of(VICTIM, 2) == [app.groups.of(HELD)]
+
+
+@pytest.mark.parametrize("mode", ["raise", "readonly"])
+def test_a_partial_erasure_that_fails_at_any_write_step_keeps_the_held_group_and_destroys_the_rest(
+        partial_template: Path, tmp_path: Path, mode: str) -> None:
+    steps = _enumerate(partial_template, tmp_path, mode, _erase_partially,
+                       _partial_reported_only_when_complete, _partial_complete_once)
+    assert any("destroy" in s for s in steps) and steps[-1] == "event store save"
+
+
+def test_the_held_group_is_shredded_by_a_later_request_after_a_partial_erasure(
+        partial_template: Path, tmp_path: Path) -> None:
+    root = _copy(partial_template, tmp_path / "r")
+    app = _open(root)
+    try:
+        _erase_partially(app)
+        app.shred_subject(VICTIM, "erase-1-held")
+        _check_erased(root, app)
+        _check_others(app)
+        assert app.keyring.generations_of(VICTIM) == []
+        assert app.repository.get(app_keyring_id()).shreds["erase-1"]["kept_categories"] == [HELD]
+    finally:
+        app.close()
+
+
+def test_dek_rows_from_before_key_groups_become_the_group_all_and_still_decrypt(
+        tmp_path: Path) -> None:
+    """A keys.db written before key groups (deks keyed by subject and generation) is migrated at
+    start: its rows become the group ``*``, whose records keep decrypting and whose erasure
+    destroys them; a partial erasure keeps such a generation whole."""
+    from services.vault.keys import ALL
+    root = tmp_path / "old"
+    app = _open(root)
+    when = dt.datetime.now(dt.timezone.utc)
+    app.store(_records(1, 2, when) + _records(2, 1, when))
+    # rewrite keys.db to the old shape: one DEK per generation, wrapped with aad subject|generation
+    hierarchy = app.keyring
+    rows = hierarchy.store.execute("SELECT subject_ref, generation FROM deks WHERE grp=?",
+                                   ("user.content",))
+    old = []
+    for subject, generation in rows:
+        dek = hierarchy.dek(subject, int(generation), "user.content")
+        bucket = hierarchy.bucket_of(subject, int(generation))
+        version = hierarchy._current_version(bucket)  # noqa: SLF001
+        old.append((subject, generation, bucket, version, hierarchy._wrap(  # noqa: SLF001
+            bucket, version, dek, dek_aad(subject, int(generation)))))
+    app.close()
+    db = sqlite3.connect(root / "var" / "vault" / "keys.db")
+    db.executescript("DROP TABLE deks; DROP TABLE key_schema; CREATE TABLE deks (subject_ref TEXT "
+                     "NOT NULL, generation BIGINT NOT NULL, bucket BIGINT NOT NULL, bucket_version "
+                     "BIGINT NOT NULL, wrapped BLOB NOT NULL, PRIMARY KEY (subject_ref, generation))")
+    db.executemany("INSERT INTO deks VALUES (?, ?, ?, ?, ?)", old)
+    db.commit()
+    db.close()
+    app = _open(root)
+    try:
+        assert app.keyring.groups_of(_ref(1), 1) == [ALL]
+        assert sorted(r.content for r in app.export_subject(_ref(1), "r")) == [_content(1, 0), _content(1, 1)]
+        app.shred_subject(_ref(1), "erase-partial", keep=(HELD,))  # a hold keeps the old DEK whole
+        assert len(app.export_subject(_ref(1), "r")) == 2
+        app.shred_subject(_ref(1), "erase-rest")
+        assert app.export_subject(_ref(1), "r") == []
+        assert [r.content for r in app.export_subject(_ref(2), "r")] == [_content(2, 0)]
+    finally:
+        app.close()

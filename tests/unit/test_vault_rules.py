@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.vault.application import RecordIn, VaultApplication
-from services.vault.keys import KeyDestroyed, KeyHierarchy
+from services.vault.keys import KeyDestroyed, KeyHierarchy, dek_aad
 from shared.config import Settings
 from shared.crypto import DecryptionError, open_sealed
 from shared.keysource import FileKeySource
@@ -76,7 +76,7 @@ def test_a_backup_taken_before_erasure_cannot_decrypt_the_erased_subject(
     vault.shred_subject(victim, "erase-1")
     # Every wrapped DEK of the victim found in the backup, tried with every key still held.
     db = sqlite3.connect(backup / "vault" / "keys.db")
-    wrapped = db.execute("SELECT generation, wrapped FROM deks WHERE subject_ref=?",
+    wrapped = db.execute("SELECT generation, grp, wrapped FROM deks WHERE subject_ref=?",
                          (victim,)).fetchall()
     assert wrapped
     source = vault.keys
@@ -85,19 +85,19 @@ def test_a_backup_taken_before_erasure_cannot_decrypt_the_erased_subject(
     for bucket in range(hierarchy.buckets):
         for version in hierarchy._bucket_versions(bucket):  # noqa: SLF001
             candidates.append(hierarchy._bucket_key(bucket, version)[1])  # noqa: SLF001
-    for generation, blob in wrapped:
+    for generation, group, blob in wrapped:
         for key in candidates:
             if len(key) != 32:
                 continue
             with pytest.raises(DecryptionError):
-                open_sealed(key, bytes(blob), f"{victim}|{generation}".encode())
+                open_sealed(key, bytes(blob), dek_aad(victim, generation, group))
     assert len(vault.export_subject(subjects[1], "r")) == 1
 
 
 def test_rotation_rewraps_without_losing_anything(vault: VaultApplication) -> None:
     vault.store([_record(_ref(n), b"x%d" % n) for n in range(1, 9)])
     assert vault.rotate(root=True) > 0
-    assert vault.rotate(root=False, bucket=-1) == 8
+    assert vault.rotate(root=False, bucket=-1) == 8 * len(vault.groups.names)  # a DEK per key group
     assert all(len(vault.export_subject(_ref(n), "r")) == 1 for n in range(1, 9))
 
 
