@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from typing import Iterable, Sequence
 
@@ -265,6 +266,11 @@ def merge_overlapping(entities: Iterable[Detected]) -> list[Detected]:
     return out
 
 
+# A bare JSON value: right after ``"key":`` and followed by ``,``, ``}`` or ``]``.
+_JSON_KEY_BEFORE = re.compile(r'(\\?)"[ \t]*:[ \t]*$')
+_JSON_BARE_END = re.compile(r"[ \t\r\n]*[,}\]]")
+
+
 def deidentify(
     text: str,
     entities: list[Detected],
@@ -276,6 +282,8 @@ def deidentify(
     :param text: the original text the entities were detected in.
     :param entities: ``Detected`` spans (code-point offsets into ``text``), in any order, possibly
         overlapping: overlapping or touching spans are merged first so no value survives half-redacted.
+        A span that is a bare JSON value (``"phone": 5551234567``) is replaced by a JSON string, so a
+        JSON document stays parseable.
     :param operator: ``"placeholder"`` -> ``<TYPE>``; ``"pseudonym"`` -> ``<TYPE_xxxxxxxx>``, 8 hex
         digits of HMAC-SHA256(pseudonym_key, type + 0x1F + normalised value), stable per key.
     :param pseudonym_key: exactly 32 bytes; required for ``"pseudonym"``.
@@ -291,7 +299,12 @@ def deidentify(
     cursor = 0
     for d in merge_overlapping(entities):
         parts.append(text[cursor:d.start])
-        parts.append(op.operate(d.type, text[d.start:d.end], pseudonym_key))
+        replacement = op.operate(d.type, text[d.start:d.end], pseudonym_key)
+        key = _JSON_KEY_BEFORE.search(text, max(0, d.start - 64), d.start)
+        if key and _JSON_BARE_END.match(text, d.end):
+            quote = key.group(1) + '"'  # ``\"`` inside a JSON string
+            replacement = f"{quote}{replacement}{quote}"  # ``"phone": 5551234567``: as a JSON string
+        parts.append(replacement)
         cursor = d.end
     parts.append(text[cursor:])
     return "".join(parts)

@@ -12,7 +12,8 @@ Detection runs on a *normalised* copy of each text:
   character (fullwidth ``＠``, small ``﹫``, mathematical letters, circled digits...), plus a small
   table of dots and slashes NFKC keeps.
 
-- ``%40`` between e-mail characters (a percent-encoded ``@``) is read as ``@``.
+- ``%40`` between e-mail characters (a percent-encoded ``@``) is read as ``@``, and a JSON/JavaScript
+  ``\\uXXXX`` escape as the character it stands for (``jane\\u0040example.com``).
 
 ``normalize_with_map`` returns the copy and a map from each of the copy's code points to the original
 code points it stands for (``None`` when nothing was removed: offsets are then the same in both). ``to_original``
@@ -76,7 +77,9 @@ _TABLE, _REMOVED_CLASS = _build()
 # ``%40`` between e-mail characters is a percent-encoded ``@`` (``jane.doe%40example.com``): read as one
 # ``@`` mapped to its three original code points.
 _PERCENT_AT = re.compile(r"(?<=[A-Za-z0-9._+-])%40(?=[A-Za-z0-9])")
-_SLOW = re.compile(_REMOVED_CLASS + r"|(?<=[A-Za-z0-9._+-])%40(?=[A-Za-z0-9])")
+# ``\u00e9``, ``\u0040``: a JSON/JavaScript escape is read as the character it stands for.
+_U_ESCAPE = re.compile(r"(?<!\\)\\u([0-9A-Fa-f]{4})")
+_SLOW = re.compile(_REMOVED_CLASS + r"|(?<=[A-Za-z0-9._+-])%40(?=[A-Za-z0-9])|(?<!\\)\\u[0-9A-Fa-f]{4}")
 _MARK = re.compile("[" + "".join(
     re.escape(chr(cp)) for lo, hi in _PLANES for cp in range(lo, hi)
     if unicodedata.category(chr(cp)) in ("Mn", "Me")) + "]*")
@@ -108,14 +111,21 @@ def normalize_with_map(text: str) -> tuple[str, OffsetMap | None]:
     chars: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
-    encoded_at = {m.start() for m in _PERCENT_AT.finditer(text)}
+    encoded = {m.start(): ("@", 3) for m in _PERCENT_AT.finditer(text)}
+    for m in _U_ESCAPE.finditer(text):
+        cp = int(m.group(1), 16)
+        if not 0xD800 <= cp <= 0xDFFF:
+            encoded[m.start()] = (chr(cp), 6)
     i, n = 0, len(text)
     while i < n:
-        if i in encoded_at:
-            chars.append("@")
-            starts.append(i)
-            ends.append(i + 3)
-            i += 3
+        if i in encoded:
+            c, width = encoded[i]
+            out = _TABLE.get(ord(c), c)
+            if out is not None:
+                chars.append(out)
+                starts.append(i)
+                ends.append(i + width)
+            i += width
             continue
         out = _TABLE.get(ord(text[i]), text[i])
         if out is not None:

@@ -117,5 +117,25 @@ def resolve(text: str, results: Iterable[RecognizerResult], threshold: float) ->
     for heuristic in HEURISTICS.values():
         soft_chosen = heuristic(text, chosen, soft_chosen)
     final = chosen + soft_chosen
+    for c in final:
+        c[1], c[2] = _outside_escapes(text, c[1], c[2])
+    final = [c for c in final if c[2] > c[1]]
     final.sort(key=lambda c: (c[1], c[2]))
     return [Detected(t, s, e, round(float(sc), 3)) for t, s, e, sc in final]
+
+
+def _outside_escapes(text: str, start: int, end: int) -> tuple[int, int]:
+    """Keep a span out of backslash escapes (``"\\njane@example.com"`` in pasted JSON or code): a
+    span starting on an escape's letter starts after it, one ending on a lone backslash ends before
+    it, so a redaction never leaves ``\\<EMAIL_ADDRESS>`` (invalid JSON)."""
+    if start > 0 and text[start - 1] == "\\" and text[start] in "nrtbf\"'/0":
+        k = start - 1
+        while k > 0 and text[k - 1] == "\\":
+            k -= 1
+        if (start - k) % 2 == 1:  # an odd run of backslashes: the last one escapes text[start]
+            start += 1
+    while start + 1 < end and text[start] == "\\" and text[start + 1] in "nrtbf\"'/":
+        start += 2  # a span never starts with an escape (``\\"Megan Chang`` in JSON inside a string)
+    while end > start and text[end - 1] == "\\":
+        end -= 1
+    return start, end

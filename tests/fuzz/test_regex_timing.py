@@ -47,7 +47,7 @@ def _modules():
              "services.anonymization.normalization", "services.anonymization.ner.caps",
              "services.anonymization.ner.lowercase", "services.anonymization.heuristics.coordination",
              "services.anonymization.heuristics.house_numbers",
-             "services.anonymization.heuristics.name_propagation"]
+             "services.anonymization.heuristics.name_propagation", "services.anonymization.structured"]
     names += [cls.__module__ for cls in RECOGNIZERS.values()]
     return [importlib.import_module(n) for n in dict.fromkeys(names)]
 

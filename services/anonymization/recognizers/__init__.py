@@ -16,6 +16,7 @@ from .date_time import LetheDateTimeRecognizer
 from .email import LetheEmailRecognizer
 from .firm_name import LetheFirmNameRecognizer
 from .iban import LetheIbanRecognizer
+from .keyed_value import LetheKeyedValueRecognizer
 from .id_number import LetheIdNumberRecognizer
 from .ip_address import LetheIpAddressRecognizer
 from .labelled_name import LetheLabelledNameRecognizer
@@ -52,6 +53,7 @@ RECOGNIZERS: dict[str, type[EntityRecognizer]] = {
     "contact_name": LetheContactNameRecognizer,
     "firm_name": LetheFirmNameRecognizer,
     "spacy_ner": LetheSpacyNerRecognizer,
+    "keyed_value": LetheKeyedValueRecognizer,
 }
 
 

@@ -39,10 +39,20 @@ class LetheEmailRecognizer(LetheRegexRecognizer):
         ),
     ]
 
+    def shrink(self, text: str, start: int, end: int):  # noqa: D102 - ``?name=x&email=jane@...``
+        local = text[start:end].rsplit("@", 1)[0]
+        cut = max(local.rfind("="), local.rfind("&"), local.rfind("?"))
+        if cut >= 0:
+            yield start + cut + 1, end  # a query string's last value, not one address
+        else:
+            yield start, end
+
     def check(self, text: str, start: int, end: int, score: float) -> Optional[float]:
         """Accept when the domain ends in a known public suffix (bundled snapshot)."""
         if _URI_AUTHORITY.search(text, max(0, start - 200), start):
             return None  # ``postgres://user:pass@host``: credentials (SECRET), not an address
+        if text[start] == "@":
+            return None
         domain = text[start:end].rsplit("@", 1)[1].lower()
         tld = domain.rsplit(".", 1)[-1]
         if tld in SPECIAL_USE_TLDS or tld.startswith("xn--"):

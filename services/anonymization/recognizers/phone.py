@@ -7,6 +7,7 @@ from typing import Optional
 
 import phonenumbers
 
+from ..structured import key_before, key_meaning
 from .base import LetheRegexRecognizer, cue_regex, has_cue
 
 # Regions whose national numbering plans we try for numbers written without a country code.
@@ -92,11 +93,15 @@ class LethePhoneRecognizer(LetheRegexRecognizer):
         if _DOTTED_IP.match(core) or (_VERSION.match(core) and (len(digits) < 9 or _VERSION_CUE.search(
                 text, max(0, start - 16), start))):
             return None
+        international = core.startswith(("+", "00"))
+        key = key_before(text, start)
+        meaning = key_meaning(key) if key else None
+        if meaning is not None and meaning != "PHONE_NUMBER" and not international:
+            return None  # ``"order_id": 5551234567``: the key says what the number is
         phone_cue = (has_cue(text, start, _PHONE_CUE, 40) or _AFTER_CUE.match(text, end) is not None
                      or _LABEL_CUE.search(text, max(0, start - 12), start) is not None)
         reference = _REFERENCE_CUE.search(text, max(0, start - 24), start) is not None
         cue = phone_cue or (has_cue(text, start, _CUE, 40) and not reference)
-        international = core.startswith(("+", "00"))
         grouped = bool(re.search(r"\d[ .()/-]+\d", core))
         if not grouped and not international and not phone_cue and (reference or not cue):
             # A bare run of digits is an order id, a timestamp, a product id or a result unless

@@ -30,7 +30,7 @@ _NOT_NAMES = frozenset(
     """ssn ss# iban bic swift dob d.o.b pin cvv cvc id url ip ipv4 ipv6 api email e-mail phone tel fax
     mobile zip postcode passport dl vat tin nhs mrn otp sms pan iban_code n/a""".split()
 )
-_EDGE = " \t\n\r.,;:!?\"'()[]{}<>-–—/|*"
+_EDGE = " \t\n\r.,;:!?\"'()[]{}<>-–—/|*\\"
 # Words after which a name is a place: ``grew up in``, ``flew to``, ``based in``, ``originally from``.
 # The small model often calls such places ORG (``grew up in HELSINKI``) or PERSON (``flew to Coles``).
 _LOCATIVE = re.compile(
