@@ -76,3 +76,14 @@ def test_cards_need_a_brand_length_and_short_ones_a_cue(engine, text, value):
 def test_a_real_ip_next_to_documentation_ones_is_still_found(engine):
     text = "blocked 81.2.69.160 (not 192.0.2.1 nor 127.0.0.1)"
     assert [text[d.start:d.end] for d in engine.analyze(text) if d.type == "IP_ADDRESS"] == ["81.2.69.160"]
+
+
+def test_the_generated_labelled_set_meets_the_issue_bar(engine):
+    """``make eval`` from the repository alone: direct identifiers on the generated set, right type,
+    recall >= 0.95 at precision >= 0.92 (the issue's bar for English)."""
+    from services.anonymization.evaluate import score_synthetic
+    from services.anonymization.generated import generated_set
+
+    records = generated_set(200, seed=99)
+    direct = score_synthetic(records, engine.analyze_batch([r["full_text"] for r in records]))["direct"]
+    assert direct["recall"] >= 0.95 and direct["precision"] >= 0.92, direct

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Optional
 
+import re
+
+from ..structured import NOT_PERSONAL, key_before, key_meaning
 from .base import LetheRegexRecognizer, cue_regex, has_cue
+
+# Keys naming a person's identifier: their values stay ID_NUMBER candidates.
+_PERSONAL_KEY = re.compile(r"(?i)customer|user|patient|account|member|employee|passport|licen[cs]e|student|"
+                           r"client|tax|national|person|subject|citizen|insur|driver")
 
 _CUE = cue_regex([
     "application", "applications", "app", "case", "cases", "file", "reference", "ref", "no", "nos",
@@ -39,6 +46,9 @@ class LetheIdNumberRecognizer(LetheRegexRecognizer):
             if cue:
                 return 0.85
             return score if text.index("/", start) - start >= 3 else None
+        key = key_before(text, start)
+        if key and key_meaning(key) == NOT_PERSONAL and not _PERSONAL_KEY.search(key):
+            return None  # ``"id": 905521971``, ``"order_id": ...``: a record's id, not a person's
         value = text[start:end]
         if not cue or len(value.replace(" ", "")) < 5 or " " in value and not value.replace(" ", "").isalnum():
             return None
