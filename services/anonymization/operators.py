@@ -1,7 +1,13 @@
 """De-identification operators: what replaces a detected value.
 
 Each operator is a small class with ``validate`` (checks parameters, raises ``ValueError``) apart
-from ``operate`` (value -> replacement), registered by name in ``OPERATORS``.
+from ``operate`` (value -> replacement), registered by name in ``OPERATORS``. Placeholders and masks
+are ``presidio-anonymizer``'s ``Replace`` and ``Mask`` operators; the pseudonym is Lethe's own, also
+offered as a Presidio operator (``PresidioPseudonymOperator``) for use in Presidio's
+``AnonymizerEngine``.
+
+Masks: every character becomes ``*``, but a card number keeps its last 4 digits (what a receipt
+shows, PCI DSS 3.4).
 
 Pseudonyms: ``<TYPE_xxxxxxxx>`` where ``xxxxxxxx`` is the first 4 bytes (8 hex digits) of
 HMAC-SHA256(key, UTF-8(type + 0x1F + normalised value)). The key is exactly 32 bytes. The same value
@@ -16,6 +22,9 @@ import hmac
 import re
 import unicodedata
 from typing import ClassVar
+
+from presidio_anonymizer.operators import Mask, OperatorType, Replace
+from presidio_anonymizer.operators import Operator as _PresidioOperator
 
 PSEUDONYM_KEY_BYTES = 32
 _COMPACT_TYPES = frozenset({"PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "ID_NUMBER"})
@@ -48,13 +57,30 @@ class Operator:
 
 
 class PlaceholderOperator(Operator):
-    """Replace every value by ``<TYPE>``."""
+    """Replace every value by ``<TYPE>`` (Presidio's ``Replace``)."""
 
     name = "placeholder"
+    _replace = Replace()
 
     def operate(self, entity_type: str, value: str, pseudonym_key: bytes | None) -> str:
         """Return ``<TYPE>``."""
-        return f"<{entity_type}>"
+        return self._replace.operate(value, {"new_value": f"<{entity_type}>"})
+
+
+class MaskOperator(Operator):
+    """Replace every character by ``*`` (Presidio's ``Mask``); card numbers keep their last 4 digits."""
+
+    name = "mask"
+    _mask = Mask()
+
+    def operate(self, entity_type: str, value: str, pseudonym_key: bytes | None) -> str:
+        """Return the masked value, as long as ``value``."""
+        keep = 0
+        if entity_type == "CREDIT_CARD" and sum(c.isdigit() for c in value) >= 12:
+            keep = len(value) - max(i for i, c in enumerate(value) if c.isdigit() and sum(
+                d.isdigit() for d in value[i:]) == 4)
+        return self._mask.operate(value, {"masking_char": "*", "chars_to_mask": len(value) - keep,
+                                          "from_end": False})
 
 
 class PseudonymOperator(Operator):
@@ -75,8 +101,27 @@ class PseudonymOperator(Operator):
         return f"<{entity_type}_{digest[:8]}>"
 
 
+class PresidioPseudonymOperator(_PresidioOperator):
+    """Lethe's pseudonym as a ``presidio-anonymizer`` operator: register it with
+    ``AnonymizerEngine().add_anonymizer(PresidioPseudonymOperator)`` and use
+    ``OperatorConfig("lethe_pseudonym", {"key": <32 bytes>, "entity_type": <type>})``."""
+
+    def operate(self, text: str = None, params: dict = None) -> str:  # noqa: D102 - see the class
+        return PseudonymOperator().operate(params.get("entity_type", "PII"), text or "", params["key"])
+
+    def validate(self, params: dict = None) -> None:  # noqa: D102 - a 32-byte ``key``
+        PseudonymOperator().validate((params or {}).get("key"))
+
+    def operator_name(self) -> str:  # noqa: D102
+        return "lethe_pseudonym"
+
+    def operator_type(self) -> OperatorType:  # noqa: D102
+        return OperatorType.Anonymize
+
+
 OPERATORS: dict[str, type[Operator]] = {
     PlaceholderOperator.name: PlaceholderOperator,
+    MaskOperator.name: MaskOperator,
     PseudonymOperator.name: PseudonymOperator,
 }
 
