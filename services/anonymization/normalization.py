@@ -30,6 +30,8 @@ import re
 import sys
 import unicodedata
 
+import re2
+
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u2043\u02d7"
 _SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
 # Emoji, pictographs, flags (regional indicators), dingbats, keycaps -> a space.
@@ -48,9 +50,10 @@ _REMOVED_CATEGORIES = ("Cf", "Mn", "Me")
 _PLANES = ((0x80, 0x30000), (0xE0000, 0xE1000))
 
 
-def _build() -> tuple[dict[int, str | None], str]:
+def _build() -> tuple[dict[int, str | None], str, str]:
     table: dict[int, str | None] = {}
     removed: list[str] = []
+    marks: list[str] = []
     for lo, hi in _PLANES:
         for cp in range(lo, min(hi, sys.maxunicode + 1)):
             c = chr(cp)
@@ -58,6 +61,8 @@ def _build() -> tuple[dict[int, str | None], str]:
             if cat in _REMOVED_CATEGORIES:
                 table[cp] = None
                 removed.append(c)
+                if cat != "Cf":
+                    marks.append(c)
             elif cat == "Nd":
                 table[cp] = str(unicodedata.decimal(c))
             elif cat != "Cn":
@@ -69,20 +74,32 @@ def _build() -> tuple[dict[int, str | None], str]:
     table.update({ord(k): v for k, v in _FOLD.items()})
     for lo, hi in _EMOJI_RANGES:
         table.update({cp: " " for cp in range(lo, hi + 1)})
-    ranges = "".join(re.escape(c) for c in removed)
-    return table, "[" + ranges + "]"
+    return table, _char_class(removed), _char_class(marks) + "*"
 
 
-_TABLE, _REMOVED_CLASS = _build()
+def _char_class(chars: list[str]) -> str:
+    """A regex class of ``chars`` (sorted) written as ranges: far faster to match than single members."""
+    parts: list[str] = []
+    cps = [ord(c) for c in chars]
+    i = 0
+    while i < len(cps):
+        j = i
+        while j + 1 < len(cps) and cps[j + 1] == cps[j] + 1:
+            j += 1
+        parts.append(re.escape(chr(cps[i])) + ("-" + re.escape(chr(cps[j])) if j > i else ""))
+        i = j + 1
+    return "[" + "".join(parts) + "]"
+
+
+_TABLE, _REMOVED_CLASS, _MARKS_CLASS = _build()
 # ``%40`` between e-mail characters is a percent-encoded ``@`` (``jane.doe%40example.com``): read as one
 # ``@`` mapped to its three original code points.
 _PERCENT_AT = re.compile(r"(?<=[A-Za-z0-9._+-])%40(?=[A-Za-z0-9])")
 # ``\u00e9``, ``\u0040``: a JSON/JavaScript escape is read as the character it stands for.
 _U_ESCAPE = re.compile(r"(?<!\\)\\u([0-9A-Fa-f]{4})")
-_SLOW = re.compile(_REMOVED_CLASS + r"|(?<=[A-Za-z0-9._+-])%40(?=[A-Za-z0-9])|(?<!\\)\\u[0-9A-Fa-f]{4}")
-_MARK = re.compile("[" + "".join(
-    re.escape(chr(cp)) for lo, hi in _PLANES for cp in range(lo, hi)
-    if unicodedata.category(chr(cp)) in ("Mn", "Me")) + "]*")
+# RE2 (a DFA over UTF-8) tests this class ~60x faster than ``re`` on non-ASCII text; same meaning.
+_REMOVED = re2.compile(_REMOVED_CLASS)
+_MARK = re.compile(_MARKS_CLASS)
 
 
 def removed_characters() -> list[str]:
@@ -106,7 +123,7 @@ def normalize_with_map(text: str) -> tuple[str, OffsetMap | None]:
         ``text[starts[i]:ends[i]]``; or ``index`` is None when ``copy`` has exactly ``len(text)`` code
         points aligned one to one with ``text``.
     """
-    if _SLOW.search(text) is None:
+    if not ("%40" in text or "\\u" in text or (not text.isascii() and _REMOVED.search(text))):
         return text.translate(_TABLE), None
     chars: list[str] = []
     starts: list[int] = []
