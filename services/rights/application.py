@@ -2,14 +2,23 @@
 
 Erasure is a process manager (GDPR Art. 17) whose progress is its own events:
 
-1. ask retention what blocks the erasure (a legal hold naming the subject: deny, citing it);
+1. ask retention what blocks the erasure (``ListErasureBlockers``, one question to the owner of
+   holds): no blocker, shred everything; blockers that preserve every live category, deny citing
+   their legal bases; otherwise a partial erasure (``ErasurePartial``): shred all but the
+   preserved categories now;
 2. shred through the vault (``ShredSubject``, idempotent by request id), unless the vault's log
    shows that nothing was stored for the subject since an earlier erasure's shred;
 3. learn that the shred happened by following the vault's log (``SubjectShredded`` with this
    request id): the shred is the vault's fact, never restated here; retention closes the
    subject's schedules by following the same log;
-4. overwrite and delete the subject's access exports under ``<data dir>/exports/``
-   (:mod:`services.rights.exports`); 5. fulfil.
+4. one closing shred (:func:`final_shred_id`): whatever reached the vault between the first
+   shred and now is covered; the vault destroys nothing when nothing arrived. Its ``erased_at``
+   is the request's ``closed_at``: everything received before it is erased;
+5. overwrite and delete the subject's access exports under ``<data dir>/exports/``
+   (:mod:`services.rights.exports`); 6. fulfil.
+
+The held part of a partial erasure waits for retention's log: on ``HoldReleased`` rights asks
+again, and when nothing blocks any more it shreds the held generations (:func:`held_shred_id`).
 
 :meth:`RightsApplication.resume` re-runs every open erasure from the step it reached, so a crash
 or an outage of a downstream service delays it but never loses it. One subject, one open
@@ -35,6 +44,8 @@ from services.rights.domain import (
     Reveal,
     SubjectErasures,
     check_submission,
+    final_shred_id,
+    held_shred_id,
 )
 from services.rights.exports import delete_subject_exports
 from shared.app import LetheApplication, event_attributes, event_type
@@ -59,8 +70,14 @@ class Downstream(Protocol):
     def export_subject(self, subject_ref: str, request_id: str) -> list[dict[str, Any]]:
         """Decrypted records: record_id, interaction_id, category, form, region, received_at, stored_at, content (bytes)."""
 
-    def shred_subject(self, subject_ref: str, request_id: str) -> None:
-        """Ask the vault to crypto-shred the subject; the outcome is read from the vault's log."""
+    def shred_subject(self, subject_ref: str, request_id: str, keep: tuple[str, ...] = (),
+                      through_generation: int = 0) -> None:
+        """Ask the vault to crypto-shred the subject but the ``keep`` categories (up to
+        ``through_generation`` when > 0); the outcome is read from the vault's log."""
+
+    def erasure_blockers(self, subject_ref: str) -> dict[str, Any]:
+        """Retention's answer: ``blockers`` (dicts: hold_id, reason, legal_basis, reference,
+        categories, records), ``preserved`` and ``erasable`` (category lists)."""
 
     def list_schedules(self, subject_ref: str) -> list[dict[str, Any]]:
         """Schedules: record_id, category, purposes, stored_at, due_at, state, rule, hold_reason."""
@@ -82,6 +99,8 @@ class RequestView:
     purpose: str
     duplicate_of: str = ""
     exports_deleted: int = 0
+    preserved_categories: tuple[str, ...] = ()  # kept under legal hold (a partial erasure)
+    held_pending: bool = False  # the preserved part is still waiting for its holds' release
 
     def overdue(self, now: dt.datetime) -> bool:
         """True when still open after its deadline."""
@@ -90,7 +109,8 @@ class RequestView:
 
 def _view(r: DataSubjectRequest) -> RequestView:
     return RequestView(r.request_id, r.kind, r.state, r.subject_ref, r.law, r.received_at,
-                       r.due_at, r.closed_at, r.reason, r.purpose, r.duplicate_of, r.exports_files)
+                       r.due_at, r.closed_at, r.reason, r.purpose, r.duplicate_of, r.exports_files,
+                       tuple(r.preserved_categories), r.held_pending)
 
 
 class RightsApplication(LetheApplication):
@@ -99,18 +119,23 @@ class RightsApplication(LetheApplication):
     service = "rights"
 
     def __init__(self, settings: Settings, keys: FileKeySource, downstream: Downstream,
-                 vault_channel: Callable[[], Any]) -> None:
-        """Wire the application; ``vault_channel`` gives a gRPC channel to the vault (its log)."""
+                 vault_channel: Callable[[], Any],
+                 retention_channel: Callable[[], Any] | None = None) -> None:
+        """Wire the application; ``vault_channel`` gives a gRPC channel to the vault (its log),
+        ``retention_channel`` one to retention (its log: hold releases)."""
         self.request_ids: dict[str, str] = {}  # aggregate id -> request id (projection)
         self.open_erasures: set[str] = set()  # aggregate ids of erasures not yet ended
         self.erasing: dict[str, str] = {}  # subject_ref -> request id of its open (first) erasure
         self._subjects: dict[str, str] = {}  # aggregate id -> subject_ref of open erasures
+        self.held_erasures: set[str] = set()  # aggregate ids of partial erasures whose held part waits
         super().__init__(settings, keys)
         self.pepper = keys.get_or_create("pepper")
         self.downstream = downstream
         self.policy = load_policy()
         self.exports_dir = settings.data_dir / "exports"
         self.vault_log = Follower(self, "vault", vault_channel, self.on_vault_event)
+        self.retention_log = (Follower(self, "retention", retention_channel, self.on_retention_event)
+                              if retention_channel else None)
         self.on_erasure_submitted: Callable[[], None] = lambda: None
         self.rebuild_projections()
 
@@ -127,6 +152,10 @@ class RightsApplication(LetheApplication):
             ref = self._subjects.get(aggregate_id, "")
             if self.erasing.get(ref) == self.request_ids.get(aggregate_id):
                 self.erasing[ref] = event_attributes(event)["of_request_id"]
+        elif kind == "ErasurePartial":
+            self.held_erasures.add(aggregate_id)
+        elif kind == "HeldPartErased":
+            self.held_erasures.discard(aggregate_id)
         elif kind in ("RequestFulfilled", "RequestDenied"):
             self.open_erasures.discard(aggregate_id)
             ref = self._subjects.pop(aggregate_id, "")
@@ -141,13 +170,37 @@ class RightsApplication(LetheApplication):
             erasures = batch.get(SubjectErasures.create_id(a["subject_ref"]))
             if erasures is None:
                 erasures = SubjectErasures(subject_ref=a["subject_ref"])
-            erasures.shred_seen(request_id=a["request_id"], vault_position=event.position)
+            erasures.shred_seen(request_id=a["request_id"], vault_position=event.position,
+                                generation=int(a.get("generation") or 0),
+                                erased_at=str(a.get("erased_at") or ""),
+                                kept_categories=list(a.get("kept_categories") or []))
             batch.add(erasures)
         elif event.event_type == "RecordStored" and a.get("subject_ref"):
             erasures = batch.get(SubjectErasures.create_id(a["subject_ref"]))
             if erasures is not None and erasures.clean:
                 erasures.store_seen(vault_position=event.position)
                 batch.add(erasures)
+
+    def on_retention_event(self, event: UpstreamEvent, batch: Batch) -> None:
+        """On a released hold, mark every partial erasure waiting for holds to ask again (which
+        holds block is retention's answer, never derived here from its log)."""
+        if event.event_type != "HoldReleased":
+            return
+        for aggregate_id in sorted(self.held_erasures):
+            request = batch.get(DataSubjectRequest.create_id(self.request_ids[aggregate_id]))
+            if request is not None and request.held_pending and not request.recheck:
+                request.note_hold_released(retention_position=event.position)
+                batch.add(request)
+
+    def follow_retention(self) -> None:
+        """Read retention's log up to its end; raises Unavailable when it cannot be read."""
+        if self.retention_log is None:
+            return
+        try:
+            while self.retention_log.poll_once():
+                pass
+        except Exception as exc:  # noqa: BLE001 - gRPC or transport errors: the held part waits
+            raise Unavailable("retention's log cannot be read", "RETENTION_LOG_UNAVAILABLE") from exc
 
     def follow_vault(self) -> None:
         """Read the vault's log up to its end; raises Unavailable when the vault cannot be read."""
@@ -303,9 +356,9 @@ class RightsApplication(LetheApplication):
         is an event here or in the vault's log, so a crash at any point resumes at the right step.
         Duplicates come last, so they end in the same pass as the request they follow.
         """
+        ended = self._resume_held()
         if not self.open_erasures:
-            return 0
-        ended = 0
+            return ended
         open_ids = sorted(self.request_ids[a] for a in list(self.open_erasures))
         try:
             self.follow_vault()
@@ -316,7 +369,7 @@ class RightsApplication(LetheApplication):
         for request in sorted(requests, key=lambda r: (bool(r.duplicate_of), r.request_id)):
             try:
                 ended += self._erase(request)
-            except (LetheError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - gRPC, transport or store errors: next pass
                 log.warning("erasure %s waits: %s", request.request_id,
                             getattr(exc, "reason", type(exc).__name__))
         return ended
@@ -325,53 +378,119 @@ class RightsApplication(LetheApplication):
         """One step pass over an open erasure; returns 1 when it ended, else 0."""
         if request.duplicate_of:
             return self._end_duplicate(request)
+        rid, ref = request.request_id, request.subject_ref
         if not request.shred_observed:
-            erasures = self._erasures(request.subject_ref)
-            if erasures is None or request.request_id not in erasures.shred_requests:
-                blocking = self.check_not_held(request)
-                if blocking:
-                    return 1
-                if erasures is not None and erasures.clean:
+            erasures = self._erasures(ref)
+            if erasures is None or rid not in erasures.shred_requests:
+                if not request.held_pending:
+                    request = self._decide(request)
+                    if request.state not in OPEN_STATES:
+                        return 1
+                keep = tuple(request.preserved_categories)
+                if erasures is not None and erasures.clean and not keep:
                     with self.lock:
-                        request = self._get(request.request_id)
+                        request = self._get(rid)
                         request.record_nothing_new(previous_request_id=erasures.last_request_id)
                         self.save(request)
-                else:
-                    self.downstream.shred_subject(request.subject_ref, request.request_id)
-                    self.follow_vault()
-                    erasures = self._erasures(request.subject_ref)
-                    if erasures is None or request.request_id not in erasures.shred_requests:
-                        return 0  # recorded by the vault but not yet readable: next pass
+                elif not self._shred(ref, rid, keep):
+                    return 0  # recorded by the vault but not yet readable: next pass
+        final = final_shred_id(rid)
+        if not self._shred(ref, final, tuple(request.preserved_categories)):
+            return 0
         if not request.exports_deleted:
-            files = delete_subject_exports(self.exports_dir, request.subject_ref)
+            files = delete_subject_exports(self.exports_dir, ref)
             with self.lock:
-                request = self._get(request.request_id)
+                request = self._get(rid)
                 request.record_exports_deleted(files=files)
                 self.save(request)
+        erasures = self._erasures(ref)
         with self.lock:
-            request = self._get(request.request_id)
+            request = self._get(rid)
             if request.state in OPEN_STATES:
-                request.fulfil(closed_at=_now())
+                request.fulfil(closed_at=(erasures.cutoff(final) if erasures else None) or _now())
                 self.save(request)
         return 1
 
-    def check_not_held(self, request: DataSubjectRequest) -> bool:
-        """Deny the request when a legal hold naming the subject or a record of it is active.
+    def _shred(self, subject_ref: str, shred_id: str, keep: tuple[str, ...],
+               through_generation: int = 0) -> bool:
+        """Have the vault shred (idempotent by ``shred_id``) unless its log already shows it;
+        returns True once the vault's ``SubjectShredded`` for ``shred_id`` was seen."""
+        erasures = self._erasures(subject_ref)
+        if erasures is not None and shred_id in erasures.shred_requests:
+            return True
+        self.downstream.shred_subject(subject_ref, shred_id, keep, through_generation)
+        self.follow_vault()
+        erasures = self._erasures(subject_ref)
+        return erasures is not None and shred_id in erasures.shred_requests
 
-        A category-wide hold only extends retention (crypto-shredding removes the subject's
-        share). Returns True when the request was denied, naming the exemption (GDPR Art. 17(3)).
-        """
-        held = sorted({s["hold_reason"] for s in self.downstream.list_schedules(request.subject_ref)
-                       if s.get("hold_reason") and s.get("hold_names_subject")
-                       and s["state"] == "scheduled"})
-        if not held:
-            return False
+    def _decide(self, request: DataSubjectRequest) -> DataSubjectRequest:
+        """Ask retention what blocks the erasure and record the answer's consequence: nothing
+        (full erasure), a denial naming the exemptions (every live category preserved), or
+        ``ErasurePartial`` (the preserved categories wait for their holds)."""
+        answer = self.downstream.erasure_blockers(request.subject_ref)
+        blockers = answer["blockers"]
+        if not blockers:
+            return request
+        exemptions = sorted({b["legal_basis"] for b in blockers})
+        reasons = sorted({b["reason"] for b in blockers})
         with self.lock:
             request = self._get(request.request_id)
-            request.deny(reason=f"legal hold: {', '.join(held)}",
-                         exemption="; ".join(self.policy.hold_reason(h).legal_basis for h in held), closed_at=_now())
+            if not answer["erasable"]:
+                request.deny(reason=f"legal hold: {', '.join(reasons)}",
+                             exemption="; ".join(exemptions), closed_at=_now())
+            else:
+                request.record_partial(preserved_categories=list(answer["preserved"]),
+                                       erasable_categories=list(answer["erasable"]),
+                                       hold_ids=[b["hold_id"] for b in blockers],
+                                       exemptions=exemptions)
             self.save(request)
-        return True
+        return request
+
+    def _resume_held(self) -> int:
+        """Carry forward the held parts of partial erasures after a hold release; returns how many
+        were erased now. Each asks retention again; when nothing blocks any more the held
+        generations are shredded (``held_shred_id``), later use of the account left alone."""
+        if not self.held_erasures:
+            return 0
+        try:
+            self.follow_retention()
+        except LetheError as exc:
+            log.warning("held erasures wait: %s", exc.reason)
+        with self.lock:
+            waiting = [self._get(self.request_ids[a]) for a in sorted(self.held_erasures)]
+        done = 0
+        for request in waiting:
+            if not request.recheck or request.state in OPEN_STATES:
+                continue
+            try:
+                done += self._erase_held(request)
+            except Exception as exc:  # noqa: BLE001 - gRPC, transport or store errors: next pass
+                log.warning("held part of %s waits: %s", request.request_id,
+                            getattr(exc, "reason", type(exc).__name__))
+        return done
+
+    def _erase_held(self, request: DataSubjectRequest) -> int:
+        rid, ref = request.request_id, request.subject_ref
+        shred_id = held_shred_id(rid)
+        erasures = self._erasures(ref)
+        if erasures is None or shred_id not in erasures.shred_requests:
+            answer = self.downstream.erasure_blockers(ref)
+            if answer["blockers"]:
+                with self.lock:
+                    request = self._get(rid)
+                    request.record_still_blocked(preserved_categories=list(answer["preserved"]))
+                    self.save(request)
+                return 0
+            shreds = erasures.shreds if erasures else {}
+            through = max(int(shreds.get(r, {}).get("generation") or 0)  # type: ignore[call-overload]
+                          for r in (rid, final_shred_id(rid)))
+            if not self._shred(ref, shred_id, (), through):
+                return 0
+        with self.lock:
+            request = self._get(rid)
+            request.record_held_erased(shred_request_id=shred_id)
+            self.save(request)
+        return 1
 
     def _end_duplicate(self, request: DataSubjectRequest) -> int:
         """End a duplicate with the outcome of the request it duplicates, once that one ended."""

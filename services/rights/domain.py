@@ -36,6 +36,23 @@ def check_submission(kind: str, law: str, purpose: str) -> None:
         raise InvalidArgument("objection purpose must be model-training", "PURPOSE_INVALID")
 
 
+def _derived_id(request_id: str, step: str) -> str:
+    """``<request_id>:<step>``, or a uuid5 of both when that would pass 128 characters."""
+    derived = f"{request_id}:{step}"
+    return derived if len(derived) <= 128 else f"{stable_id(step, request_id)}:{step}"
+
+
+def final_shred_id(request_id: str) -> str:
+    """The request id of an erasure's closing shred (sent once the first shred was seen, so that
+    whatever arrived meanwhile is covered; destroys nothing when nothing arrived)."""
+    return _derived_id(request_id, "final")
+
+
+def held_shred_id(request_id: str) -> str:
+    """The request id of the shred of a partial erasure's held part, once its holds are released."""
+    return _derived_id(request_id, "held")
+
+
 class SubjectErasures(Aggregate):
     """What the rights service learnt from the vault's log about one subject's erasures.
 
@@ -53,15 +70,43 @@ class SubjectErasures(Aggregate):
     def __init__(self, subject_ref: str) -> None:
         self.subject_ref = subject_ref
         self.shred_requests: dict[str, int] = {}  # request id -> vault log position
+        self.shreds: dict[str, dict[str, object]] = {}  # request id -> generation, erased_at, kept
         self.last_request_id = ""
-        self.clean = False  # True while nothing was stored after the last shred
+        self.clean = False  # True while nothing was stored after the last full shred
 
-    @event("VaultShredSeen")
-    def shred_seen(self, request_id: str, vault_position: int) -> None:
-        """The vault recorded ``SubjectShredded`` for ``request_id`` at ``vault_position``."""
+    class VaultShredSeen(Aggregate.Event):
+        """The vault recorded ``SubjectShredded`` for ``request_id`` at ``vault_position``.
+
+        v2 adds what the vault's event says: ``generation``, ``erased_at`` (ISO 8601, the cut-off:
+        anything received before it is covered) and ``kept_categories`` (a partial shred).
+        """
+
+        class_version = 2
+        request_id: str
+        vault_position: int
+        generation: int
+        erased_at: str
+        kept_categories: list[str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            """v1 (before partial erasure) recorded full shreds only, without their cut-off."""
+            state.update(generation=0, erased_at="", kept_categories=[])
+
+    @event(VaultShredSeen)
+    def shred_seen(self, request_id: str, vault_position: int, generation: int, erased_at: str,
+                   kept_categories: list[str]) -> None:
+        """Note the vault's shred; a partial one leaves the subject not clean (data is kept)."""
         self.shred_requests[request_id] = vault_position
+        self.shreds[request_id] = {"generation": generation, "erased_at": erased_at,
+                                   "kept_categories": list(kept_categories)}
         self.last_request_id = request_id
-        self.clean = True
+        self.clean = not kept_categories
+
+    def cutoff(self, request_id: str) -> dt.datetime | None:
+        """When the vault's shred for ``request_id`` took effect (None when unknown)."""
+        erased_at = str(self.shreds.get(request_id, {}).get("erased_at") or "")
+        return dt.datetime.fromisoformat(erased_at) if erased_at else None
 
     @event("VaultStoreSeen")
     def store_seen(self, vault_position: int) -> None:
@@ -114,6 +159,9 @@ class DataSubjectRequest(Aggregate):
         self.exports_deleted = False
         self.exports_files = 0
         self.extended = False
+        self.preserved_categories: list[str] = []  # kept under legal hold by a partial erasure
+        self.held_pending = False  # the held part waits for its holds' release
+        self.recheck = False  # a hold was released since the last look at the blockers
 
     def check_open(self) -> None:
         """Raise RightsError when the request already ended."""
@@ -166,6 +214,33 @@ class DataSubjectRequest(Aggregate):
         """The vault stored nothing for the subject since ``previous_request_id``'s shred: no
         second shred is needed (the vault's log shows the earlier one)."""
         self.shred_observed = True
+
+    @event("ErasurePartial")
+    def record_partial(self, preserved_categories: list[str], erasable_categories: list[str],
+                       hold_ids: list[str], exemptions: list[str]) -> None:
+        """Legal holds preserve some of the subject's categories (GDPR Art. 17(3), CCPA
+        1798.105(d)): the others are shredded now, the preserved ones once the holds are released.
+        The request then ends fulfilled with this as its reason."""
+        self.preserved_categories = list(preserved_categories)
+        self.held_pending = True
+        self.reason = (f"partially fulfilled: {', '.join(preserved_categories)} kept under legal "
+                       f"hold ({'; '.join(exemptions)}) until released, then erased")
+
+    @event("HoldReleaseSeen")
+    def note_hold_released(self, retention_position: int) -> None:
+        """Retention's log shows a hold released: ask again what blocks the held part."""
+        self.recheck = True
+
+    @event("HeldPartStillBlocked")
+    def record_still_blocked(self, preserved_categories: list[str]) -> None:
+        """Holds still preserve these categories; wait for the next release."""
+        self.recheck = False
+
+    @event("HeldPartErased")
+    def record_held_erased(self, shred_request_id: str) -> None:
+        """The vault shredded the held part (``shred_request_id``): nothing of the erasure is kept."""
+        self.held_pending = False
+        self.recheck = False
 
     @event("ExportsDeleted")
     def record_exports_deleted(self, files: int) -> None:

@@ -2,7 +2,8 @@
 
 A worker thread carries open erasures forward (at start-up, on each new erasure, and every few
 seconds while any is waiting for a downstream service); it reads the vault's log (tracked,
-exactly once) to learn that a shred happened.
+exactly once) to learn that a shred happened, and retention's log to learn that a hold was released
+(the held part of a partial erasure).
 """
 
 from __future__ import annotations
@@ -47,9 +48,22 @@ class GrpcDownstream:
                  "received_at": r.received_at.ToDatetime(tzinfo=utc),
                  "stored_at": r.stored_at.ToDatetime(tzinfo=utc)} for r in resp.records]
 
-    def shred_subject(self, subject_ref: str, request_id: str) -> None:  # noqa: D102
+    def shred_subject(self, subject_ref: str, request_id: str, keep: tuple[str, ...] = (),  # noqa: D102
+                      through_generation: int = 0) -> None:
         self._call("vault", vault_pb2_grpc.VaultServiceStub, "ShredSubject",
-                   vault_pb2.ShredSubjectRequest(subject_ref=subject_ref, request_id=request_id))
+                   vault_pb2.ShredSubjectRequest(subject_ref=subject_ref, request_id=request_id,
+                                                 keep_categories=list(keep),
+                                                 through_generation=through_generation))
+
+    def erasure_blockers(self, subject_ref: str) -> dict[str, Any]:  # noqa: D102
+        resp = self._call("retention", retention_pb2_grpc.RetentionServiceStub,
+                          "ListErasureBlockers",
+                          retention_pb2.ListErasureBlockersRequest(subject_ref=subject_ref))
+        return {"blockers": [{"hold_id": b.hold_id, "reason": b.reason, "legal_basis": b.legal_basis,
+                              "reference": b.reference, "categories": list(b.categories),
+                              "records": b.records} for b in resp.blockers],
+                "preserved": list(resp.preserved_categories),
+                "erasable": list(resp.erasable_categories)}
 
     def list_schedules(self, subject_ref: str) -> list[dict[str, Any]]:  # noqa: D102
         resp = self._call("retention", retention_pb2_grpc.RetentionServiceStub, "ListSchedules",
@@ -66,7 +80,8 @@ class GrpcDownstream:
 def build(settings: Settings, keys: FileKeySource) -> tuple[Any, Any, Any]:
     """Wire rights: application, erasure worker, servicer."""
     peers = Peers(settings, keys, "rights")
-    app = RightsApplication(settings, keys, GrpcDownstream(peers), lambda: peers.channel("vault"))
+    app = RightsApplication(settings, keys, GrpcDownstream(peers), lambda: peers.channel("vault"),
+                            lambda: peers.channel("retention"))
     wake, stopping = threading.Event(), threading.Event()
     app.on_erasure_submitted = wake.set
     gauge("lethe.requests.open", "Open data-subject requests", lambda: len(app.list()))

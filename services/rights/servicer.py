@@ -27,7 +27,9 @@ def to_proto(v: RequestView) -> pb.DataSubjectRequest:
                               received_at=to_timestamp(v.received_at), due_at=to_timestamp(v.due_at),
                               overdue=v.overdue(dt.datetime.now(dt.timezone.utc)), reason=v.reason,
                               purpose=v.purpose, duplicate_of=v.duplicate_of,
-                              exports_deleted=v.exports_deleted)
+                              exports_deleted=v.exports_deleted,
+                              preserved_categories=list(v.preserved_categories),
+                              held_pending=v.held_pending)
     if v.closed_at:
         m.closed_at.CopyFrom(to_timestamp(v.closed_at))
     return m

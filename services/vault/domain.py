@@ -145,10 +145,12 @@ class SubjectKeyring(Aggregate):
               records_purged: int, notified_recipients: list[str],
               buckets_rotated: list[list[int]], kept_categories: list[str]) -> None:
         """Record that generations up to ``generation`` were crypto-shredded for ``request_id``,
-        but for the key groups of ``kept_categories`` (held; shredded by a later request)."""
-        self.active = False
+        but for the key groups of ``kept_categories`` (held; shredded by a later request). A shred
+        of older generations only (a held part) leaves the current one and the tombstone alone."""
+        if generation >= self.generation:
+            self.active = False
+            self.erased_before = max(erased_at, self.erased_before or erased_at)
         self.generation = max(self.generation, generation)
-        self.erased_before = max(erased_at, self.erased_before or erased_at)
         self.shreds[request_id] = {"generation": generation, "erased_at": erased_at.isoformat(),
                                    "records_purged": records_purged,
                                    "notified_recipients": list(notified_recipients),

@@ -33,7 +33,8 @@ class ErasureUseCases:
     _keyring: Any
 
     def shred_subject(self, subject_ref: str, request_id: str,
-                      keep: tuple[str, ...] = ()) -> tuple[int, int, dt.datetime, list[str]]:
+                      keep: tuple[str, ...] = (),
+                      through_generation: int = 0) -> tuple[int, int, dt.datetime, list[str]]:
         """Crypto-shred a subject (GDPR Art. 17), but for the categories in ``keep`` (those a legal
         hold preserves: their key groups stay, and a later request shreds them).
 
@@ -49,7 +50,9 @@ class ErasureUseCases:
         at any step leaves the request unanswered, and the retry completes it. A generation from
         before key groups (group ``*``) is kept whole when anything is kept. The undecryptable
         ciphertext is deleted afterwards by :meth:`reclaim`, so the cost does not grow with the
-        subject's record count. Raises InvalidArgument on an unknown category in ``keep``.
+        subject's record count. ``through_generation`` > 0 limits the shred to generations up to it
+        (the held part of a partial erasure, leaving later use of the account alone). Raises
+        InvalidArgument on an unknown category in ``keep``.
         """
         check_subject_ref(subject_ref)
         require(bool(request_id), "request_id is required", "REQUEST_ID_MISSING")
@@ -63,7 +66,8 @@ class ErasureUseCases:
                 return (int(done["generation"]), int(done["records_purged"]),
                         dt.datetime.fromisoformat(str(done["erased_at"])),
                         list(done.get("notified_recipients", [])))
-            generations = self._unshredded(subject_ref, keyring)
+            generations = [g for g in self._unshredded(subject_ref, keyring)
+                           if not through_generation or g <= through_generation]
             live = 0
             rotated: list[list[int]] = []
             if generations or not keyring.holds_nothing_new():
@@ -79,7 +83,7 @@ class ErasureUseCases:
             erased_at = now()
             # GDPR Art. 19: recipients that received this subject's personal data are notified.
             notified = sorted(self.disclosed_to.get(subject_ref, ()))
-            generation = max([keyring.generation, *generations])
+            generation = through_generation or max([keyring.generation, *generations])
             keyring.shred(request_id=request_id, subject_ref=subject_ref, generation=generation,
                           erased_at=erased_at, records_purged=live, notified_recipients=notified,
                           buckets_rotated=rotated, kept_categories=sorted(keep))

@@ -85,7 +85,8 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
 
     def ShredSubject(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         generation, purged, erased_at, notified = self.app.shred_subject(
-            request.subject_ref, request.request_id, tuple(request.keep_categories))
+            request.subject_ref, request.request_id, tuple(request.keep_categories),
+            request.through_generation)
         return vault_pb2.ShredSubjectResponse(generation=generation, records_purged=purged,
                                               erased_at=to_timestamp(erased_at),
                                               notified_recipients=notified)

@@ -92,7 +92,8 @@ EVENT_LOG: dict[str, set[str]] = {
     "GetCheckpoint": {"auditor"},
 }
 # Followers: service -> identities that may also ReadEvents of that service's log (and no other).
-FOLLOWERS: dict[str, set[str]] = {"vault": {"retention", "rights"}, "rights": {"retention"}}
+FOLLOWERS: dict[str, set[str]] = {"vault": {"retention", "rights"}, "rights": {"retention"},
+                                  "retention": {"rights"}}
 # Client roles that must never reach anything that returns decrypted content.
 DECRYPTING = {"lethe.v1.VaultService/Read", "lethe.v1.VaultService/ExportSubject",
               "lethe.v1.VaultService/Disclose", "lethe.v1.VaultService/Transfer"}

@@ -69,11 +69,12 @@ def test_a_backup_taken_before_an_erasure_resurrects_nothing(sqlite_deployment: 
         probe = tmp_path / f"probe-{keys_db.parent.parent.name}.db"
         shutil.copy(keys_db, probe)
         hierarchy = KeyHierarchy(FileKeySource(sqlite_deployment.key_dir), SqlStore(str(probe)))
-        generations = [g for (g,) in hierarchy.store.execute(
-            "SELECT generation FROM deks WHERE subject_ref=?", (ref,))]
-        for generation in generations or [1]:
+        deks = hierarchy.store.execute("SELECT generation, grp FROM deks WHERE subject_ref=?", (ref,))
+        if keys_db.is_relative_to(backup):
+            assert deks, "the backup holds the victim's wrapped DEKs (one per key group)"
+        for generation, group in deks or [(1, "*")]:
             with pytest.raises(KeyDestroyed):
-                hierarchy.dek(ref, generation)
+                hierarchy.dek(ref, int(generation), group)
     sqlite_deployment.lethe("rights", "access", survivor, "--out", str(tmp_path / "s.json"))
     assert _prompts(json.loads((tmp_path / "s.json").read_text())) == \
         sorted(l["prompt"] for l in lines if l["account_id"] == survivor)

@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 def rights(tmp_path: Path) -> tuple[RightsApplication, FakeDownstream]:
     down = FakeDownstream()
     settings = Settings(data_dir=tmp_path / "var", key_dir=tmp_path / "keys")
-    app = RightsApplication(settings, FileKeySource(settings.key_dir), down, lambda: down.log)
+    app = RightsApplication(settings, FileKeySource(settings.key_dir), down, lambda: down.log,
+                            lambda: down.retention_log)
     yield app, down
     app.close()
 
@@ -56,7 +57,7 @@ def test_concurrent_duplicate_erasures_shred_once_and_end_alike(rights) -> None:
         t.join()
     app.resume()
     views = [app.get(r) for r in ids]
-    assert len(down.shreds) == 1
+    assert len(down.primary) == 1
     assert {v.state for v in views} == {"fulfilled"}
     firsts = [v for v in views if not v.duplicate_of]
     assert len(firsts) == 1
@@ -70,7 +71,7 @@ def test_a_second_erasure_with_nothing_new_stored_is_fulfilled_without_a_second_
     app.submit("second", "erasure", "acct-generated-seq")
     app.resume()
     assert app.get("first").state == app.get("second").state == "fulfilled"
-    assert down.shreds == ["first"]
+    assert down.primary == ["first"]  # the closing shreds destroy nothing when nothing is new
 
 
 def test_a_second_erasure_after_new_data_shreds_again(rights) -> None:
@@ -80,15 +81,16 @@ def test_a_second_erasure_after_new_data_shreds_again(rights) -> None:
     down.store(view.subject_ref)  # the account kept using the service: a new key generation
     app.submit("second", "erasure", "acct-generated-new")
     app.resume()
-    assert down.shreds == ["first", "second"]
+    assert down.primary == ["first", "second"]
     assert app.get("second").state == "fulfilled"
 
 
 def test_a_duplicate_of_a_denied_erasure_is_denied_too(rights) -> None:
     app, down = rights
-    down.list_schedules = lambda subject_ref: [  # type: ignore[method-assign]
-        {"record_id": "r1", "state": "scheduled", "hold_reason": "litigation",
-         "hold_names_subject": True}]
+    cats = ["user.content"]
+    down.blockers = {"blockers": [{"hold_id": "h1", "reason": "litigation", "legal_basis":
+                                   "GDPR Art. 17(3)(e)", "reference": "", "categories": cats,
+                                   "records": 1}], "preserved": cats, "erasable": []}
     app.submit("held-1", "erasure", "acct-generated-held")
     app.submit("held-2", "erasure", "acct-generated-held")
     app.resume()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
 import uuid
 from pathlib import Path
@@ -69,9 +70,18 @@ class FakeDownstream:
 
     def __init__(self) -> None:
         self.down = False
-        self.shreds: list[str] = []
+        self.shreds: list[str] = []  # every ShredSubject request id, derived ones included
+        self.kept: dict[str, list[str]] = {}  # request id -> categories it kept
+        self.through: dict[str, int] = {}
+        self.blockers: dict[str, Any] = {"blockers": [], "preserved": [], "erasable": []}
         self.log = FakeVaultLog()
+        self.retention_log = FakeVaultLog()
         self.lock = threading.Lock()
+
+    @property
+    def primary(self) -> list[str]:
+        """The shreds of requests themselves, not their closing (``:final``) shreds."""
+        return [s for s in self.shreds if not s.endswith(":final")]
 
     def store(self, subject_ref: str) -> None:
         """The vault stored a record of the subject."""
@@ -83,13 +93,24 @@ class FakeDownstream:
                  "form": "original", "region": "EU", "received_at": t, "stored_at": t,
                  "content": json.dumps({"prompt": "generated prompt", "response": "ok"}).encode()}]
 
-    def shred_subject(self, subject_ref: str, request_id: str) -> None:
+    def shred_subject(self, subject_ref: str, request_id: str, keep: tuple[str, ...] = (),
+                      through_generation: int = 0) -> None:
         if self.down:
             raise Unavailable("vault is unavailable")
+        assert re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", request_id), "the vault refuses this id"
         with self.lock:  # the vault is idempotent by request id, like the real one
             if request_id not in self.shreds:
                 self.shreds.append(request_id)
-                self.log.append("SubjectShredded", subject_ref=subject_ref, request_id=request_id)
+                self.kept[request_id] = list(keep)
+                self.through[request_id] = through_generation
+                self.log.append("SubjectShredded", subject_ref=subject_ref, request_id=request_id,
+                                generation=1, kept_categories=list(keep),
+                                erased_at=dt.datetime.now(UTC).isoformat())
+
+    def erasure_blockers(self, subject_ref: str) -> dict[str, Any]:
+        if self.down:
+            raise Unavailable("retention is unavailable")
+        return self.blockers
 
     def list_schedules(self, subject_ref: str) -> list[dict[str, Any]]:
         return []
@@ -99,7 +120,8 @@ class FakeDownstream:
 def rights(tmp_path: Path) -> tuple[RightsApplication, FakeDownstream]:
     down = FakeDownstream()
     settings = Settings(data_dir=tmp_path / "var", key_dir=tmp_path / "keys")
-    app = RightsApplication(settings, FileKeySource(settings.key_dir), down, lambda: down.log)
+    app = RightsApplication(settings, FileKeySource(settings.key_dir), down, lambda: down.log,
+                            lambda: down.retention_log)
     yield app, down
     app.close()
 
@@ -123,7 +145,7 @@ def test_an_erasure_that_hit_an_outage_finishes_after_it(rights) -> None:
     down.down = False
     assert app.resume() == 1
     assert app.get("erase-1").state == "fulfilled"
-    assert down.shreds == ["erase-1"]
+    assert down.shreds == ["erase-1", "erase-1:final"]
     assert app.resume() == 0  # nothing left to do, nothing done twice
 
 
@@ -170,23 +192,61 @@ def test_an_extension_is_granted_once_with_the_legal_extra_time(rights) -> None:
     assert app.get("e-ext").state == "fulfilled"
 
 
+def _blocker(reason: str, categories: list[str], hold_id: str = "h1") -> dict[str, Any]:
+    return {"hold_id": hold_id, "reason": reason,
+            "legal_basis": load_policy().hold_reason(reason).legal_basis, "reference": "case-1",
+            "categories": categories, "records": 1}
+
+
 def test_an_erasure_under_legal_hold_is_denied_with_the_exemption(rights) -> None:
     app, down = rights
-    down.list_schedules = lambda subject_ref: [  # type: ignore[method-assign]
-        {"record_id": "r1", "state": "scheduled", "hold_reason": "litigation",
-         "hold_names_subject": True}]
+    cats = ["system.operations", "user.content"]
+    down.blockers = {"blockers": [_blocker("litigation", cats)], "preserved": cats, "erasable": []}
     app.submit("e-held", "erasure", "acct-generated-7")
     app.resume()
     view = app.get("e-held")
     assert view.state == "denied" and "litigation" in view.reason
+    assert "GDPR Art. 17(3)(e)" in view.reason
     assert down.shreds == []
 
 
 def test_a_category_wide_hold_does_not_block_an_erasure(rights) -> None:
-    app, down = rights
-    down.list_schedules = lambda subject_ref: [  # type: ignore[method-assign]
-        {"record_id": "r1", "state": "scheduled", "hold_reason": "security_investigation",
-         "hold_names_subject": False}]
+    app, down = rights  # retention answers no blockers for a category-wide hold
     app.submit("e-cat", "erasure", "acct-generated-8")
     app.resume()
     assert app.get("e-cat").state == "fulfilled"
+
+
+def test_a_hold_on_metadata_erases_the_rest_now_and_the_metadata_once_released(rights) -> None:
+    app, down = rights
+    down.blockers = {"blockers": [_blocker("security_investigation", ["system.operations"])],
+                     "preserved": ["system.operations"], "erasable": ["user.content"]}
+    app.submit("e-part", "erasure", "acct-generated-9")
+    app.resume()
+    view = app.get("e-part")
+    assert view.state == "fulfilled" and view.preserved_categories == ("system.operations",)
+    assert view.held_pending and "partially fulfilled" in view.reason
+    assert "GDPR Art. 17(3)(b)" in view.reason and "system.operations" in view.reason
+    assert down.kept["e-part"] == down.kept["e-part:final"] == ["system.operations"]
+    down.retention_log.append("HoldPlaced", hold_id="h2")
+    app.resume()
+    assert "e-part:held" not in down.shreds  # no release seen: nothing asked, nothing shredded
+    down.retention_log.append("HoldReleased", released_at="2026-12-01T00:00:00+00:00")
+    app.resume()  # released, but retention still names a blocker: wait for the next release
+    assert "e-part:held" not in down.shreds and app.get("e-part").held_pending
+    down.blockers = {"blockers": [], "preserved": [], "erasable": ["system.operations"]}
+    down.retention_log.append("HoldReleased", released_at="2026-12-01T00:00:01+00:00")
+    app.resume()
+    assert down.kept["e-part:held"] == [] and down.through["e-part:held"] == 1
+    assert not app.get("e-part").held_pending
+    app.resume()
+    assert down.shreds.count("e-part:held") == 1
+
+
+def test_the_request_closes_at_the_closing_shreds_cut_off(rights) -> None:
+    app, down = rights
+    app.submit("e-cut", "erasure", "acct-generated-10")
+    app.resume()
+    cut = json.loads(json.dumps(down.log.events[-1][1]))["erased_at"]
+    assert down.log.events[-1][1]["request_id"] == "e-cut:final"
+    assert app.get("e-cut").closed_at == dt.datetime.fromisoformat(cut)
