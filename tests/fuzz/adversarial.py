@@ -196,6 +196,11 @@ def compiled_patterns(obj) -> list[tuple[str, re.Pattern]]:
         except Exception:  # noqa: BLE001
             continue
         if hasattr(v, "pattern") and hasattr(v, "finditer") and isinstance(getattr(v, "pattern"), str):
+            if not isinstance(v, re.Pattern):  # an RE2 object: test the same pattern under ``re``
+                try:
+                    v = re.compile(v.pattern)
+                except re.error:
+                    continue
             found.append((name, v))
         elif isinstance(v, (list, tuple)):
             for item in v:

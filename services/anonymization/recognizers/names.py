@@ -28,6 +28,12 @@ LOWER_STOP = frozenset(
 )
 
 
+_FIRST_PERSON = frozenset({"i", "i'm", "im", "i've", "i'd", "i'll", "i’m"})
+# Abbreviations whose full stop does not end a name: titles and suffixes.
+_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "mx", "dr", "prof", "rev", "hon", "st", "jr", "sr", "mme",
+                            "mlle", "sra", "sr", "herr", "frau", "capt", "col", "gen", "lt", "sgt", "fr"})
+
+
 def scan_name(text: str, pos: int, max_tokens: int = 4, allow_lower: bool = False) -> tuple[int, int]:
     """Scan name tokens starting at ``pos``; return ``(start, end)`` of the name or ``(pos, pos)``.
 
@@ -48,6 +54,8 @@ def scan_name(text: str, pos: int, max_tokens: int = 4, allow_lower: bool = Fals
         word = m.group().rstrip(".")
         if word.lower() in STOP and not word.isupper():
             break
+        if word.lower() in _FIRST_PERSON:
+            break  # ``Hello, I'm Jonathan``: the greeting's name starts after ``I'm``
         if word[0].isupper():
             tokens.append(m.span())
         elif word.lower() in PARTICLES and tokens:
@@ -58,6 +66,9 @@ def scan_name(text: str, pos: int, max_tokens: int = 4, allow_lower: bool = Fals
         else:
             break
         j = m.end()
+        if (text[j - 1] == "." and word.lower() not in _ABBREVIATIONS
+                and not re.fullmatch(r"(?:[^\W\d_]\.)+", text[m.start():j])):
+            break  # ``Jonathan Hunt. Wire the refund``: a full stop after a word ends the sentence
         k = j
         while k < n and text[k] in " \t":
             k += 1
