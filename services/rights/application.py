@@ -53,6 +53,7 @@ from shared.config import Settings
 from shared.crypto import subject_ref
 from shared.errors import FailedPrecondition, LetheError, NotFound, Unavailable, require
 from shared.follower import Batch, Follower, UpstreamEvent
+from shared.ids import stable_id
 from shared.keysource import FileKeySource
 from shared.policy import load_policy
 
@@ -182,15 +183,19 @@ class RightsApplication(LetheApplication):
                 batch.add(erasures)
 
     def on_retention_event(self, event: UpstreamEvent, batch: Batch) -> None:
-        """On a released hold, mark every partial erasure waiting for holds to ask again (which
-        holds block is retention's answer, never derived here from its log)."""
+        """On the release of a hold that blocks a partial erasure's held part, note it; after the
+        last one the erasure asks retention again (which holds block is retention's answer, never
+        derived here from its log)."""
         if event.event_type != "HoldReleased":
             return
         for aggregate_id in sorted(self.held_erasures):
             request = batch.get(DataSubjectRequest.create_id(self.request_ids[aggregate_id]))
-            if request is not None and request.held_pending and not request.recheck:
-                request.note_hold_released(retention_position=event.position)
-                batch.add(request)
+            if request is None or not request.held_pending:
+                continue
+            for hold_id in request.blocking_holds:
+                if str(stable_id("hold", hold_id)) == event.originator_id:  # retention's Hold id
+                    request.note_hold_released(retention_position=event.position, hold_id=hold_id)
+                    batch.add(request)
 
     def follow_retention(self) -> None:
         """Read retention's log up to its end; raises Unavailable when it cannot be read."""
@@ -478,7 +483,8 @@ class RightsApplication(LetheApplication):
             if answer["blockers"]:
                 with self.lock:
                     request = self._get(rid)
-                    request.record_still_blocked(preserved_categories=list(answer["preserved"]))
+                    request.record_still_blocked(preserved_categories=list(answer["preserved"]),
+                                                 hold_ids=[b["hold_id"] for b in answer["blockers"]])
                     self.save(request)
                 return 0
             shreds = erasures.shreds if erasures else {}

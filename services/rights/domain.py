@@ -161,6 +161,7 @@ class DataSubjectRequest(Aggregate):
         self.extended = False
         self.preserved_categories: list[str] = []  # kept under legal hold by a partial erasure
         self.held_pending = False  # the held part waits for its holds' release
+        self.blocking_holds: list[str] = []  # hold ids whose release the held part waits for
         self.recheck = False  # a hold was released since the last look at the blockers
 
     def check_open(self) -> None:
@@ -222,18 +223,22 @@ class DataSubjectRequest(Aggregate):
         1798.105(d)): the others are shredded now, the preserved ones once the holds are released.
         The request then ends fulfilled with this as its reason."""
         self.preserved_categories = list(preserved_categories)
+        self.blocking_holds = list(hold_ids)
         self.held_pending = True
         self.reason = (f"partially fulfilled: {', '.join(preserved_categories)} kept under legal "
                        f"hold ({'; '.join(exemptions)}) until released, then erased")
 
     @event("HoldReleaseSeen")
-    def note_hold_released(self, retention_position: int) -> None:
-        """Retention's log shows a hold released: ask again what blocks the held part."""
-        self.recheck = True
+    def note_hold_released(self, retention_position: int, hold_id: str) -> None:
+        """Retention's log shows that blocking hold ``hold_id`` was released; once the last one
+        is, ask retention again what blocks the held part."""
+        self.blocking_holds = [h for h in self.blocking_holds if h != hold_id]
+        self.recheck = not self.blocking_holds
 
     @event("HeldPartStillBlocked")
-    def record_still_blocked(self, preserved_categories: list[str]) -> None:
-        """Holds still preserve these categories; wait for the next release."""
+    def record_still_blocked(self, preserved_categories: list[str], hold_ids: list[str]) -> None:
+        """Holds (``hold_ids``) still preserve these categories; wait for their release."""
+        self.blocking_holds = list(hold_ids)
         self.recheck = False
 
     @event("HeldPartErased")

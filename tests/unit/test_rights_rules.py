@@ -16,6 +16,7 @@ from services.rights.application import RightsApplication
 from shared.config import Settings
 from shared.errors import InvalidArgument, Unavailable
 from shared.gen.lethe.v1 import common_pb2, events_pb2
+from shared.ids import stable_id
 from shared.keysource import FileKeySource
 from shared.policy import add_months, load_policy
 
@@ -51,14 +52,20 @@ class FakeVaultLog:
     def append(self, event_type: str, **attributes: Any) -> None:
         self.events.append((event_type, attributes))
 
+    def release(self, hold_id: str) -> None:
+        """Retention's ``HoldReleased`` of ``hold_id`` (its aggregate id is a uuid5 of it)."""
+        self.append("HoldReleased", released_at="2026-12-01T00:00:00+00:00",
+                    _originator=str(stable_id("hold", hold_id)))
+
     def unary_stream(self, *_: Any, **__: Any) -> Any:
         def call(request: Any, timeout: float = 0) -> list[Any]:
             if self.down:
                 raise Unavailable("vault is unavailable")
             after, limit = request.after_position, request.limit or len(self.events)
             return [events_pb2.ReadEventsResponse(event=common_pb2.LogEvent(
-                        position=i + 1, originator_id=str(uuid.uuid4()), event_type=kind,
-                        attributes_json=json.dumps(attrs)))
+                        position=i + 1, originator_id=attrs.get("_originator", str(uuid.uuid4())),
+                        event_type=kind, attributes_json=json.dumps(
+                            {k: v for k, v in attrs.items() if k != "_originator"})))
                     for i, (kind, attrs) in enumerate(self.events) if i + 1 > after][:limit]
         return call
 
@@ -229,13 +236,16 @@ def test_a_hold_on_metadata_erases_the_rest_now_and_the_metadata_once_released(r
     assert "GDPR Art. 17(3)(b)" in view.reason and "system.operations" in view.reason
     assert down.kept["e-part"] == down.kept["e-part:final"] == ["system.operations"]
     down.retention_log.append("HoldPlaced", hold_id="h2")
+    down.retention_log.release("h9")  # another hold: nothing asked, nothing shredded
     app.resume()
-    assert "e-part:held" not in down.shreds  # no release seen: nothing asked, nothing shredded
-    down.retention_log.append("HoldReleased", released_at="2026-12-01T00:00:00+00:00")
-    app.resume()  # released, but retention still names a blocker: wait for the next release
+    assert "e-part:held" not in down.shreds and app.get("e-part").held_pending
+    down.blockers = {"blockers": [_blocker("security_investigation", ["system.operations"], "h2")],
+                     "preserved": ["system.operations"], "erasable": []}
+    down.retention_log.release("h1")  # the last blocker, but retention now names h2: wait
+    app.resume()
     assert "e-part:held" not in down.shreds and app.get("e-part").held_pending
     down.blockers = {"blockers": [], "preserved": [], "erasable": ["system.operations"]}
-    down.retention_log.append("HoldReleased", released_at="2026-12-01T00:00:01+00:00")
+    down.retention_log.release("h2")
     app.resume()
     assert down.kept["e-part:held"] == [] and down.through["e-part:held"] == 1
     assert not app.get("e-part").held_pending
