@@ -51,8 +51,10 @@ class LetheStreetAddressRecognizer(LetheRegexRecognizer):
          + _SUFFIX
          + r"\b\.?" + _UNIT, 0.9),
         ("eu_prefix", r"\b" + _EU_PREFIX + r"\s+(?:" + _WORD + r"\s+){0,4}\d{1,5}[A-Za-z]?\b" + _UNIT, 0.88),
-        ("eu_compound", r"\b" + _EU_COMPOUND + r"\s+\d{1,5}[A-Za-z]?\b" + _UNIT, 0.9),
-        ("number_after_street", r"\b[A-Z][\w'’-]+\s+(?:" + _WORD + r"\s+){0,2}" + _SUFFIX
+        # Word runs start at their first letter (a lookbehind, not ``\b``), so ``E'E'E'...`` is not
+        # rescanned from each of its letters.
+        ("eu_compound", r"(?<![\w'’.-])" + _EU_COMPOUND + r"\s+\d{1,5}[A-Za-z]?\b" + _UNIT, 0.9),
+        ("number_after_street", r"(?<![\w'’.-])[A-Z][\w'’-]+\s+(?:" + _WORD + r"\s+){0,2}" + _SUFFIX
          + r"\b\.?,?\s+\d{1,5}[A-Za-z]?\b", 0.86),
         ("unit", r"(?<![\w])(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?\s*#?\d{1,6}[A-Za-z]?\b", 0.8),
         ("po_box", r"(?i)\bP\.?\s?O\.?\s?Box\s+\d{1,8}\b", 0.9),
