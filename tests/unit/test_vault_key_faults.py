@@ -619,3 +619,26 @@ def test_dek_rows_from_before_key_groups_become_the_group_all_and_still_decrypt(
         assert [r.content for r in app.export_subject(_ref(2), "r")] == [_content(2, 0)]
     finally:
         app.close()
+
+
+def test_the_held_part_shred_leaves_later_use_of_the_account_alone(
+        partial_template: Path, tmp_path: Path) -> None:
+    """After a partial erasure the account keeps using the service (generation 3); shredding the
+    held part through generation 2 destroys the held metadata only, and moves no tombstone."""
+    root = _copy(partial_template, tmp_path / "r")
+    app = _open(root)
+    try:
+        _erase_partially(app)
+        later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
+        app.store([RecordIn(str(uuid.uuid4()), VICTIM, "user.content", "original", "EU",
+                            b"after the erasure", later, "i-2")])
+        app.shred_subject(VICTIM, "erase-1:held", through_generation=2)
+        assert [r.content for r in app.export_subject(VICTIM, "check")] == [b"after the erasure"]
+        assert app.keyring.generations_of(VICTIM) == [3]
+        assert {g for g, _ in _unwrappable(root, app, VICTIM)} == set()  # backup: nothing opens
+        app.store([RecordIn(str(uuid.uuid4()), VICTIM, "user.content", "original", "EU",
+                            b"late retry", later, "i-3")])  # received after the partial erasure
+        assert len(app.export_subject(VICTIM, "check")) == 2
+        _check_others(app)
+    finally:
+        app.close()
