@@ -1,7 +1,7 @@
 """A labelled English evaluation set generated with Faker, so quality can be measured from the
-repository alone (``make eval``; the handbook's sets are reported beside it when present).
+repository alone (``make eval``; the optional outside data sets are reported beside it when present).
 
-Records have the handbook synthetic set's shape: ``full_text`` and ``spans`` of ``entity_type``,
+Records have the shape ``evaluate.score_synthetic`` reads: ``full_text`` and ``spans`` of ``entity_type``,
 ``entity_value``, ``start_position``, ``end_position``. Kinds: plain sentences and chat messages with
 names, e-mails, phones, cards, IBANs, SSNs and IP addresses; the same values hidden with invisible
 characters or look-alike digits; contacts written out (``at``/``dot``, digits in words, ``%40``); JSON
