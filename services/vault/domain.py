@@ -117,10 +117,11 @@ class SubjectKeyring(Aggregate):
         v2 adds ``buckets_rotated``: ``[[generation, bucket, version], ...]``, one per shredded
         generation, meaning every key version of ``bucket`` below ``version`` was destroyed in the
         key source before this event was recorded (empty for a request fulfilled by an earlier
-        shred, or for a subject that never held data).
+        shred, or for a subject that never held data). v3 adds ``kept_categories``: the category
+        groups left under legal hold (shredded by a later request).
         """
 
-        class_version = 2
+        class_version = 3
         request_id: str
         subject_ref: str
         generation: int
