@@ -23,6 +23,7 @@ from eventsourcing.application import AggregateNotFoundError, LRUCache, Reposito
 
 from services.retention.domain import (
     ErasureAnswer,
+    ErasureScope,
     LegalHold,
     RecordSchedule,
     RetentionError,
@@ -145,15 +146,17 @@ class RetentionApplication(LetheApplication):
             # The retention clock starts when the data was collected (the policy's table), never
             # later than when Lethe received it: back-filled content does not outlive its period.
             collected = min(_dt(a.get("occurred_at")) or received, received)
+            generation = int(a.get("generation") or 0)
             status = batch.get(SubjectStatus.create_id(a["subject_ref"]))
-            erased = status is not None and status.erased_after(received)
+            erased = status is not None and status.erased_after(received, a["category"], generation)
             batch.add(RecordSchedule(
                 record_id=rid, subject_ref=a["subject_ref"], category=a["category"],
                 form=a["form"], rule=rule.rule, interaction_id=a["interaction_id"],
                 stored_at=collected, due_at=rule.due_at(collected),
-                state="erased" if erased else "scheduled"))
+                state="erased" if erased else "scheduled", generation=generation))
         elif event.event_type == "SubjectShredded":
-            self._forget(a["subject_ref"], a["request_id"], _dt(a["erased_at"]), batch)
+            scope = ErasureScope(int(a.get("generation") or 0), tuple(a.get("kept_categories") or ()))
+            self._forget(a["subject_ref"], a["request_id"], _dt(a["erased_at"]), batch, scope)
 
     def on_rights_event(self, event: UpstreamEvent, batch: Batch) -> None:
         """React to the rights log: note objections."""
@@ -165,12 +168,17 @@ class RetentionApplication(LetheApplication):
                                       request_id=a["request_id"])
 
     def _forget(self, subject_ref: str, request_id: str, erased_at: dt.datetime,
-                batch: Batch) -> int:
+                batch: Batch, scope: ErasureScope) -> int:
+        """Note the erasure and close the live schedules its shred destroyed (``scope``): held
+        categories and later generations stay scheduled, so they still expire and can be held."""
         status = self._status(subject_ref, batch)
         if request_id not in status.erasures:
-            status.forget(request_id=request_id, erased_at=erased_at)
+            status.forget(request_id=request_id, erased_at=erased_at,
+                          generation=scope.generation, kept_categories=list(scope.kept))
         closed = 0
         for entry in self.index.for_subject(subject_ref, "scheduled"):
+            if not scope.covers(entry["category"], entry["generation"]):
+                continue
             schedule = batch.get(uuid.UUID(entry["record_id"]))
             if schedule is not None and schedule.state == "scheduled":
                 schedule.close_for_erasure(request_id=request_id)
@@ -179,13 +187,15 @@ class RetentionApplication(LetheApplication):
         return closed
 
     # ---- use cases ----
-    def forget_subject(self, subject_ref: str, request_id: str, erased_at: dt.datetime) -> int:
-        """Close every schedule of an erased subject; returns how many were closed now."""
+    def forget_subject(self, subject_ref: str, request_id: str, erased_at: dt.datetime,
+                       scope: ErasureScope | None = None) -> int:
+        """Close the schedules of an erased subject that ``scope`` covers (default: all of
+        them); returns how many were closed now."""
         require(bool(subject_ref) and bool(request_id), "subject_ref and request_id are required",
                 "ARGUMENT_MISSING")
         with self.lock:
             batch = Batch(self)
-            closed = self._forget(subject_ref, request_id, erased_at, batch)
+            closed = self._forget(subject_ref, request_id, erased_at, batch, scope or ErasureScope())
             self.save(*batch.aggregates.values())
             return closed
 

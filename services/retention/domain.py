@@ -4,8 +4,9 @@ Rules: a record expires at the deadline its policy rule sets (the policy file's 
 a legal hold naming the record, its subject or its category keeps it until released when the
 hold's reason preserves the record's category (``[[hold_reasons]]`` in the policy file); every
 covering hold counts, so the order in which holds were placed never matters; a hold that can keep
-nothing of its target is refused. An erased subject's schedules close, including records received
-before the erasure that arrive late; an objection to model training keeps a subject's redacted
+nothing of its target is refused. An erasure closes the schedules of what its shred destroyed (the
+shredded key generations, but for the categories left under legal hold), including records
+received before it that arrive late; an objection to model training keeps a subject's redacted
 content out of aggregation (GDPR Art. 21).
 """
 
@@ -36,11 +37,34 @@ class RecordSchedule(Aggregate):
         """The record id is the aggregate id."""
         return record_id
 
-    @event("ScheduleCreated")
+    class ScheduleCreated(Aggregate.Created):
+        """The schedule was created. v2 adds ``generation``: the
+        vault's key generation of the record. v1 events upcast to 0, "unknown": such a schedule
+        counts as shredded by any shred of its subject (as every shred did before v2)."""
+
+        class_version = 2
+        record_id: uuid.UUID
+        subject_ref: str
+        category: str
+        form: str
+        rule: str
+        interaction_id: str
+        stored_at: dt.datetime
+        due_at: dt.datetime | None
+        state: str
+        generation: int
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 -> v2: the record's generation is not known."""
+            state["generation"] = 0
+
+    @event(ScheduleCreated)
     def __init__(self, record_id: uuid.UUID, subject_ref: str, category: str, form: str,
                  rule: str, interaction_id: str, stored_at: dt.datetime,
-                 due_at: dt.datetime | None, state: str) -> None:
+                 due_at: dt.datetime | None, state: str, generation: int = 0) -> None:
         self.subject_ref = subject_ref
+        self.generation = generation
         self.category = category
         self.form = form
         self.rule = rule
@@ -233,6 +257,7 @@ class SubjectStatus(Aggregate):
         self.subject_ref = subject_ref
         self.objections: list[str] = []
         self.erasures: dict[str, str] = {}
+        self.scopes: dict[str, ErasureScope] = {}
 
     @event("ObjectionNoted")
     def note_objection(self, subject_ref: str, purpose: str, request_id: str) -> None:
@@ -240,14 +265,53 @@ class SubjectStatus(Aggregate):
         if purpose not in self.objections:
             self.objections.append(purpose)
 
-    @event("SubjectForgotten")
-    def forget(self, request_id: str, erased_at: dt.datetime) -> None:
-        """The subject was erased at ``erased_at`` (request ``request_id``)."""
-        self.erasures[request_id] = erased_at.isoformat()
+    class SubjectForgotten(Aggregate.Event):
+        """The vault shredded the subject. v2 adds the shred's scope: ``generation`` (generations
+        up to it were shredded; 0 = every generation) and ``kept_categories`` (left under legal
+        hold). v1 events were full erasures of every generation."""
 
-    def erased_after(self, received_at: dt.datetime) -> bool:
-        """True when an erasure covers data received at ``received_at``."""
-        return any(received_at < dt.datetime.fromisoformat(t) for t in self.erasures.values())
+        class_version = 2
+        request_id: str
+        erased_at: dt.datetime
+        generation: int
+        kept_categories: list[str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 -> v2: a full erasure of every generation."""
+            state["generation"] = 0
+            state["kept_categories"] = []
+
+    @event(SubjectForgotten)
+    def forget(self, request_id: str, erased_at: dt.datetime, generation: int = 0,
+               kept_categories: list[str] | None = None) -> None:
+        """The subject was erased at ``erased_at`` (request ``request_id``): generations up to
+        ``generation`` (0: all), but for ``kept_categories``."""
+        self.erasures[request_id] = erased_at.isoformat()
+        self.scopes[request_id] = ErasureScope(generation, tuple(kept_categories or ()))
+
+    def erased_after(self, received_at: dt.datetime, category: str = "", generation: int = 0) -> bool:
+        """True when an erasure after ``received_at`` covers a record of ``category`` and key
+        ``generation`` (see :meth:`ErasureScope.covers`)."""
+        return any(received_at < dt.datetime.fromisoformat(t)
+                   and self.scopes[rid].covers(category, generation)
+                   for rid, t in self.erasures.items())
+
+
+@dataclass(frozen=True)
+class ErasureScope:
+    """What one shred of a subject destroyed: key generations up to ``generation`` (0: all), but
+    for the categories in ``kept`` (left under legal hold; a later shred destroys them)."""
+
+    generation: int = 0
+    kept: tuple[str, ...] = ()
+
+    def covers(self, category: str, generation: int) -> bool:
+        """True when the shred destroyed a record of ``category`` and key ``generation`` (0 =
+        unknown, from before schedules recorded it: covered by any shred)."""
+        if any(category == k or category.startswith(k + ".") for k in self.kept):
+            return False
+        return not self.generation or not generation or generation <= self.generation
 
 
 class Sweep(Aggregate):

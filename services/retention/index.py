@@ -18,7 +18,7 @@ from shared.store import SqlStore
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _COLUMNS = ("record_id", "subject_ref", "category", "form", "rule", "interaction_id",
-            "stored_us", "due_us", "state", "purged", "sweep_id")
+            "stored_us", "due_us", "state", "purged", "sweep_id", "generation")
 _HOLD_COLUMNS = ("hold_id", "aggregate_id", "subject_ref", "record_id", "category", "reason",
                  "reference", "placed_at", "active")
 
@@ -42,7 +42,8 @@ class ScheduleIndex:
 
     A schedule is a dict: record_id, subject_ref, category, form, rule, interaction_id,
     stored_at, due_at (UTC or None), state ("scheduled", "expired", "erased"), purged (bool),
-    sweep_id (the sweep that expired it, or "").
+    sweep_id (the sweep that expired it, or ""), generation (the record's key generation in the
+    vault; 0 when unknown, for schedules created before it was recorded).
     """
 
     def __init__(self, store: SqlStore) -> None:
@@ -51,7 +52,9 @@ class ScheduleIndex:
             record_id TEXT PRIMARY KEY, subject_ref TEXT NOT NULL, category TEXT NOT NULL,
             form TEXT NOT NULL, rule TEXT NOT NULL, interaction_id TEXT NOT NULL,
             stored_us BIGINT NOT NULL, due_us BIGINT, state TEXT NOT NULL,
-            purged BIGINT NOT NULL, sweep_id TEXT NOT NULL)""")
+            purged BIGINT NOT NULL, sweep_id TEXT NOT NULL,
+            generation BIGINT NOT NULL DEFAULT 0)""")
+        self._add_generation()
         for name, cols in (("schedules_due", "state, due_us, record_id"),
                            ("schedules_subject", "subject_ref"),
                            ("schedules_interaction", "interaction_id"),
@@ -66,6 +69,14 @@ class ScheduleIndex:
             subject_ref TEXT NOT NULL, purpose TEXT NOT NULL, PRIMARY KEY (subject_ref, purpose))""")
         store.execute("""CREATE TABLE IF NOT EXISTS projection (
             name TEXT PRIMARY KEY, position BIGINT NOT NULL)""")
+
+    def _add_generation(self) -> None:
+        """Migration: a schedules table created before ``generation`` gets the column (0 =
+        unknown) once; probing with a query works the same on SQLite and PostgreSQL."""
+        try:
+            self.store.execute("SELECT generation FROM schedules LIMIT 1")
+        except Exception:  # noqa: BLE001 - sqlite3.OperationalError or psycopg UndefinedColumn
+            self.store.execute("ALTER TABLE schedules ADD COLUMN generation BIGINT NOT NULL DEFAULT 0")
 
     # ---- position ----
     def position(self) -> int:
@@ -90,10 +101,10 @@ class ScheduleIndex:
 
     def _on_ScheduleCreated(self, rid: str, a: dict[str, Any]) -> None:  # noqa: N802
         self.store.execute(
-            "INSERT INTO schedules VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, '') "
+            f"INSERT INTO schedules ({', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, '', ?) "
             "ON CONFLICT (record_id) DO NOTHING",
             (rid, a["subject_ref"], a["category"], a["form"], a["rule"], a["interaction_id"],
-             to_us(a["stored_at"]), to_us(a["due_at"]), a["state"]))
+             to_us(a["stored_at"]), to_us(a["due_at"]), a["state"], int(a.get("generation") or 0)))
 
     def _on_DeadlineSet(self, rid: str, a: dict[str, Any]) -> None:  # noqa: N802
         self.store.execute("UPDATE schedules SET due_us=? WHERE record_id=?", (to_us(a["due_at"]), rid))
