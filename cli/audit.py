@@ -17,8 +17,9 @@ LOG_TRUNCATED, LOG_ALTERED (see shared/transparency.py). Cross-service kinds:
 * INGESTED_NOT_STORED: an ingested interaction's record is missing in the vault;
 * EXPIRED_NOT_PURGED: retention expired a record the vault never purged;
 * ERASURE_INCOMPLETE: a fulfilled erasure lacks the vault's shred or retention's closing;
-* ERASED_SCHEDULE_OPEN: a shredded generation still has a live schedule;
-* READ_AFTER_ERASURE: a record was read after its key generation was shredded;
+* ERASED_SCHEDULE_OPEN: a record whose key was shredded still has a live schedule;
+* READ_AFTER_ERASURE: a record was read after its key was shredded (its generation, but not its
+  category when the shred kept it under legal hold: see :func:`shred_destroys`);
 * ERASED_KEY_ALIVE: a bucket key version that wrapped a shredded generation still exists in the
   vault's key source (checked when the key source is visible to the auditor; see
   :func:`bucket_versions_in`): a copy of the data dir taken before that erasure would decrypt it;
@@ -315,8 +316,10 @@ def bucket_versions_in(settings: Any) -> BucketVersions | None:
 
 
 def erased_keys_alive(shreds: list[Entry], bucket_versions: BucketVersions) -> list[Violation]:
-    """ERASED_KEY_ALIVE for each shredded generation whose bucket still holds a version below
-    the one its shred rotated to (``buckets_rotated``: [[generation, bucket, version], ...])."""
+    """ERASED_KEY_ALIVE for each destroyed DEK whose bucket still holds a version below the one
+    its shred rotated to (``buckets_rotated``: [[generation, bucket, version], ...], one entry per
+    key group destroyed of a generation; groups a partial erasure kept are listed by the shred
+    that later destroys them)."""
     out = []
     for e in shreds:
         for generation, bucket, version in e.attributes.get("buckets_rotated") or []:
@@ -325,6 +328,18 @@ def erased_keys_alive(shreds: list[Entry], bucket_versions: BucketVersions) -> l
                                      f"request {e.attributes.get('request_id')} generation "
                                      f"{generation}: bucket {bucket} key below v{version} exists"))
     return out
+
+
+def shred_destroys(shred: Entry, stored: Entry) -> bool:
+    """True when the vault's ``SubjectShredded`` destroyed the key of a ``RecordStored`` record of
+    the same subject: its generation is one the shred covers (up to ``generation``) and its
+    category is not one the shred kept under legal hold (``kept_categories``, a partial erasure;
+    a later shred destroys those)."""
+    category = str(stored.attributes.get("category", ""))
+    kept = shred.attributes.get("kept_categories") or []
+    if any(category == k or category.startswith(k + ".") for k in kept):
+        return False
+    return int(stored.attributes["generation"]) <= int(shred.attributes["generation"])
 
 
 def verify(logs: dict[str, list[Entry]], now: dt.datetime | None = None,
@@ -353,20 +368,24 @@ def verify(logs: dict[str, list[Entry]], now: dt.datetime | None = None,
     stored = {e.originator_id: e for e in by[("vault", "RecordStored")]}
     purged = {e.originator_id for e in by[("vault", "RecordPurged")]}
     shreds = by[("vault", "SubjectShredded")]
-    shredded_gen: dict[str, tuple[int, dt.datetime]] = {}
+    shreds_of: dict[str, list[Entry]] = defaultdict(list)
     for e in shreds:
-        shredded_gen[e.attributes["subject_ref"]] = (int(e.attributes["generation"]),
-                                                     e.recorded_at)
+        shreds_of[e.attributes["subject_ref"]].append(e)
     shred_requests = {e.attributes["request_id"] for e in shreds}
     if bucket_versions is not None:
         out += erased_keys_alive(shreds, bucket_versions)
 
-    def erased(record_id: str) -> bool:
+    def erased_at(record_id: str) -> dt.datetime | None:
+        """When the record's key was first shredded (None: never, or an unknown record)."""
         s = stored.get(record_id)
         if s is None:
-            return False
-        hit = shredded_gen.get(s.attributes["subject_ref"])
-        return hit is not None and int(s.attributes["generation"]) <= hit[0]
+            return None
+        times = [e.recorded_at for e in shreds_of.get(s.attributes["subject_ref"], ())
+                 if shred_destroys(e, s)]
+        return min(times, default=None)
+
+    def erased(record_id: str) -> bool:
+        return erased_at(record_id) is not None
 
     schedules = {e.originator_id: e for e in by[("retention", "ScheduleCreated")]}
     for rid, e in stored.items():
@@ -389,9 +408,8 @@ def verify(logs: dict[str, list[Entry]], now: dt.datetime | None = None,
         if erased(rid) and rid not in closed and e.attributes.get("state") == "scheduled":
             out.append(Violation("ERASED_SCHEDULE_OPEN", "retention", e.position, f"record {rid}"))
     for e in by[("vault", "RecordRead")]:
-        s = stored.get(e.originator_id)
-        hit = shredded_gen.get(s.attributes["subject_ref"]) if s else None
-        if hit and int(s.attributes["generation"]) <= hit[0] and e.recorded_at > hit[1]:
+        at = erased_at(e.originator_id)
+        if at is not None and e.recorded_at > at:
             out.append(Violation("READ_AFTER_ERASURE", "vault", e.position,
                                  f"record {e.originator_id}"))
     rights: dict[str, list[Entry]] = defaultdict(list)
