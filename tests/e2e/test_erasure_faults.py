@@ -126,8 +126,8 @@ def _backup_keys_db(dep: Deployment, to: Path) -> None:
     dst.close()
 
 
-def _ingest(dep: Deployment, tmp_path: Path, seed: int) -> list[dict[str, Any]]:
-    lines = list(generate(16, 160, seed=seed))
+def _ingest(dep: Deployment, tmp_path: Path, seed: int, accounts: int = 16) -> list[dict[str, Any]]:
+    lines = list(generate(accounts, 10 * accounts, seed=seed))
     sample = tmp_path / "s.jsonl"
     sample.write_text("".join(json.dumps(line) + "\n" for line in lines))
     dep.lethe("ingest", str(sample))
@@ -156,7 +156,8 @@ def _exported_in_full(dep: Deployment, tmp_path: Path, lines: list[dict[str, Any
 def test_sigkill_of_the_vault_at_every_erasure_step_never_leaves_an_erased_key_alive(
         sqlite_deployment: Deployment, tmp_path: Path) -> None:
     dep = sqlite_deployment
-    lines = _ingest(dep, tmp_path, 57)
+    # One account per step: a generation has one DEK per key group, each destroyed in steps.
+    lines = _ingest(dep, tmp_path, 57, accounts=40)
     backup = tmp_path / "keys-before.db"
     _backup_keys_db(dep, backup)
     hook = _hook(tmp_path)
