@@ -78,7 +78,8 @@ class LetheStreetAddressRecognizer(LetheRegexRecognizer):
          r"[ \t]*\n?[ \t>]*(?:APO|FPO|DPO)[ \t]+A[AEP][ \t]+\d{5}\b", 0.9),
         ("military_post", r"(?i)\b(?:APO|FPO|DPO)[ \t]+A[AEP][ \t]+\d{5}\b", 0.8),
         # A postal code introduced as one: ``ZIP: 394 13``, ``my zip code is 90010-170``.
-        ("zip_cue", r"(?i:\b(?:zip|postal|post)(?:[ \t]*code)?\b)[ \t]*(?:is\b|:|=|#|-)?[ \t]*"
+        # Possessive runs: two adjacent runs of blanks would otherwise split n blanks n ways.
+        ("zip_cue", r"(?i:\b(?:zip|postal|post)(?:[ \t]*+code)?\b)[ \t]*+(?:is\b|:|=|#|-)?[ \t]*+"
          r"(?P<v>\d{3,5}(?:[ -]\d{2,4})?(?:[ \t]?[A-Z]{2}\b)?|[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}"
          r"|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d)(?![\w-])", 0.8),
     ]
