@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from eventsourcing.application import AggregateNotFoundError
 
 from services.anonymization.aggregation import aggregate as aggregate_keywords
-from services.anonymization.domain import AggregateRelease, DeidentificationRun
+from services.anonymization.domain import AggregateRelease, DeidentificationRun, Reidentification
 from services.anonymization.engine import Detected, DetectionBudgetExceeded, DetectionEngine, deidentify
+from services.anonymization.operators import SurrogateOperator, reidentify
+from services.anonymization.surrogates import seal, unseal
 from shared.app import LetheApplication
 from shared.config import Settings, number_setting
 from shared.errors import InvalidArgument, ResourceExhausted, require
@@ -22,7 +24,10 @@ from shared.policy import load_policy
 
 MAX_TEXT_BYTES = 256 * 1024
 MAX_BATCH = 1000
-OPERATORS = ("placeholder", "pseudonym")
+OPERATORS = ("placeholder", "pseudonym", "surrogate")
+KEYED_OPERATORS = ("pseudonym", "surrogate")
+MAX_SURROGATE_MAPS = 64
+MAX_SESSION_ID = 128
 # Seconds of detection allowed per text (``LETHE_DETECTION_BUDGET_S``); a text over it is refused.
 DEFAULT_DETECTION_BUDGET_S = 10.0
 
@@ -33,6 +38,7 @@ class Deidentified:
 
     text: str
     entities: list[Detected]
+    surrogate_map: bytes = b""
 
 
 def check_texts(texts: list[str]) -> None:
@@ -56,12 +62,17 @@ class AnonymizationApplication(LetheApplication):
         self.policy = load_policy()
 
     def deidentify_batch(self, texts: list[str], operator: str = "placeholder",
-                         pseudonym_keys: list[bytes] | None = None) -> list[Deidentified]:
+                         pseudonym_keys: list[bytes] | None = None,
+                         sessions: list[tuple[str, bytes]] | None = None) -> list[Deidentified]:
         """Detect and replace personal data in each text, in input order.
 
         Args:
-            operator: ``"placeholder"`` (``<EMAIL_ADDRESS>``) or ``"pseudonym"`` (session-consistent
-                surrogates; then ``pseudonym_keys`` holds one 32-byte key per text).
+            operator: ``"placeholder"`` (``<EMAIL_ADDRESS>``), ``"pseudonym"`` (session-consistent
+                ``<TYPE_xxxxxxxx>``) or ``"surrogate"`` (realistic, reversible surrogates: each
+                result carries its sealed map); the last two need ``pseudonym_keys``, one 32-byte
+                key per text.
+            sessions: for ``"surrogate"``, per text the session id and an earlier sealed map of the
+                session (``b""`` for none).
         Raises:
             InvalidArgument: on an oversized batch or text, an unknown operator, or missing keys.
             ResourceExhausted: reason ``DETECTION_BUDGET_EXCEEDED`` when detection of a text ran
@@ -70,7 +81,7 @@ class AnonymizationApplication(LetheApplication):
         """
         check_texts(texts)
         require(operator in OPERATORS, "unknown operator", "OPERATOR_INVALID")
-        if operator == "pseudonym":
+        if operator in KEYED_OPERATORS:
             require(pseudonym_keys is not None and len(pseudonym_keys) == len(texts)
                     and all(len(k) == 32 for k in pseudonym_keys),
                     "pseudonym operator needs one 32-byte key per text", "PSEUDONYM_KEY_INVALID")
@@ -82,7 +93,17 @@ class AnonymizationApplication(LetheApplication):
                 "DETECTION_BUDGET_EXCEEDED") from None
         out = []
         for i, (text, entities) in enumerate(zip(texts, found, strict=True)):
-            key = pseudonym_keys[i] if operator == "pseudonym" and pseudonym_keys else None
+            key = pseudonym_keys[i] if operator in KEYED_OPERATORS and pseudonym_keys else None
+            if operator == "surrogate":
+                assert key is not None
+                session_id, earlier = sessions[i] if sessions else ("", b"")
+                op = SurrogateOperator(self._open_maps(key, session_id, [earlier] if earlier else []))
+                try:
+                    redacted = deidentify(text, entities, op, key)
+                except ValueError:
+                    raise InvalidArgument("cannot apply operator", "OPERATOR_FAILED") from None
+                out.append(Deidentified(redacted, entities, seal(op.mapping, key, session_id)))
+                continue
             try:
                 out.append(Deidentified(deidentify(text, entities, operator, key), entities))
             except ValueError:
@@ -90,6 +111,42 @@ class AnonymizationApplication(LetheApplication):
         counts = Counter(e.type for entities in found for e in entities)
         self.save(DeidentificationRun(texts=len(texts), entity_counts=dict(counts),
                                       operator=operator))
+        return out
+
+    @staticmethod
+    def _open_maps(key: bytes, session_id: str, maps: list[bytes]) -> dict[str, tuple[str, str]]:
+        """The union of sealed surrogate maps. Raises InvalidArgument (``SURROGATE_MAP_INVALID``)
+        when one does not open with this key and session id."""
+        require(len(session_id) <= MAX_SESSION_ID, f"session_id exceeds {MAX_SESSION_ID} characters",
+                "SESSION_ID_INVALID")
+        require(len(maps) <= MAX_SURROGATE_MAPS, f"at most {MAX_SURROGATE_MAPS} surrogate maps",
+                "SURROGATE_MAP_INVALID")
+        mapping: dict[str, tuple[str, str]] = {}
+        for i, blob in enumerate(maps):
+            try:
+                mapping.update(unseal(blob, key, session_id))
+            except ValueError:
+                raise InvalidArgument(f"surrogate map {i} does not open with this key and session",
+                                      "SURROGATE_MAP_INVALID") from None
+        return mapping
+
+    def reidentify(self, session_id: str, key: bytes, maps: list[bytes], texts: list[str]) -> list[str]:
+        """Put the originals back in place of a session's surrogates, and record the use
+        (``TextsReidentified``: session id, text count, values put back per type).
+
+        Raises InvalidArgument: a key not 32 bytes, an empty or long session id, too many maps or
+        texts, an oversized text, or a map that does not open with the key and session id.
+        """
+        check_texts(texts)
+        require(len(key) == 32, "session_key must be 32 bytes", "PSEUDONYM_KEY_INVALID")
+        require(bool(session_id), "session_id is required", "SESSION_ID_INVALID")
+        mapping = self._open_maps(key, session_id, maps)
+        out, counts = [], Counter()
+        for text in texts:
+            back, found = reidentify(text, mapping)
+            out.append(back)
+            counts.update(found)
+        self.save(Reidentification(session_id=session_id, texts=len(texts), entity_counts=dict(counts)))
         return out
 
     def aggregate(self, request_id: str, inputs: list[tuple[str, str]], k: int = 0) -> AggregateRelease:

@@ -21,6 +21,17 @@ class DeidentificationRun(Aggregate):
         self.texts = texts
 
 
+class Reidentification(Aggregate):
+    """One Reidentify call: the session id and how many values of each type were put back (no
+    value, no text)."""
+
+    @event("TextsReidentified")
+    def __init__(self, session_id: str, texts: int, entity_counts: dict[str, int]) -> None:
+        self.session_id = session_id
+        self.texts = texts
+        self.entity_counts = entity_counts
+
+
 class AggregateRelease(Aggregate):
     """One Aggregate call (id from its request id: a retry returns the first answer)."""
 

@@ -34,7 +34,7 @@ from .detected import Detected
 from .guard import BudgetedDetector, DetectionBudgetExceeded  # noqa: F401 - re-exported
 from .ner import NER_PASSES
 from .normalization import normalize_with_map, to_original
-from .operators import get_operator
+from .operators import Operator, get_operator
 from .recognizers import build_recognizers
 from .resolution import STRUCTURED_TYPES, resolve  # noqa: F401 - re-exported
 
@@ -274,7 +274,7 @@ _JSON_BARE_END = re.compile(r"[ \t\r\n]*[,}\]]")
 def deidentify(
     text: str,
     entities: list[Detected],
-    operator: str = "placeholder",
+    operator: "str | Operator" = "placeholder",
     pseudonym_key: bytes | None = None,
 ) -> str:
     """Replace detected entities in ``text``.
@@ -285,12 +285,13 @@ def deidentify(
         A span that is a bare JSON value (``"phone": 5551234567``) is replaced by a JSON string, so a
         JSON document stays parseable.
     :param operator: ``"placeholder"`` -> ``<TYPE>``; ``"pseudonym"`` -> ``<TYPE_xxxxxxxx>``, 8 hex
-        digits of HMAC-SHA256(pseudonym_key, type + 0x1F + normalised value), stable per key.
+        digits of HMAC-SHA256(pseudonym_key, type + 0x1F + normalised value), stable per key;
+        ``"mask"``; or an operator instance (a ``SurrogateOperator`` whose ``mapping`` is filled).
     :param pseudonym_key: exactly 32 bytes; required for ``"pseudonym"``.
     :returns: the de-identified text.
     :raises ValueError: unknown operator; missing or wrong-size key; an entity outside ``text``.
     """
-    op = get_operator(operator)
+    op = operator if isinstance(operator, Operator) else get_operator(operator)
     op.validate(pseudonym_key)
     for d in entities:
         if not 0 <= d.start < d.end <= len(text):

@@ -13,6 +13,13 @@ Pseudonyms: ``<TYPE_xxxxxxxx>`` where ``xxxxxxxx`` is the first 4 bytes (8 hex d
 HMAC-SHA256(key, UTF-8(type + 0x1F + normalised value)). The key is exactly 32 bytes. The same value
 and key always give the same surrogate (session consistency); another key gives an unrelated one;
 the surrogate reveals nothing about the value without the key.
+
+Reversible surrogates (``SurrogateOperator``, ``"surrogate"``): a realistic value of the same type
+(``services.anonymization.surrogates``: Faker-made) drawn with the seed HMAC-SHA256(HKDF-derived
+seed key, type 0x1F normalised value 0x1F attempt), so it is stable per (session key, value) and
+unrelated across keys. The operator collects surrogate -> (type, original) in ``mapping``; a draw
+already taken by another value in the same map is redrawn (attempt + 1), so re-identification is
+unambiguous. ``reidentify`` puts originals back; ``surrogates.seal`` keeps the map under the key.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
+from collections import Counter
 from typing import ClassVar
 
 from presidio_anonymizer.operators import Mask, OperatorType, Replace
@@ -119,10 +127,77 @@ class PresidioPseudonymOperator(_PresidioOperator):
         return OperatorType.Anonymize
 
 
+class SurrogateOperator(PseudonymOperator):
+    """Replace a value by a realistic surrogate of its type, stable per (key, value); the map back to
+    the originals is kept in ``mapping`` (surrogate -> ``(type, original)``).
+
+    :param mapping: an earlier map of the same session (its surrogates are kept and never reused for
+        another value), or None.
+    """
+
+    name = "surrogate"
+    MAX_ATTEMPTS = 64
+
+    def __init__(self, mapping: dict[str, tuple[str, str]] | None = None) -> None:
+        self.mapping: dict[str, tuple[str, str]] = dict(mapping or {})
+
+    def operate(self, entity_type: str, value: str, pseudonym_key: bytes | None) -> str:
+        """Return the surrogate. :raises ValueError: when no free surrogate was drawn (a map that
+        large is refused rather than made ambiguous)."""
+        from .surrogates import fake_value
+
+        assert pseudonym_key is not None
+        seed_key = hmac.new(bytes(pseudonym_key), b"lethe surrogate seed v1", hashlib.sha256).digest()
+        wanted = normalise_value(entity_type, value)
+        for attempt in range(self.MAX_ATTEMPTS):
+            message = f"{entity_type}\x1f{wanted}\x1f{attempt}".encode("utf-8")
+            seed = int.from_bytes(hmac.new(seed_key, message, hashlib.sha256).digest()[:8], "big")
+            candidate = fake_value(entity_type, value, seed)
+            if candidate is None:
+                continue
+            taken = self.mapping.get(candidate)
+            if taken is None or (taken[0] == entity_type and normalise_value(*taken) == wanted):
+                self.mapping.setdefault(candidate, (entity_type, value))
+                return candidate
+        raise ValueError("no free surrogate")
+
+
+def reidentify(text: str, mapping: dict[str, tuple[str, str]]) -> tuple[str, Counter[str]]:
+    """Put the originals back in place of the surrogates in ``text`` (longest surrogate first; a
+    surrogate starting or ending with a letter or digit must stand as a whole word).
+
+    :returns: the text and the number of values put back per entity type. Time is linear in
+        ``len(text)`` times the surrogates sharing a 2-character prefix.
+    """
+    by_prefix: dict[str, list[str]] = {}
+    for s in sorted(mapping, key=len, reverse=True):
+        by_prefix.setdefault(s[:2], []).append(s)
+    counts: Counter[str] = Counter()
+    parts, cursor, i = [], 0, 0
+    while i < len(text) - 1:
+        hit = None
+        for s in by_prefix.get(text[i:i + 2], ()):
+            end = i + len(s)
+            if (text.startswith(s, i) and not (s[0].isalnum() and i > 0 and text[i - 1].isalnum())
+                    and not (s[-1].isalnum() and end < len(text) and text[end].isalnum())):
+                hit = s
+                break
+        if hit is None:
+            i += 1
+            continue
+        etype, original = mapping[hit]
+        parts += [text[cursor:i], original]
+        counts[etype] += 1
+        cursor = i = i + len(hit)
+    parts.append(text[cursor:])
+    return "".join(parts), counts
+
+
 OPERATORS: dict[str, type[Operator]] = {
     PlaceholderOperator.name: PlaceholderOperator,
     MaskOperator.name: MaskOperator,
     PseudonymOperator.name: PseudonymOperator,
+    SurrogateOperator.name: SurrogateOperator,
 }
 
 

@@ -53,6 +53,7 @@ EXPECTED: dict[str, set[str]] = {
     "lethe.v1.AnonymizationService/Anonymize": {"ingestion", "operator"},
     "lethe.v1.AnonymizationService/AnonymizeBatch": {"ingestion", "operator"},
     "lethe.v1.AnonymizationService/Aggregate": {"retention"},
+    "lethe.v1.AnonymizationService/Reidentify": {"operator"},
     "lethe.v1.VaultService/OpenSessions": {"ingestion"},
     "lethe.v1.VaultService/Store": {"ingestion"},
     "lethe.v1.VaultService/Read": {"retention"},
