@@ -44,6 +44,7 @@ from shared.gen.lethe.v1 import (
     vault_pb2,
     vault_pb2_grpc,
 )
+from shared.ids import stable_id
 from shared.keysource import KeySourceError
 
 app = typer.Typer(help="Lethe: privacy data plane for AI services.", no_args_is_help=True,
@@ -178,8 +179,9 @@ def ingest_file(path: Path, data_dir: Any = None, key_dir: Any = None,
     def send(batch: list[ingestion_pb2.Interaction]) -> list[ingestion_pb2.IngestResult]:
         for attempt in range(6):
             try:
-                return list(stub.Ingest(ingestion_pb2.IngestRequest(
-                    request_id=str(uuid.uuid4()), interactions=batch), timeout=300).results)
+                return list(stub.Ingest(ingestion_pb2.IngestRequest(  # counts known on return
+                    request_id=str(uuid.uuid4()), interactions=batch,
+                    acknowledge=ingestion_pb2.ACKNOWLEDGE_DEIDENTIFIED), timeout=300).results)
             except grpc.RpcError as exc:
                 if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == 5:
                     raise
@@ -467,6 +469,31 @@ def rights_extend(request_id: str, reason: Annotated[str, typer.Option("--reason
     out.print(f"request {request_id} now due {_request_dict(resp.request)['due_at']}")
 
 
+@rights_app.command("deny")
+@handled
+def rights_deny(request_id: str, exemption: Annotated[str, typer.Option("--exemption")],
+                reason: Annotated[str, typer.Option("--reason")],
+                data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Deny an open request citing an exemption of the policy (request_exemptions), with a reason."""
+    _, _, stub = _rights(data_dir, key_dir)
+    action = str(stable_id("deny", f"{request_id}\n{exemption}\n{reason}"))  # a rerun is a retry
+    resp = stub.DenyRequest(rights_pb2.DenyRequestRequest(
+        request_id=action, subject_request_id=request_id, exemption=exemption, reason=reason), timeout=30)
+    out.print(f"request {request_id} denied: {resp.request.reason}")
+
+
+@rights_app.command("complete")
+@handled
+def rights_complete(request_id: str, reason: Annotated[str, typer.Option("--reason")],
+                    data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
+    """Mark an open access or objection request done (its work was done out of band), with a reason."""
+    _, _, stub = _rights(data_dir, key_dir)
+    action = str(stable_id("complete", f"{request_id}\n{reason}"))  # a rerun is a retry
+    stub.CompleteRequest(rights_pb2.CompleteRequestRequest(
+        request_id=action, subject_request_id=request_id, reason=reason), timeout=30)
+    out.print(f"request {request_id} completed")
+
+
 # ---------------------------------------------------------------- vault: registry, releases, keys
 def _vault(data_dir: Any, key_dir: Any) -> tuple[Any, Any]:
     _, keys, peers = deployment.connect(data_dir, key_dir)
@@ -716,9 +743,9 @@ def audit_replay(account: Annotated[Optional[str], typer.Option("--account")] = 
                  as_json: Annotated[bool, typer.Option("--json")] = False,
                  data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
     """Lifecycle timeline from all services' logs (optionally of one account)."""
-    _, keys, peers = deployment.connect(data_dir, key_dir, "auditor")  # logs and proofs only
+    settings, keys, peers = deployment.connect(data_dir, key_dir, "auditor")  # logs and proofs only
     ref = resolve_subject(account, data_dir, key_dir) if account else None
-    entries = audit_mod.timeline(audit_mod.read_logs(peers), ref)
+    entries = audit_mod.timeline(audit_mod.all_logs(settings, keys, peers), ref)
     if as_json:
         print(json.dumps([e.as_dict() for e in entries], indent=1))
         return
@@ -742,7 +769,7 @@ def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False,
                      "--keys", help="JSON {service: hex public key} to trust (default: the "
                      "keys published in the key dir).")] = None,
                  data_dir: DataDir = None, key_dir: KeyDir = None) -> None:
-    """Check every log's integrity (signed Merkle tree heads), then the services' agreement.
+    """Check every log's integrity (signed Merkle tree heads), then every named invariant.
 
     Exit 0 only if intact; else each problem names its service and position.
     """
@@ -750,31 +777,18 @@ def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False,
     from shared.transparency import published_keys
     settings, keys, peers = deployment.connect(data_dir, key_dir, "auditor")  # logs and proofs only
     trusted = json.loads(keys_file.read_text()) if keys_file else published_keys(keys, SERVICES)
-    saved = audit_mod.load_checkpoint(checkpoint)
-    outcomes, logs = audit_mod.integrity(peers, trusted, saved, full)
-    violations = audit_mod.integrity_violations(outcomes)
-    if not violations:  # cross-service agreement runs on logs proven intact
-        missing = [s for s in SERVICES if s not in logs]
-        if missing:
-            logs.update({s: v for s, v in audit_mod.read_logs(peers).items() if s in missing})
-        violations = audit_mod.verify(logs, bucket_versions=audit_mod.bucket_versions_in(settings))
-    if checkpoint:
-        good = {s: o.checkpoint for s, o in outcomes.items() if o.checkpoint}
-        audit_mod.save_checkpoint(checkpoint, {**saved, **good})
-    sizes = {s: o.head["tree_size"] for s, o in outcomes.items()}
-    report = {s: {"tree_size": o.head["tree_size"], "root_hash": o.head["root_hash"],
-                  "verified_events": o.events, "unsigned_events": o.unsigned,
-                  "from_checkpoint": bool(saved.get(s)) and not full,
-                  "ok": o.problem is None} for s, o in outcomes.items()}
+    doc = audit_mod.verify_deployment(settings, keys, peers, trusted, checkpoint, full)
     if as_json:
-        print(json.dumps({"ok": not violations, "events": sizes, "integrity": report,
-                          "violations": [v.as_dict() for v in violations]}, indent=1))
+        print(json.dumps(doc, indent=1))
     else:
-        out.print("signed events: " + ", ".join(f"{s} {n}" for s, n in sizes.items()))
-        for v in violations:
-            err.print(f"{v.kind} {v.service}@{v.position}: {v.message}", highlight=False)
-        out.print("intact" if not violations else f"{len(violations)} violations")
-    if violations:
+        out.print("signed events: " + ", ".join(f"{s} {n}" for s, n in doc["events"].items()))
+        for inv in doc["invariants"]:
+            out.print(f"{inv['status']:7} {inv['name']} ({inv['checked_events']} events)",
+                      highlight=False)
+        for v in doc["violations"]:
+            err.print(f"{v['kind']} {v['service']}@{v['position']}: {v['message']}", highlight=False)
+        out.print("intact" if doc["ok"] else f"{len(doc['violations'])} violations")
+    if not doc["ok"]:
         raise typer.Exit(1)
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from lethe_client._gen.lethe.v1 import ingestion_pb2 as pb
 
 OUTCOMES = {pb.INGEST_OUTCOME_STORED: "stored", pb.INGEST_OUTCOME_DUPLICATE: "duplicate",
-            pb.INGEST_OUTCOME_REJECTED: "rejected", pb.INGEST_OUTCOME_ERASED: "erased"}
+            pb.INGEST_OUTCOME_REJECTED: "rejected", pb.INGEST_OUTCOME_ERASED: "erased",
+            pb.INGEST_OUTCOME_ACCEPTED: "accepted"}
 MAX_BATCH = 1000  # items per Ingest call (the service's limit)
 
 
@@ -39,7 +40,8 @@ class Interaction:
 
 @dataclass(frozen=True)
 class IngestResult:
-    """What happened to one interaction: ``stored``, ``duplicate``, ``rejected`` or ``erased``."""
+    """What happened to one interaction: ``accepted`` (durably queued; de-identified and stored
+    shortly after), ``stored``, ``duplicate``, ``rejected`` or ``erased``."""
 
     outcome: str
     interaction_id: str = ""

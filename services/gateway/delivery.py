@@ -29,7 +29,8 @@ BATCH = 64
 TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
              grpc.StatusCode.RESOURCE_EXHAUSTED)
 _NAMES = {pb.INGEST_OUTCOME_STORED: "stored", pb.INGEST_OUTCOME_DUPLICATE: "duplicate",
-          pb.INGEST_OUTCOME_REJECTED: "rejected", pb.INGEST_OUTCOME_ERASED: "erased"}
+          pb.INGEST_OUTCOME_REJECTED: "rejected", pb.INGEST_OUTCOME_ERASED: "erased",
+          pb.INGEST_OUTCOME_ACCEPTED: "accepted"}  # durably queued by ingestion: delivered
 
 
 def to_proto(n: int, item: SpooledInteraction) -> pb.Interaction:

@@ -1,25 +1,38 @@
-"""Ingestion use case: validate, pseudonymize, strip network identifiers, anonymize, store, record.
+"""Ingestion use cases: accept interactions durably, and de-identify what was accepted.
 
-One batch runs: validation (bad items rejected with a reason, the rest go on) -> subject_ref by
-keyed HMAC -> duplicate check by interaction id (derived from the content, so retries change
-nothing) -> vault sessions -> anonymization (batch) -> vault store (original, redacted, metadata,
-contact) -> ``InteractionIngested`` events. The account id, full IP and user agent string exist
-only in memory during the call.
+``ingest`` (one batch): validation (bad items rejected with a reason, the rest go on) ->
+``subject_ref`` by keyed HMAC -> the vault opens each item's session (its pseudonym key lives
+sealed under the subject's key group and dies with the subject's erasure; no session = erased) ->
+interaction id, a keyed digest of the content under a key derived from that session key (stable
+across retries, unconfirmable once the subject is erased) -> duplicate check -> then, by
+``acknowledge``:
+
+* ``durable`` (default): the item is sealed under the session key and queued in one committed
+  transaction (:mod:`services.ingestion.pending`); the answer is ``accepted``.
+* ``deidentified``: the item is de-identified now (:mod:`services.ingestion.deidentify`); the
+  answer is ``stored`` with its entity count.
+
+``drain`` (the worker, :mod:`services.ingestion.worker`) takes the oldest queued items, asks the
+vault for their sessions again (``received_at`` is the acknowledgement's time, so an erasure
+since then answers "erased" and the item is dropped unread), opens them, de-identifies them,
+records ``InteractionIngested`` and removes them from the queue. Each step is safe to crash
+after: a replay stores nothing twice (record ids derive from the interaction id) and records no
+event twice. The account id, full IP and user-agent string exist only in memory during ``ingest``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
+import threading
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from typing import Protocol
 
 from eventsourcing.persistence import RecordConflictError
 
 from services.ingestion.coalescer import Coalescer
+from services.ingestion.deidentify import ERASED, Deidentifier, Outcome, Pipeline, Work
 from services.ingestion.domain import (
     IngestedInteraction,
     InteractionIn,
@@ -27,48 +40,26 @@ from services.ingestion.domain import (
     user_agent_family,
     validate,
 )
+from services.ingestion.pending import Payload, PendingEntry, PendingQueue, derived_key
 from shared.app import LetheApplication
 from shared.config import Settings
-from shared.crypto import keyed_digest, subject_ref
+from shared.crypto import DecryptionError, keyed_digest, subject_ref
 from shared.errors import LetheError
 from shared.ids import stable_id
 from shared.keysource import FileKeySource
-from shared.limits import MAX_BATCH_ITEMS, MAX_VAULT_ITEMS, chunks, text_bytes
+from shared.limits import MAX_VAULT_ITEMS, chunks
+from shared.store import open_store
 from shared.telemetry import meter, tracer
 
-STORED, DUPLICATE, REJECTED, ERASED = "stored", "duplicate", "rejected", "erased"
+DUPLICATE, REJECTED, ACCEPTED = "duplicate", "rejected", "accepted"
+DURABLE, DEIDENTIFIED = "durable", "deidentified"
+QUEUE_BATCH = 64  # interactions the worker de-identifies per run
 INTERACTIONS = meter().create_counter("lethe.ingest.interactions", unit="1",
                                       description="Interactions ingested, by outcome")
 BATCH_SECONDS = meter().create_histogram("lethe.ingest.batch.duration", unit="s",
                                          description="Time to run one ingest batch")
-
-
-@dataclass(frozen=True)
-class VaultRecordIn:
-    """A record for the vault (plaintext content)."""
-
-    record_id: str
-    subject_ref: str
-    category: str
-    form: str
-    region: str
-    content: bytes
-    received_at: dt.datetime
-    interaction_id: str
-    occurred_at: dt.datetime | None = None
-
-
-class Pipeline(Protocol):
-    """The downstream calls ingestion makes (gRPC in production, in-process in unit tests)."""
-
-    def open_sessions(self, items: list[tuple[str, str, dt.datetime]]) -> list[tuple[str, bytes] | None]:
-        """Session (id, pseudonym key) per (subject_ref, hint, received_at); None if erased."""
-
-    def anonymize(self, texts: list[str], keys: list[bytes]) -> list[tuple[str, list[str]]]:
-        """(redacted text, entity types found) per text."""
-
-    def store(self, records: list[VaultRecordIn]) -> list[str]:
-        """"stored", "duplicate" or "erased" per record."""
+DRAINED = meter().create_counter("lethe.ingest.deidentified", unit="1",
+                                 description="Queued interactions de-identified, by outcome")
 
 
 @dataclass(frozen=True)
@@ -82,8 +73,18 @@ class IngestResult:
     entities_redacted: int = 0
 
 
+@dataclass(frozen=True)
+class _Accepted:
+    index: int
+    item: InteractionIn
+    subject_ref: str
+    hint: str
+    session: tuple[str, bytes]
+    interaction_id: uuid.UUID
+
+
 class IngestionApplication(LetheApplication):
-    """The ingestion service's application."""
+    """The ingestion service's application (the worker is started apart, see ``main``)."""
 
     service = "ingestion"
 
@@ -91,128 +92,133 @@ class IngestionApplication(LetheApplication):
         super().__init__(settings, keys)
         self.pepper = keys.get_or_create("pepper")
         self.pipeline = pipeline
-        self.coalescer: Coalescer[InteractionIn, IngestResult] = Coalescer(self._ingest_traced)
+        self.deidentifier = Deidentifier(pipeline)
+        self.queue = PendingQueue(open_store(settings, self.service, "pending"))
+        self.queued = threading.Event()  # set when something was queued (wakes the worker)
+        self.coalescers = {mode: Coalescer(lambda items, m=mode: self._ingest_traced(items, m))
+                           for mode in (DURABLE, DEIDENTIFIED)}
 
-    def interaction_id(self, item: InteractionIn) -> uuid.UUID:
-        """Stable id from a keyed digest of the interaction's natural key."""
-        when = item.occurred_at.isoformat() if item.occurred_at else ""
-        digest = keyed_digest(self.pepper, "interaction", item.account_id, item.session_hint,
-                              when, item.kind, item.prompt, item.response, item.contact)
+    @staticmethod
+    def interaction_id(item: InteractionIn, session_key: bytes) -> uuid.UUID:
+        """Stable id: HMAC-SHA256 of the natural key under a key derived from the session key."""
+        digest = keyed_digest(derived_key(session_key, "interaction-id"), item.account_id,
+                              item.session_hint, item.occurred_at.isoformat() if item.occurred_at
+                              else "", item.kind, item.prompt, item.response, item.contact)
         return stable_id("interaction", digest)
 
-    def ingest(self, items: list[InteractionIn]) -> list[IngestResult]:
-        """Run a batch through the pipeline; one result per item, in order.
+    def ingest(self, items: list[InteractionIn], acknowledge: str = DURABLE) -> list[IngestResult]:
+        """Run a batch; one result per item, in order. An item repeated in the batch comes back
+        ``duplicate`` after the first.
 
         Raises Unavailable (from the pipeline) when a downstream service is down: then nothing
-        of the batch is recorded here and a retry is safe. Small batches of concurrent callers
+        of the batch was accepted here and a retry is safe. Small batches of concurrent callers
         are run together (see :mod:`services.ingestion.coalescer`).
         """
+        if acknowledge not in self.coalescers:
+            raise ValueError("acknowledge must be durable or deidentified")
         if len(items) < 32:
-            return self.coalescer.submit(items)
-        return self._ingest_traced(items)
+            return self.coalescers[acknowledge].submit(items)
+        return self._ingest_traced(items, acknowledge)
 
-    def _ingest_traced(self, items: list[InteractionIn]) -> list[IngestResult]:
+    def _ingest_traced(self, items: list[InteractionIn], mode: str) -> list[IngestResult]:
         with tracer().start_as_current_span("lethe.ingest.batch") as span:
             started = time.perf_counter()
-            results = self._ingest(items)
-            counts = Counter(r.status for r in results)
-            for status, n in counts.items():
+            results = self._ingest(items, mode)
+            for status, n in Counter(r.status for r in results).items():
                 INTERACTIONS.add(n, {"lethe.outcome": status})
                 span.set_attribute(f"lethe.ingest.{status}", n)
             span.set_attribute("lethe.ingest.interactions", len(items))
             BATCH_SECONDS.record(time.perf_counter() - started)
             return results
 
-    def _ingest(self, items: list[InteractionIn]) -> list[IngestResult]:
-        now = dt.datetime.now(dt.timezone.utc)
+    def _ingest(self, items: list[InteractionIn], mode: str) -> list[IngestResult]:
+        now = dt.datetime.now(dt.timezone.utc)  # the acknowledgement's time
         results: list[IngestResult | None] = [None] * len(items)
-        work: list[tuple[int, InteractionIn, str, uuid.UUID]] = []
+        valid: list[tuple[int, InteractionIn, str, str]] = []
         for i, item in enumerate(items):
             try:
                 validate(item, now)
             except LetheError as exc:
                 results[i] = IngestResult(REJECTED, exc.reason, exc.message)
                 continue
-            iid = self.interaction_id(item)
-            if iid in self.repository:
+            valid.append((i, item, subject_ref(self.pepper, item.account_id),
+                          item.session_hint or "default"))
+        wanted = [(ref, hint, now) for _, _, ref, hint in valid]
+        sessions = [s for run in chunks(wanted, MAX_VAULT_ITEMS) for s in self.pipeline.open_sessions(run)]
+        accepted: list[_Accepted] = []
+        seen: set[uuid.UUID] = set()
+        for (i, item, ref, hint), session in zip(valid, sessions, strict=True):
+            if session is None:
+                results[i] = IngestResult(ERASED)
+                continue
+            iid = self.interaction_id(item, session[1])
+            if iid in seen or iid in self.repository:
                 results[i] = IngestResult(DUPLICATE, interaction_id=str(iid))
                 continue
-            work.append((i, item, subject_ref(self.pepper, item.account_id), iid))
-        if work:
-            self._process(work, now, results)
+            seen.add(iid)
+            accepted.append(_Accepted(i, item, ref, hint, session, iid))
+        if mode == DURABLE:
+            self._enqueue(accepted, now)
+            for a in accepted:
+                results[a.index] = IngestResult(ACCEPTED, interaction_id=str(a.interaction_id))
+        else:
+            work = [Work(a.interaction_id, a.subject_ref, now, *a.session, _payload(a.item))
+                    for a in accepted]
+            for a, outcome in zip(accepted, self.deidentify(work), strict=True):
+                results[a.index] = IngestResult(outcome.status, interaction_id=str(a.interaction_id),
+                                                entities_redacted=outcome.entities_redacted)
+            self.queue.remove([str(a.interaction_id) for a in accepted])
         return [r or IngestResult(REJECTED, "INTERNAL", "not processed") for r in results]
 
-    def _anonymize(self, texts: list[str], keys: list[bytes]) -> list[tuple[str, list[str]]]:
-        """Anonymize in calls that fit the anonymization service's limits (count and bytes)."""
-        pairs = list(zip(texts, keys, strict=True))
-        results: list[tuple[str, list[str]]] = []
-        for run in chunks(pairs, MAX_BATCH_ITEMS, size=lambda p: text_bytes(p[0])):
-            results += self.pipeline.anonymize([t for t, _ in run], [k for _, k in run])
-        return results
+    def _enqueue(self, accepted: list[_Accepted], now: dt.datetime) -> None:
+        """Queue what is not queued yet (a retry of a queued item keeps the first entry)."""
+        already = self.queue.queued([str(a.interaction_id) for a in accepted])
+        self.queue.add([PendingEntry.sealed(str(a.interaction_id), a.subject_ref, a.hint, now,
+                                            a.session[1], _payload(a.item))
+                        for a in accepted if str(a.interaction_id) not in already])
+        if accepted:
+            self.queued.set()
 
-    def _store(self, records: list[VaultRecordIn]) -> list[str]:
-        """Store in calls that fit the vault's limits; an interaction's records share a call."""
-        groups: dict[str, list[VaultRecordIn]] = {}
-        for r in records:
-            groups.setdefault(r.interaction_id, []).append(r)
-        outcomes: dict[str, str] = {}
-        for run in chunks(list(groups.values()), MAX_VAULT_ITEMS // 4,
-                          size=lambda g: sum(len(r.content) for r in g)):
-            flat = [r for group in run for r in group]
-            outcomes.update(zip([r.record_id for r in flat], self.pipeline.store(flat), strict=True))
-        return [outcomes[r.record_id] for r in records]
+    def drain(self, limit: int = QUEUE_BATCH) -> int:
+        """De-identify up to ``limit`` of the oldest queued items; returns how many left the queue.
 
-    def _process(self, work: list[tuple[int, InteractionIn, str, uuid.UUID]], now: dt.datetime,
-                 results: list[IngestResult | None]) -> None:
-        wanted = [(ref, item.session_hint or "default", now) for _, item, ref, _ in work]
+        An item whose subject was erased since its acknowledgement (no session, or a payload that
+        no longer opens) is dropped unread. Raises what the pipeline raises; then the items stay
+        queued for the next call.
+        """
+        entries = self.queue.oldest(limit)
+        if not entries:
+            return 0
+        wanted = [(e.subject_ref, e.session_hint, e.received_at) for e in entries]
         sessions = [s for run in chunks(wanted, MAX_VAULT_ITEMS) for s in self.pipeline.open_sessions(run)]
-        live = [(w, s) for w, s in zip(work, sessions, strict=True) if s is not None]
-        for (i, _, _, iid), session in zip(work, sessions, strict=True):
-            if session is None:
-                results[i] = IngestResult(ERASED, interaction_id=str(iid))
-        texts, keys = [], []
-        for (_, item, _, _), (_, key) in live:
-            texts += [item.prompt, item.response]
-            keys += [key, key]
-        redacted = self._anonymize(texts, keys)
-        records: list[VaultRecordIn] = []
-        per_item: list[tuple[int, list[str], Counter[str]]] = []
-        for n, ((i, item, ref, iid), (session_id, _)) in enumerate(live):
-            (prompt, p_types), (response, r_types) = redacted[2 * n], redacted[2 * n + 1]
-            counts = Counter(p_types + r_types)
-            metadata = {"session_id": session_id, "network_prefix":
-                        network_prefix(item.client_ip) if item.client_ip else "",
-                        "user_agent_family": user_agent_family(item.user_agent),
-                        "occurred_at": item.occurred_at.isoformat() if item.occurred_at else "",
-                        "received_at": now.isoformat(), "region": item.region, "kind": item.kind,
-                        "prompt_chars": len(item.prompt), "response_chars": len(item.response)}
-            parts = [("user.content", "original", {"prompt": item.prompt, "response": item.response}),
-                     ("user.content", "redacted", {"prompt": prompt, "response": response}),
-                     ("system.operations", "metadata", metadata)]
-            if item.contact:
-                parts.append(("user.contact", "contact", {"contact": item.contact}))
-            ids = []
-            for category, form, body in parts:
-                rid = str(stable_id("record", str(iid), form))
-                ids.append(rid)
-                records.append(VaultRecordIn(rid, ref, category, form, item.region,
-                                             json.dumps(body, ensure_ascii=False).encode("utf-8"),
-                                             now, str(iid), item.occurred_at))
-            per_item.append((i, ids, counts))
-        outcomes = dict(zip([r.record_id for r in records], self._store(records), strict=True))
-        ingested = []
-        for (i, ids, counts), (_, item, ref, iid) in zip(per_item, [w for w, _ in live], strict=True):
-            states = {outcomes[r] for r in ids}
-            total = sum(counts.values())
-            if ERASED in states:
-                results[i] = IngestResult(ERASED, interaction_id=str(iid))
+        work, dropped = [], 0
+        for entry, session in zip(entries, sessions, strict=True):
+            iid = uuid.UUID(entry.interaction_id)
+            if session is None or iid in self.repository:
+                dropped += session is None
                 continue
-            status = STORED if STORED in states else DUPLICATE
-            results[i] = IngestResult(status, interaction_id=str(iid), entities_redacted=total)
-            # Recorded even when the vault had everything already (a retry after a crash).
-            ingested.append(IngestedInteraction(
-                interaction_id=iid, subject_ref=ref, kind=item.kind, region=item.region,
-                received_at=now, record_ids=ids, entities_redacted=dict(counts)))
+            try:
+                payload = entry.open(session[1])
+            except DecryptionError:  # a session re-created after an erasure: the old key is gone
+                dropped += 1
+                continue
+            work.append(Work(iid, entry.subject_ref, entry.received_at, *session, payload))
+        outcomes = self.deidentify(work)
+        self.queue.remove([e.interaction_id for e in entries])
+        DRAINED.add(dropped, {"lethe.outcome": ERASED})
+        for status, n in Counter(o.status for o in outcomes).items():
+            DRAINED.add(n, {"lethe.outcome": status})
+        return len(entries)
+
+    def deidentify(self, work: list[Work]) -> list[Outcome]:
+        """Anonymize and store, then record ``InteractionIngested`` for what the vault holds."""
+        if not work:
+            return []
+        outcomes = self.deidentifier.run(work)
+        ingested = [IngestedInteraction(interaction_id=w.interaction_id, subject_ref=w.subject_ref,
+                                        record_ids=o.record_ids)
+                    for w, o in zip(work, outcomes, strict=True) if o.status != ERASED]
+        # Recorded even when the vault had everything already (a replay after a crash).
         with self.lock:
             fresh = [a for a in ingested if a.id not in self.repository]
             try:
@@ -221,3 +227,13 @@ class IngestionApplication(LetheApplication):
                 for aggregate in fresh:
                     if aggregate.id not in self.repository:
                         self.save(aggregate)
+        return outcomes
+
+
+def _payload(item: InteractionIn) -> Payload:
+    """What is kept of an item: network prefix and user-agent family instead of IP and string."""
+    assert item.occurred_at is not None  # validated
+    return Payload(item.kind, item.region, item.occurred_at, item.prompt, item.response,
+                   item.contact, network_prefix(item.client_ip) if item.client_ip else "",
+                   user_agent_family(item.user_agent))
+

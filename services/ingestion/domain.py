@@ -108,17 +108,47 @@ def user_agent_family(user_agent: str) -> str:
     return family + (" (mobile)" if "Mobile" in user_agent else "")
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
 class IngestedInteraction(Aggregate):
-    """An interaction that went through the pipeline (id = interaction id)."""
+    """An interaction that went through the pipeline (id = interaction id).
+
+    Its event names the subject and the vault records, nothing about the interaction itself:
+    kind, region, times and entity counts live in the vault's metadata record, encrypted under
+    the subject's key group, so that erasure leaves no per-interaction fact in this log (issue 10
+    item 4). The event's own timestamp is the epoch, not the time of ingestion.
+    """
+
+    class InteractionIngested(Aggregate.Created):
+        """An interaction's records are in the vault.
+
+        v2 drops ``kind``, ``region``, ``received_at`` and ``entities_redacted`` (v1 carried them;
+        they are dropped when a v1 event is read, though the stored v1 bytes keep them).
+        """
+
+        class_version = 2
+        interaction_id: uuid.UUID
+        subject_ref: str
+        record_ids: list[str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            """v1 events carried per-interaction facts: read them without."""
+            for name in ("kind", "region", "received_at", "entities_redacted"):
+                state.pop(name, None)
+
+        @staticmethod
+        def create_timestamp() -> dt.datetime:
+            """The epoch: the log keeps no time per interaction."""
+            return _EPOCH
 
     @staticmethod
     def create_id(interaction_id: uuid.UUID, **_: object) -> uuid.UUID:
         """The interaction id is the aggregate id."""
         return interaction_id
 
-    @event("InteractionIngested")
-    def __init__(self, interaction_id: uuid.UUID, subject_ref: str, kind: str, region: str,
-                 received_at: dt.datetime, record_ids: list[str],
-                 entities_redacted: dict[str, int]) -> None:
+    @event(InteractionIngested)
+    def __init__(self, interaction_id: uuid.UUID, subject_ref: str, record_ids: list[str]) -> None:
         self.subject_ref = subject_ref
         self.record_ids = record_ids

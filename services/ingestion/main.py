@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from services.ingestion.application import IngestionApplication, VaultRecordIn
+from services.ingestion.application import IngestionApplication
+from services.ingestion.deidentify import VaultRecordIn
 from services.ingestion.servicer import IngestionServicer
+from services.ingestion.worker import DeidentificationWorker
 from shared.clients import DEFAULT_TIMEOUT_S, Peers
 from shared.config import Settings, setting
 from shared.gen.lethe.v1 import (
@@ -62,16 +64,22 @@ class GrpcPipeline:
 
 
 def build(settings: Settings, keys: FileKeySource) -> tuple[Any, Any, Any]:
-    """Wire ingestion: application with the gRPC pipeline, and servicer."""
+    """Wire ingestion: application with the gRPC pipeline, its de-identification worker (which
+    resumes what an earlier run left queued), and servicer."""
     peers = Peers(settings, keys, "ingestion")
     operator = setting("LETHE_REDACTION_OPERATOR")
     app = IngestionApplication(settings, keys, GrpcPipeline(peers, operator))
+    worker = DeidentificationWorker(app).start()
 
     def register(server: Any) -> list[str]:
         ingestion_pb2_grpc.add_IngestionServiceServicer_to_server(IngestionServicer(app), server)
         return [ingestion_pb2.DESCRIPTOR.services_by_name["IngestionService"].full_name]
 
-    return app, register, peers.close
+    def stop() -> None:
+        worker.stop()
+        peers.close()
+
+    return app, register, stop
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.ingestion.application import IngestionApplication, VaultRecordIn
+from services.ingestion.application import DEIDENTIFIED, IngestionApplication
+from services.ingestion.deidentify import VaultRecordIn
 from services.ingestion.domain import InteractionIn
 from shared import limits
 from shared.config import load_settings
@@ -58,7 +59,7 @@ def _items(n: int, text: str = "What should I plant in spring?") -> list[Interac
 
 def test_a_full_batch_of_1000_interactions_is_split_into_calls_the_anonymizer_accepts(app) -> None:
     application, pipeline = app
-    results = application.ingest(_items(limits.MAX_BATCH_ITEMS))
+    results = application.ingest(_items(limits.MAX_BATCH_ITEMS), DEIDENTIFIED)
     assert [r.status for r in results] == ["stored"] * limits.MAX_BATCH_ITEMS
     assert sum(pipeline.calls["anonymize"]) == 2 * limits.MAX_BATCH_ITEMS
     assert len(pipeline.calls["anonymize"]) == 2
@@ -67,7 +68,7 @@ def test_a_full_batch_of_1000_interactions_is_split_into_calls_the_anonymizer_ac
 def test_large_texts_are_split_by_bytes_as_well_as_by_count(app) -> None:
     application, pipeline = app
     big = "x" * (limits.MAX_TEXT_BYTES - 100)
-    results = application.ingest(_items(60, big))
+    results = application.ingest(_items(60, big), DEIDENTIFIED)
     assert {r.status for r in results} == {"stored"}
     assert len(pipeline.calls["anonymize"]) >= 2 and len(pipeline.calls["store"]) >= 2
 
