@@ -209,7 +209,11 @@ def load_policy(path: str | None = None) -> Policy:
         raise PolicyError("sale_of_data must be false: the policy promises no sale of data")
     holds = tuple(_hold_reason(e) for e in raw.get("hold_reasons", []))
     rules = tuple(_with_hold_reasons(_rule(e), holds) for e in raw.get("retention", []))
-    return Policy(raw=raw, rules=rules, holds=holds, transfers=_transfer_law(raw))
+    policy = Policy(raw=raw, rules=rules, holds=holds, transfers=_transfer_law(raw))
+    from shared.record_kinds import check_policy  # every record kind's category has a rule
+
+    check_policy(policy)
+    return policy
 
 
 def _transfer_law(raw: dict[str, Any]) -> TransferLaw:

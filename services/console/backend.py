@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from cli import audit as audit_mod
+from shared import audit as audit_mod
 from shared.clients import Peers
 from shared.config import SERVICES, Settings
 from shared.errors import Unavailable

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from cli import audit as audit_mod
+from shared import audit as audit_mod
 from shared.gen.lethe.v1 import events_pb2
 from shared.ids import stable_id
 from shared.proofcheck import PROOF_FORMAT

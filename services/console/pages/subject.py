@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from cli import audit as audit_mod
 from services.console import auth
+from shared import audit as audit_mod
 
 HIDDEN = ("originator_topic",)
 
