@@ -163,6 +163,9 @@ class DataSubjectRequest(Aggregate):
         self.held_pending = False  # the held part waits for its holds' release
         self.blocking_holds: list[str] = []  # hold ids whose release the held part waits for
         self.recheck = False  # a hold was released since the last look at the blockers
+        self.shred_ordered = False  # the vault was (or is about to be) asked to shred
+        self.exemption_key = ""  # the exemption a member of staff's denial cited
+        self.closed_by_action = ""  # idempotency key of the staff action (deny, complete) that closed it
 
     def check_open(self) -> None:
         """Raise RightsError when the request already ended."""
@@ -261,15 +264,84 @@ class DataSubjectRequest(Aggregate):
     def record_objection(self, subject_ref: str, purpose: str, request_id: str) -> None:
         """The subject objected to ``purpose`` (GDPR Art. 21); retention follows this event."""
 
-    @event("RequestFulfilled")
-    def fulfil(self, closed_at: dt.datetime) -> None:
-        """The request was carried out."""
+    @event("ErasureShredOrdered")
+    def order_shred(self) -> None:
+        """Durable intent, recorded before the vault is first asked to shred: from here on the
+        erasure can no longer be denied (the vault may already have destroyed the key)."""
+        self.shred_ordered = True
+
+    def check_can_deny(self, exemption_law: str, exemption_kinds: tuple[str, ...],
+                       shred_seen: bool) -> None:
+        """Raise unless a member of staff may deny this request citing an exemption of
+        ``exemption_law`` for ``exemption_kinds``: open, the exemption of its own law and kind,
+        and, for an erasure, no shred ordered or seen yet (``shred_seen``: the vault's log)."""
+        self.check_open()
+        if exemption_law != self.law or self.kind not in exemption_kinds:
+            raise InvalidArgument("the exemption does not apply to this request's law and kind",
+                                  "EXEMPTION_NOT_APPLICABLE")
+        if self.kind == "erasure" and (self.shred_ordered or self.shred_observed or shred_seen
+                                       or self.held_pending or self.duplicate_of):
+            raise RightsError("the erasure is already under way; it can no longer be denied",
+                              "ERASURE_UNDER_WAY")
+
+    def check_can_complete(self) -> None:
+        """Raise unless a member of staff may mark this request done: open, and not an erasure
+        (an erasure ends only by the vault's shred, which its process waits for)."""
+        self.check_open()
+        if self.kind == "erasure":
+            raise RightsError("an erasure is completed by its shred, not by hand",
+                              "ERASURE_COMPLETES_BY_SHRED")
+
+    class RequestFulfilled(Aggregate.Event):
+        """The request was carried out. v2 adds what a member of staff's completion records:
+        ``reason`` (no personal data), ``completed_by`` (caller identity) and ``action_id`` (the
+        completion's idempotency key); all empty when the service itself fulfilled it."""
+
+        class_version = 2
+        closed_at: dt.datetime
+        reason: str
+        completed_by: str
+        action_id: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            """v1: fulfilled by the service."""
+            state.update(reason="", completed_by="", action_id="")
+
+    @event(RequestFulfilled)
+    def fulfil(self, closed_at: dt.datetime, reason: str = "", completed_by: str = "",
+               action_id: str = "") -> None:
+        """The request was carried out (by the service, or marked done by staff with a reason)."""
         self.state = "fulfilled"
         self.closed_at = closed_at
+        if reason:
+            self.reason = reason
+        self.closed_by_action = action_id
 
-    @event("RequestDenied")
-    def deny(self, reason: str, exemption: str, closed_at: dt.datetime) -> None:
+    class RequestDenied(Aggregate.Event):
+        """Refused, naming the exemption. v2 adds a member of staff's denial: ``exemption_key``
+        (the policy's ``request_exemptions`` key), ``denied_by`` (caller identity) and
+        ``action_id`` (the denial's idempotency key); empty for the service's own denials."""
+
+        class_version = 2
+        reason: str
+        exemption: str
+        closed_at: dt.datetime
+        exemption_key: str
+        denied_by: str
+        action_id: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            """v1: denied by the service (legal holds, duplicates)."""
+            state.update(exemption_key="", denied_by="", action_id="")
+
+    @event(RequestDenied)
+    def deny(self, reason: str, exemption: str, closed_at: dt.datetime, exemption_key: str = "",
+             denied_by: str = "", action_id: str = "") -> None:
         """Refused, naming the exemption (e.g. GDPR Art. 17(3)(e) legal claims)."""
         self.state = "denied"
         self.reason = f"{reason} ({exemption})" if exemption else reason
         self.closed_at = closed_at
+        self.exemption_key = exemption_key
+        self.closed_by_action = action_id

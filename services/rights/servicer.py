@@ -29,7 +29,7 @@ def to_proto(v: RequestView) -> pb.DataSubjectRequest:
                               purpose=v.purpose, duplicate_of=v.duplicate_of,
                               exports_deleted=v.exports_deleted,
                               preserved_categories=list(v.preserved_categories),
-                              held_pending=v.held_pending)
+                              held_pending=v.held_pending, exemption=v.exemption)
     if v.closed_at:
         m.closed_at.CopyFrom(to_timestamp(v.closed_at))
     return m
@@ -56,8 +56,23 @@ class RightsServicer(rights_pb2_grpc.RightsServiceServicer):
                                                                          request.reason)))
 
     def ListRequests(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
-        return pb.ListRequestsResponse(
-            requests=[to_proto(v) for v in self.app.list(request.include_closed)])
+        views, token, total, overdue = self.app.list_page(request.include_closed, request.page_size,
+                                                          request.page_token)
+        return pb.ListRequestsResponse(requests=[to_proto(v) for v in views], next_page_token=token,
+                                       total_size=total, overdue_size=overdue)
+
+    def DenyRequest(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        check_text("reason", request.reason)  # lands in the denial event for good
+        view = self.app.deny_request(request.request_id, request.subject_request_id,
+                                     request.exemption, request.reason,
+                                     peer_identity(context) or "local")
+        return pb.DenyRequestResponse(request=to_proto(view))
+
+    def CompleteRequest(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        check_text("reason", request.reason)  # lands in the completion event for good
+        view = self.app.complete_request(request.request_id, request.subject_request_id,
+                                         request.reason, peer_identity(context) or "local")
+        return pb.CompleteRequestResponse(request=to_proto(view))
 
     def ResolveSubject(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         return pb.ResolveSubjectResponse(subject_ref=self.app.resolve_subject(request.account_id))
