@@ -84,8 +84,8 @@ INVARIANTS = (
               (_STORED, _SCHEDULED), record_without_schedule),
     Invariant("SCHEDULE_WITHOUT_RECORD", _TABLE + ": every schedule is of a stored record",
               (_STORED, _SCHEDULED), schedule_without_record),
-    Invariant("INGESTED_NOT_STORED", "The five services: \"a record stored while retention is "
-              "down is scheduled when it comes back\" (every ingested record is stored)",
+    Invariant("INGESTED_NOT_STORED", "Input (`lethe ingest`): \"nothing is half-stored\" (every "
+              "record of an ingested interaction is in the vault)",
               (("ingestion", "InteractionIngested"), _STORED), ingested_not_stored),
     Invariant("RECORD_KIND_UNKNOWN", _TABLE + ": every record is a record kind whose category "
               "has a retention rule", (_STORED, _SCHEDULED), record_kind_unknown),
