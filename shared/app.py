@@ -160,6 +160,7 @@ class LetheApplication(Application[uuid.UUID]):
         self.lock = ServiceLock(settings, self.service)
         self.lock.on_acquire = self.on_lock_acquired
         self._projected = 0
+        self.recorded_position = 0  # log position of the event on_recorded is handed
         self._projection_lock = threading.Lock()
         cipher_key = keys.get_or_create(f"event-cipher/{self.service}")
         super().__init__(env=persistence_env(settings, self.service, cipher_key))
@@ -203,6 +204,7 @@ class LetheApplication(Application[uuid.UUID]):
                         log.error("event %d of the %s log does not decode; run lethe audit verify",
                                   note.id, self.service)
                     else:
+                        self.recorded_position = note.id  # the event's log position, for on_recorded
                         self.on_recorded(event)
                     self._projected = note.id
 

@@ -10,7 +10,8 @@ The application is wired here and its use cases live by concern:
   retention's log.
 
 Projections (rebuilt from the log at start-up, updated on every recorded event, whichever replica
-recorded it): every request's due date and whether it is open, the open erasures, and each
+recorded it): every request's due date, whether it is open and the log positions of its events
+(its evidence, read without scanning the log), the open erasures, and each
 subject's open (first) erasure: one subject, one open erasure, a second request while one is
 open is recorded as its duplicate and ends with its outcome.
 """
@@ -56,6 +57,7 @@ class RightsApplication(RequestQueue, AccessExports, ErasureProcess, HeldPartPro
         self.request_ids: dict[str, str] = {}  # aggregate id -> request id (projection)
         self.due: dict[str, tuple[dt.datetime, str]] = {}  # aggregate id -> (due_at, request id)
         self.open_ids: set[str] = set()  # aggregate ids of requests not yet ended
+        self.positions: dict[str, list[int]] = {}  # aggregate id -> log positions of its events
         self.open_erasures: set[str] = set()  # aggregate ids of erasures not yet ended
         self.erasing: dict[str, str] = {}  # subject_ref -> request id of its open (first) erasure
         self._subjects: dict[str, str] = {}  # aggregate id -> subject_ref of open erasures
@@ -99,6 +101,8 @@ class RightsApplication(RequestQueue, AccessExports, ErasureProcess, HeldPartPro
             ref = self._subjects.pop(aggregate_id, "")
             if ref and self.erasing.get(ref) == self.request_ids.get(aggregate_id):
                 del self.erasing[ref]
+        if aggregate_id in self.request_ids:  # a request's event: where its evidence is
+            self.positions.setdefault(aggregate_id, []).append(self.recorded_position)
 
     def _get(self, request_id: str) -> DataSubjectRequest:
         try:

@@ -52,6 +52,7 @@ class RequestQueue:
     erasing: dict[str, str]
     due: dict[str, tuple[dt.datetime, str]]  # aggregate id -> (due_at, request id): projection
     open_ids: set[str]  # aggregate ids of open requests: projection
+    positions: dict[str, list[int]]  # aggregate id -> log positions of its events: projection
     on_erasure_submitted: Any
 
     if TYPE_CHECKING:  # provided by the application and the other mixins
@@ -181,9 +182,10 @@ class RequestQueue:
             return view(request)
 
     def get(self, request_id: str) -> RequestView:
-        """A request's view; raises NotFound."""
+        """A request's view with its events' positions in this service's log; raises NotFound."""
         with self.lock:
-            return view(self._get(request_id))
+            request = self._get(request_id)
+            return view(request, tuple(self.positions.get(str(request.id), ())))
 
     def list(self, include_closed: bool = False) -> list[RequestView]:
         """Requests, overdue first, then by deadline (every one: see :meth:`list_page`)."""

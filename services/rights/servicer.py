@@ -29,7 +29,8 @@ def to_proto(v: RequestView) -> pb.DataSubjectRequest:
                               purpose=v.purpose, duplicate_of=v.duplicate_of,
                               exports_deleted=v.exports_deleted,
                               preserved_categories=list(v.preserved_categories),
-                              held_pending=v.held_pending, exemption=v.exemption)
+                              held_pending=v.held_pending, exemption=v.exemption,
+                              log_positions=list(v.log_positions))
     if v.closed_at:
         m.closed_at.CopyFrom(to_timestamp(v.closed_at))
     return m

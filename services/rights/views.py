@@ -56,15 +56,16 @@ class RequestView:
     preserved_categories: tuple[str, ...] = ()  # kept under legal hold (a partial erasure)
     held_pending: bool = False  # the preserved part is still waiting for its holds' release
     exemption: str = ""  # key of the exemption a denial cited (policy's request_exemptions)
+    log_positions: tuple[int, ...] = ()  # positions of its events in the rights log (get only)
 
     def overdue(self, at: dt.datetime) -> bool:
         """True when still open after its deadline."""
         return self.state in OPEN_STATES and at > self.due_at
 
 
-def view(r: DataSubjectRequest) -> RequestView:
-    """The view of a request aggregate."""
+def view(r: DataSubjectRequest, log_positions: tuple[int, ...] = ()) -> RequestView:
+    """The view of a request aggregate (with its events' log positions when given)."""
     return RequestView(r.request_id, r.kind, r.state, r.subject_ref, r.law, r.received_at,
                        r.due_at, r.closed_at, r.reason, r.purpose, r.duplicate_of, r.exports_files,
                        tuple(r.preserved_categories), r.held_pending,
-                       getattr(r, "exemption_key", ""))
+                       getattr(r, "exemption_key", ""), log_positions)

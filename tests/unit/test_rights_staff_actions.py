@@ -296,3 +296,18 @@ def test_a_forged_page_token_is_refused(rights) -> None:
         assert exc.value.reason == "PAGE_TOKEN_INVALID"
     with pytest.raises(InvalidArgument):
         app.list_page(True, -1)
+
+
+def test_a_request_names_the_log_positions_of_exactly_its_events(rights) -> None:
+    start, down = rights
+    app = start()
+    ids = [_open(app, down, "access", account=f"acct-generated-{i}") for i in range(3)]
+    app.deny_request("deny-1", ids[1], "gdpr-23-restriction", "restricted", "c")
+    app.close()
+    again = start()  # rebuilt from the log
+    log = list(again.read_events())
+    for rid in ids:
+        positions = again.get(rid).log_positions
+        request = again._get(rid)
+        assert [e.position for e in log if e.originator_id == str(request.id)] == list(positions)
+        assert len(positions) == request.version
