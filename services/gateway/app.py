@@ -3,41 +3,44 @@
 A request is read at the door (:mod:`services.gateway.door`), forwarded with the session id in
 ``user`` and the session header (and, with ``--forward redacted``, surrogates in the messages),
 and the upstream's answer goes back as it comes: server-sent events chunk by chunk, re-identified
-on the way (:mod:`services.gateway.reidentify`). Only after the response is sent is the turn
-written to the encrypted spool (:mod:`services.gateway.spool`) for delivery to ingestion. Errors
-are OpenAI-shaped ``{"error": {"message", "type", "code"}}`` with an UPPER_SNAKE code and no
-personal data; an unreachable upstream is 502.
+on the way (:mod:`services.gateway.reidentify`). The turn is written to the encrypted spool
+(:mod:`services.gateway.spool`) for delivery to ingestion before the end of the answer goes out
+(:mod:`services.gateway.turn`). Errors are OpenAI-shaped ``{"error": {"message", "type",
+"code"}}`` with an UPPER_SNAKE code and no personal data: 4xx for a request refused at the door
+(:mod:`services.gateway.door`, :mod:`services.gateway.body`; never forwarded nor recorded), 422
+DETECTION_BUDGET_EXCEEDED when redaction ran over its budget, 502 for an unreachable or failing
+upstream, 504 when it timed out, 503 SPOOL_UNAVAILABLE while the spool is not writable (turns are
+refused rather than answered and lost).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.gateway.door import Door, GatewayConfig, read_door, upstream_headers
-from services.gateway.messages import redact_messages, reidentify_body, turn_text
-from services.gateway.reidentify import Redactor, StreamingReidentifier, Surrogates
-from services.gateway.spool import SpooledInteraction
+from services.anonymization.guard import DetectionBudgetExceeded
+from services.gateway.body import MAX_BODY_BYTES, Refused, parse_chat, read_capped
+from services.gateway.door import GatewayConfig, read_door, upstream_headers
+from services.gateway.messages import redact_messages, reidentify_body
+from services.gateway.reidentify import Redactor, Surrogates
+from services.gateway.turn import (Recorder, SpoolFailed, Turn, TurnStream, error_body, relay,
+                                   upstream_error)
 from shared.errors import InvalidArgument
 
-Recorder = Callable[[SpooledInteraction, Surrogates, bool], None]
-MAX_BODY_BYTES = 32 * 1024 * 1024  # as the services' per-message limit
+__all__ = ["Gateway", "MAX_BODY_BYTES", "json_body"]
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    kind = "invalid_request_error" if status < 500 else "api_error"
-    return JSONResponse({"error": {"message": message, "type": kind, "code": code}}, status)
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(status, code, message), status, headers=headers)
 
 
 class Gateway:
@@ -66,8 +69,12 @@ class Gateway:
         return Starlette(routes=routes, lifespan=lifespan)
 
     async def health(self, request: Request) -> Response:
-        """``{"status": "ok"}`` (and the spool's state, when the recorder exposes one)."""
+        """``{"status": "ok"}`` and the spool's state when the recorder exposes one; 503 with
+        ``{"status": "spool_unwritable"}`` while turns are refused for want of a spool."""
+        refusing = getattr(self.record, "refusing", None)
         state = getattr(self.record, "state", None)
+        if refusing is not None and refusing():
+            return JSONResponse({"status": "spool_unwritable", **(state() if state else {})}, 503)
         return JSONResponse({"status": "ok", **(state() if state else {})})
 
     async def models(self, request: Request) -> Response:
@@ -83,119 +90,74 @@ class Gateway:
                         media_type=resp.headers.get("content-type", "application/json"))
 
     async def chat(self, request: Request) -> Response:
-        """``POST /v1/chat/completions``, streaming (SSE) or not."""
+        """``POST /v1/chat/completions``, streaming (SSE) or not; see :mod:`services.gateway.turn`
+        for when the turn is recorded."""
         assert self.client is not None
         peer = request.client.host if request.client else None
-        if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
-            return _error(413, "BODY_TOO_LARGE", f"the request body exceeds {MAX_BODY_BYTES} bytes")
         try:
             door = read_door(peer, request.headers, self.config)
-            raw = await request.body()
-            if len(raw) > MAX_BODY_BYTES:
-                return _error(413, "BODY_TOO_LARGE", f"the request body exceeds {MAX_BODY_BYTES} bytes")
-            body = json.loads(raw)
+            body, prompt = parse_chat(await read_capped(request.headers.get("content-length"),
+                                                        request.stream()))
         except InvalidArgument as exc:
             return _error(400, exc.reason, exc.message)
-        except ValueError:
-            return _error(400, "BODY_NOT_JSON", "the request body is not JSON")
-        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-            return _error(400, "MESSAGES_MISSING", "messages must be a list")
-        occurred_at = dt.datetime.now(dt.timezone.utc).isoformat()
-        prompt = turn_text(body["messages"])
-        surrogates = Surrogates()
+        except Refused as exc:
+            return _error(exc.status, exc.code, exc.message)
+        refusing = getattr(self.record, "refusing", None)
+        if refusing is not None and refusing():
+            return _error(503, "SPOOL_UNAVAILABLE", "the gateway cannot record turns now "
+                          "(its spool is not writable); retry later")
+        turn = Turn(door, prompt, dt.datetime.now(dt.timezone.utc).isoformat(), Surrogates(),
+                    streamed=False)
         outgoing = {**body, "user": door.session_id}
         outgoing.pop("metadata", None)
         if "safety_identifier" in outgoing:
             outgoing["safety_identifier"] = door.session_id
         if self.redactor is not None:
-            outgoing["messages"] = await run_in_threadpool(
-                redact_messages, self.redactor, body["messages"], door.session_id, surrogates)
+            try:
+                outgoing["messages"] = await run_in_threadpool(
+                    redact_messages, self.redactor, body["messages"], door.session_id, turn.surrogates)
+            except DetectionBudgetExceeded:
+                return _error(422, "DETECTION_BUDGET_EXCEEDED", "finding personal data in the "
+                              "messages took longer than allowed; the request was not forwarded")
         headers = upstream_headers(request.headers, door.session_id, self.config)
         try:
             upstream = await self.client.send(self.client.build_request(
                 "POST", self.base + "/v1/chat/completions", json=outgoing, headers=headers), stream=True)
+        except httpx.TimeoutException:
+            return _error(504, "UPSTREAM_TIMEOUT", "the model server did not answer in time")
         except httpx.HTTPError:
             return _error(502, "UPSTREAM_UNAVAILABLE", "the model server could not be reached")
         back = {self.config.session_header: door.session_id}
-        streamed = upstream.headers.get("content-type", "").startswith("text/event-stream")
-        if upstream.status_code != 200 or not streamed:
-            return await self._whole(upstream, door, prompt, occurred_at, surrogates, back)
-        texts: dict[int, list[str]] = {}
-        events = self._events(upstream, surrogates, texts)
-        task = BackgroundTask(self._recorded, door, prompt, occurred_at, surrogates, texts, True)
-        return StreamingResponse(events, media_type="text/event-stream", headers=back, background=task)
+        if upstream.status_code != 200:
+            await upstream.aclose()
+            status, code, message = upstream_error(upstream.status_code)
+            return _error(status, code, message, back)
+        if upstream.headers.get("content-type", "").startswith("text/event-stream"):
+            turn.streamed = True
+            return TurnStream(relay(upstream, turn, self.redactor is not None, self.record), back)
+        return await self._whole(upstream, turn, back)
 
-    async def _whole(self, upstream: httpx.Response, door: Door, prompt: str, occurred_at: str,
-                     surrogates: Surrogates, back: dict[str, str]) -> Response:
+    async def _whole(self, upstream: httpx.Response, turn: Turn, back: dict[str, str]) -> Response:
+        """A non-streamed answer: read, re-identified, made durable, then sent."""
         try:
             raw = await upstream.aread()
+        except httpx.TimeoutException:
+            return _error(504, "UPSTREAM_TIMEOUT", "the model server did not answer in time", back)
+        except httpx.HTTPError:
+            return _error(502, "UPSTREAM_FAILED", "the model server failed while answering", back)
         finally:
             await upstream.aclose()
-        media = upstream.headers.get("content-type", "application/json")
-        if upstream.status_code != 200:
-            return Response(raw, upstream.status_code, media_type=media, headers=back)
         try:
             data = json.loads(raw)
         except ValueError:
-            return _error(502, "UPSTREAM_NOT_JSON", "the model server answered with something else")
-        texts = reidentify_body(data, surrogates)
-        task = BackgroundTask(self._recorded, door, prompt, occurred_at, surrogates, texts, False)
-        return JSONResponse(data, headers=back, background=task)
-
-    async def _events(self, upstream: httpx.Response, surrogates: Surrogates,
-                      texts: dict[int, list[str]]) -> AsyncIterator[bytes]:
-        """The upstream's SSE events as they come, re-identified; assembles ``texts`` per choice."""
-        streams: dict[int, StreamingReidentifier] = {}
-        redacted = self.redactor is not None
+            return _error(502, "UPSTREAM_NOT_JSON", "the model server answered with something else", back)
+        turn.texts.update(reidentify_body(data, turn.surrogates))
         try:
-            async for line in upstream.aiter_lines():
-                if not line.startswith("data:"):
-                    if line:
-                        yield (line + "\n").encode("utf-8")
-                    continue
-                payload = line[5:].strip()
-                if payload == "[DONE]":
-                    tail = {i: s.flush() for i, s in streams.items()}
-                    for i, text in tail.items():
-                        if text:
-                            texts.setdefault(i, []).append(text)
-                            chunk = {"object": "chat.completion.chunk",
-                                     "choices": [{"index": i, "delta": {"content": text}}]}
-                            yield f"data: {json.dumps(chunk)}\n\n".encode("utf-8")
-                    yield b"data: [DONE]\n\n"
-                    continue
-                try:
-                    chunk = json.loads(payload)
-                except ValueError:
-                    yield f"data: {payload}\n\n".encode("utf-8")
-                    continue
-                for choice in chunk.get("choices") or []:
-                    delta = choice.get("delta") or {}
-                    piece = delta.get("content")
-                    if not isinstance(piece, str):
-                        continue
-                    index = choice.get("index", 0)
-                    if redacted:
-                        stream = streams.setdefault(index, StreamingReidentifier(surrogates))
-                        piece = stream.feed(piece)
-                        if choice.get("finish_reason"):
-                            piece += stream.flush()
-                        delta["content"] = piece
-                    texts.setdefault(index, []).append(piece)
-                out = json.dumps(chunk) if redacted else payload
-                yield f"data: {out}\n\n".encode("utf-8")
-        finally:
-            await upstream.aclose()
-
-    def _recorded(self, door: Door, prompt: str, occurred_at: str, surrogates: Surrogates,
-                  texts: dict[int, list[str]], streamed: bool) -> None:
-        """Spool the turn (runs after the response was sent; Starlette's thread pool)."""
-        response = "".join(texts.get(0, []))
-        item = SpooledInteraction(request_id=str(uuid.uuid4()), account_id=door.account_id,
-                                  session_id=door.session_id, network_prefix=door.network_prefix,
-                                  user_agent=door.user_agent, region=door.region,
-                                  occurred_at=occurred_at, prompt=prompt, response=response)
-        self.record(item, surrogates, streamed)
+            await turn.durable(self.record)
+        except SpoolFailed:
+            return _error(503, "SPOOL_UNAVAILABLE", "the turn could not be recorded; the gateway "
+                          "refuses turns until its spool is writable", back)
+        return JSONResponse(data, headers=back)
 
 
 def json_body(data: Any) -> bytes:

@@ -8,7 +8,12 @@ At the door (privacy policy: "at the moment a prompt is received"):
 * the client IP from the connection, or from ``X-Forwarded-For`` only when the connection comes
   from a configured trusted proxy; only its network prefix (/24, /48) is kept;
 * the session id: 128 random bits as 32 lowercase hex characters, echoed back in the session
-  header (default ``X-Lethe-Session``) and accepted from the client only in that exact form.
+  header (default ``X-Lethe-Session``) and accepted from the client only in that exact form
+  (anything else in the header is refused, never replaced silently).
+
+Ids are restricted like request ids (letters, digits, ``._:-``, plus ``@`` and ``+`` for account
+ids that are e-mail-like handles; at most 256 characters, first one a letter or digit), so no
+header can carry control characters, separators or another header into logs and events.
 
 Upstream headers are an allow-list (:func:`upstream_headers`): everything else (cookies,
 ``Forwarded``, ``X-Real-IP``, ``X-Forwarded-For``, the Lethe headers, the client's
@@ -28,6 +33,7 @@ from shared.errors import InvalidArgument
 from shared.limits import MAX_ID_CHARS
 
 SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,%d}$" % (MAX_ID_CHARS - 1))
 _PASSED = ("content-type", "accept", "openai-beta")
 
 
@@ -89,16 +95,17 @@ def _trusted(address: str, config: GatewayConfig) -> bool:
 def read_door(peer: str | None, headers: Mapping[str, str], config: GatewayConfig) -> Door:
     """Take account, region, network prefix and session from a request (headers lower-case).
 
-    Raises InvalidArgument with reason ``ACCOUNT_MISSING``, ``ACCOUNT_ID_INVALID`` or
-    ``REGION_INVALID`` (messages name the header, never its value).
+    Raises InvalidArgument with reason ``ACCOUNT_MISSING``, ``ACCOUNT_ID_INVALID``,
+    ``SESSION_ID_INVALID`` or ``REGION_INVALID`` (messages name the header, never its value).
     """
     account = headers.get(config.account_header, "").strip()
     if not account:
         raise InvalidArgument(f"header {config.account_header} is required", "ACCOUNT_MISSING")
-    if len(account) > MAX_ID_CHARS or not account.isprintable():
-        raise InvalidArgument(f"header {config.account_header} is malformed", "ACCOUNT_ID_INVALID")
+    if not ACCOUNT_ID.fullmatch(account):
+        raise InvalidArgument(f"header {config.account_header} must be 1-{MAX_ID_CHARS} letters, "
+                              "digits or ._:@+-", "ACCOUNT_ID_INVALID")
     region = headers.get(config.region_header, "").strip() or config.default_region
-    if not REGION.match(region):
+    if not REGION.fullmatch(region):
         raise InvalidArgument(f"header {config.region_header} must be 2-8 upper-case letters",
                               "REGION_INVALID")
     try:
@@ -106,8 +113,10 @@ def read_door(peer: str | None, headers: Mapping[str, str], config: GatewayConfi
     except InvalidArgument:
         prefix = ""  # e.g. a Unix socket peer: nothing to keep
     session = headers.get(config.session_header, "").strip().lower()
-    if not SESSION_ID.match(session):
-        session = secrets.token_hex(16)
+    if session and not SESSION_ID.fullmatch(session):
+        raise InvalidArgument(f"header {config.session_header} must be the 32 hex characters the "
+                              "gateway gave", "SESSION_ID_INVALID")
+    session = session or secrets.token_hex(16)
     return Door(account, region, prefix, session, headers.get("user-agent", "")[:1024])
 
 

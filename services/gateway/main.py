@@ -4,14 +4,17 @@ Keys (from the deployment's key source, created on first use, 32 bytes each): ``
 (seals spool entries), ``gateway/pseudonym`` (derives per-session pseudonym keys),
 ``event-cipher/gateway`` (the gateway's event log). Ingestion is called as the ``client``
 identity (its certificate in the key dir). uvicorn's access log is off: it would log client
-addresses.
+addresses. With ``--forward redacted`` detection runs under the anonymization service's per-text
+budget (``LETHE_DETECTION_BUDGET_S``, :mod:`services.anonymization.guard`): a prompt over it is
+refused, never forwarded unredacted.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from services.gateway.app import Gateway
@@ -21,7 +24,7 @@ from services.gateway.record import GatewayLog
 from services.gateway.reidentify import Redactor, Surrogates
 from services.gateway.spool import Spool, SpooledInteraction
 from shared.clients import Peers
-from shared.config import Settings, setting
+from shared.config import Settings, number_setting, setting
 from shared.gen.lethe.v1 import ingestion_pb2_grpc
 from shared.keysource import FileKeySource
 
@@ -30,10 +33,12 @@ IDENTITY = "client"
 
 
 class Recorder:
-    """Spools each turn, wakes the worker, and logs re-identifications (callable by the app).
+    """Spools each turn, wakes the worker, and logs re-identifications and interruptions.
 
-    Writes happen on one writer thread, so the HTTP connection is free for its next request
-    while the entry is fsynced; ``close`` waits for the writes still queued.
+    Writes happen on one writer thread (the event loop never waits on a disk); the app awaits
+    the returned future before it sends the end of an answer, so an answered turn is durable.
+    :meth:`refusing` says whether the spool is writable: it is probed at most once a second
+    (every 0.2 s after a failure), and a failed write marks it unwritable at once.
     """
 
     def __init__(self, spool: Spool, worker: DeliveryWorker, events: GatewayLog) -> None:
@@ -43,36 +48,55 @@ class Recorder:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lethe-spool-writer")
         self._queued = 0  # submitted, not yet written
         self._lock = threading.Lock()
+        self._failing = False
+        self._probed = 0.0
 
-    def __call__(self, item: SpooledInteraction, surrogates: Surrogates, streamed: bool) -> None:
-        """Queue ``item`` for the spool (returns at once)."""
+    def __call__(self, item: SpooledInteraction, surrogates: Surrogates, streamed: bool) -> Future[None]:
+        """Queue ``item`` for the spool; the future is done once it is durable (or failed)."""
         with self._lock:
             self._queued += 1
-        self._writer.submit(self._write, item, surrogates, streamed)
+        return self._writer.submit(self._write, item, surrogates, streamed)
 
     def close(self) -> None:
         """Finish the queued writes."""
         self._writer.shutdown(wait=True)
 
+    def refusing(self) -> bool:
+        """True while the spool cannot be written (then new turns are refused, never lost)."""
+        now = time.monotonic()
+        if now - self._probed >= (0.2 if self._failing else 1.0):
+            self._probed = now
+            try:
+                self.spool.probe()
+                self._failing = False
+            except OSError:
+                if not self._failing:
+                    log.error("the spool is not writable: new turns are refused")
+                self._failing = True
+        return self._failing
+
     def _write(self, item: SpooledInteraction, surrogates: Surrogates, streamed: bool) -> None:
-        """Durably spool ``item``; record its re-identifications (counts per type only)."""
+        """Durably spool ``item``; record its re-identifications (counts per type only) and its
+        interruption. Raises (after logging, never the content) when the spool write fails."""
         try:
-            self._write_now(item, surrogates, streamed)
-        except Exception:  # noqa: BLE001 - never log the content
+            self.spool.put(item)
+        except Exception:
+            self._failing = True
             log.exception("could not spool an interaction")
+            raise
         finally:
             with self._lock:
                 self._queued -= 1
-
-    def _write_now(self, item: SpooledInteraction, surrogates: Surrogates, streamed: bool) -> None:
-        self.spool.put(item)
         self.worker.notify()
         if surrogates.reidentified:
             self.events.record_reidentification(item.request_id, dict(surrogates.reidentified), streamed)
+        if item.interrupted:
+            self.events.record_interruption(item.request_id, item.interrupted, len(item.response))
 
     def state(self) -> dict[str, Any]:
-        """Spool length and delivery outcomes so far (no personal data)."""
-        return {"spooled": self._queued + len(self.spool), "delivered": dict(self.worker.counts)}
+        """Spool length, whether it is writable, delivery outcomes so far (no personal data)."""
+        return {"spooled": self._queued + len(self.spool), "spool_writable": not self._failing,
+                "delivered": dict(self.worker.counts)}
 
 
 def build(config: GatewayConfig, settings: Settings) -> tuple[Gateway, DeliveryWorker, Any]:
@@ -85,15 +109,21 @@ def build(config: GatewayConfig, settings: Settings) -> tuple[Gateway, DeliveryW
     events = GatewayLog(settings, keys)
     redactor = None
     if config.forward == "redacted":
+        from services.anonymization.application import DEFAULT_DETECTION_BUDGET_S
         from services.anonymization.engine import DetectionEngine
 
-        redactor = Redactor(DetectionEngine(workers=1), keys.get_or_create("gateway/pseudonym"))
+        budget_s = number_setting("LETHE_DETECTION_BUDGET_S", DEFAULT_DETECTION_BUDGET_S)
+        engine = DetectionEngine(budget_s=budget_s)  # worker processes, killed when over budget
+        engine.analyze_batch(["warm-up"])  # start a worker now, not on the first prompt
+        redactor = Redactor(engine, keys.get_or_create("gateway/pseudonym"))
 
     recorder = Recorder(spool, worker, events)
 
     def close() -> None:
         recorder.close()
         worker.stop()
+        if redactor is not None:
+            redactor.engine.close()
         peers.close()
         events.close()
 

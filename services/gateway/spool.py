@@ -13,7 +13,8 @@ across every delivery attempt; ingestion derives the interaction id from the con
 delivery repeated after a lost answer comes back DUPLICATE and nothing is stored twice.
 
 The JSON keeps only what ingestion needs: the account id, the session id, the client's network
-prefix (never the full address), the user agent, region, time, prompt, response.
+prefix (never the full address), the user agent, region, time, prompt, response, and whether
+the turn was interrupted.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ _AAD = b"lethe.gateway.spool\0"
 
 @dataclass(frozen=True)
 class SpooledInteraction:
-    """One interaction waiting for ingestion (``occurred_at`` ISO 8601 UTC; texts UTF-8)."""
+    """One interaction waiting for ingestion (``occurred_at`` ISO 8601 UTC; texts UTF-8;
+    ``interrupted``: empty for a whole turn, else the cause, see :mod:`services.gateway.turn`)."""
 
     request_id: str
     account_id: str
@@ -42,6 +44,7 @@ class SpooledInteraction:
     occurred_at: str
     prompt: str
     response: str
+    interrupted: str = ""
 
 
 class Spool:
@@ -90,6 +93,17 @@ class Spool:
             except (DecryptionError, ValueError, TypeError):
                 path.rename(path.with_suffix(".bad"))
         return items
+
+    def probe(self) -> None:
+        """Create and delete a file in the spool folder; raises OSError when it is not writable
+        (read-only, immutable, full)."""
+        path = self.directory / f".probe-{uuid.uuid4()}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, b"\0")
+        finally:
+            os.close(fd)
+            path.unlink(missing_ok=True)
 
     def remove(self, request_id: str) -> None:
         """Delete a delivered entry (missing is fine: another worker delivered it)."""
