@@ -5,6 +5,13 @@ service was down is scheduled when it comes back. Objections come from following
 The schedule index lives in this service's own SQL store (:mod:`services.retention.index`), so a
 sweep costs in proportion to what expires and memory does not grow with what is stored.
 
+Collection times (docs/design.md, retention): neither the vault's ``RecordStored`` nor this log
+carries a per-record time or interaction id, since both logs outlive an erasure. The deadline is
+computed from the collection time that the vault answers (``record_facts``, the vault's
+``GetRecordFacts``, opened from the record's sealed facts while its key lives) and kept only in
+the mutable index (:meth:`RetentionApplication.fill_facts`, before every sweep and read), which
+forgets it when the record is erased. Rebuilding the index from the log asks the vault again.
+
 Sweeps work in chunks of :data:`CHUNK` records. Each chunk is purged in the vault under its own
 request id, derived from the chunk's record ids, and its ``RecordExpired`` events are recorded only
 after the vault confirmed the purge: a sweep interrupted between chunks leaves the rest live, and
@@ -47,6 +54,10 @@ CHUNK = 5000  # records per vault Purge call (and per recorded batch of RecordEx
 CACHED_AGGREGATES = 500  # a schedule is read about twice in its life: caching thousands buys nothing
 
 
+RecordFactsSource = Callable[[list[str]], dict[str, tuple[dt.datetime, str]]]
+FACTS_PAGE = 1000  # records per GetRecordFacts call
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
@@ -73,7 +84,9 @@ class RetentionApplication(LetheApplication):
 
     ``read_redacted(ids)`` returns [(subject_ref, text)] for aggregation, ``aggregate(inputs,
     request_id)`` returns the number of texts aggregated, ``purge(ids, request_id)`` deletes
-    ciphertext in the vault and returns how many it purged now (idempotent by request id).
+    ciphertext in the vault and returns how many it purged now (idempotent by request id),
+    ``record_facts(ids)`` returns {record_id: (collected_at, interaction_id)} for the live
+    records among ``ids`` (UTC; absent: the vault no longer has the record).
     """
 
     service = "retention"
@@ -81,13 +94,15 @@ class RetentionApplication(LetheApplication):
     def __init__(self, settings: Settings, keys: FileKeySource,
                  read_redacted: Callable[[list[str]], list[tuple[str, str]]] | None = None,
                  aggregate: Callable[[list[tuple[str, str]], str], int] | None = None,
-                 purge: Callable[[list[str], str], int] | None = None) -> None:
+                 purge: Callable[[list[str], str], int] | None = None,
+                 record_facts: RecordFactsSource | None = None) -> None:
         self.index = ScheduleIndex(open_store(settings, "retention", "index"))
         super().__init__(settings, keys)
         self.policy = load_policy()
         self.read_redacted = read_redacted
         self.aggregate = aggregate
         self.purge = purge
+        self.record_facts = record_facts
         self.catch_up: Callable[[], None] = lambda: None
         self.refresh()
 
@@ -142,18 +157,13 @@ class RetentionApplication(LetheApplication):
             if batch.get(rid) is not None:
                 return
             rule = self.policy.rule_for(a["category"])
-            received = _dt(a["received_at"])
-            # The retention clock starts when the data was collected (the policy's table), never
-            # later than when Lethe received it: back-filled content does not outlive its period.
-            collected = min(_dt(a.get("occurred_at")) or received, received)
             generation = int(a.get("generation") or 0)
             status = batch.get(SubjectStatus.create_id(a["subject_ref"]))
-            erased = status is not None and status.erased_after(received, a["category"], generation)
+            erased = status is not None and status.shredded(a["category"], generation)
             batch.add(RecordSchedule(
                 record_id=rid, subject_ref=a["subject_ref"], category=a["category"],
-                form=a["form"], rule=rule.rule, interaction_id=a["interaction_id"],
-                stored_at=collected, due_at=rule.due_at(collected),
-                state="erased" if erased else "scheduled", generation=generation))
+                form=a["form"], rule=rule.rule, state="erased" if erased else "scheduled",
+                generation=generation))
         elif event.event_type == "SubjectShredded":
             scope = ErasureScope(int(a.get("generation") or 0), tuple(a.get("kept_categories") or ()))
             self._forget(a["subject_ref"], a["request_id"], _dt(a["erased_at"]), batch, scope)
@@ -176,7 +186,11 @@ class RetentionApplication(LetheApplication):
             status.forget(request_id=request_id, erased_at=erased_at,
                           generation=scope.generation, kept_categories=list(scope.kept))
         closed = 0
-        for entry in self.index.for_subject(subject_ref, "scheduled"):
+        entries = self.index.for_subject(subject_ref, "scheduled")
+        entries += [{"record_id": str(a.id), "category": a.category, "generation": a.generation}
+                    for a in list(batch.aggregates.values()) if isinstance(a, RecordSchedule)
+                    and a.subject_ref == subject_ref and a.state == "scheduled"]
+        for entry in entries:
             if not scope.covers(entry["category"], entry["generation"]):
                 continue
             schedule = batch.get(uuid.UUID(entry["record_id"]))
@@ -187,6 +201,44 @@ class RetentionApplication(LetheApplication):
         return closed
 
     # ---- use cases ----
+    def fill_facts(self) -> int:
+        """Ask the vault for the collection time and interaction id of every live schedule that
+        lacks them, :data:`FACTS_PAGE` records per call, and write them (with the rule's deadline)
+        to the index; returns how many were asked. Raises Unavailable (from the adapter) when the
+        vault cannot answer: the rows stay pending and are asked again."""
+        if self.record_facts is None:
+            return 0
+        asked = 0
+        with self.lock:
+            while page := self.index.pending(FACTS_PAGE):
+                answers = self.record_facts([rid for rid, _ in page])
+                known = []
+                for rid, category in page:
+                    if rid in answers:
+                        collected, iid = answers[rid]
+                        known.append((rid, collected, self.policy.rule_for(category).due_at(collected), iid))
+                missing = [rid for rid, _ in page if rid not in answers]
+                self.index.fill(known, missing)
+                self._close_erased(missing)
+                asked += len(page)
+        return asked
+
+    def _close_erased(self, record_ids: list[str]) -> None:
+        """Close the schedules of records the vault no longer has when an erasure of their
+        subject covers them (e.g. one noted before their RecordStored was followed)."""
+        closed = []
+        for rid in record_ids:
+            schedule = self.repository.get(uuid.UUID(rid))
+            try:
+                status = self.repository.get(SubjectStatus.create_id(schedule.subject_ref))
+            except AggregateNotFoundError:
+                continue
+            request_id = status.erasure_covering(schedule.category, schedule.generation)
+            if request_id and schedule.state == "scheduled":
+                schedule.close_for_erasure(request_id=request_id)
+                closed.append(schedule)
+        self.save(*closed)
+
     def forget_subject(self, subject_ref: str, request_id: str, erased_at: dt.datetime,
                        scope: ErasureScope | None = None) -> int:
         """Close the schedules of an erased subject that ``scope`` covers (default: all of
@@ -205,6 +257,7 @@ class RetentionApplication(LetheApplication):
         record's category, sorted), ``hold_reason`` (the first of those naming the subject or
         record, else the first; "" when none) and ``hold_names_subject``."""
         self.catch_up()
+        self.fill_facts()
         holds = self.index.holds(include_released=False)
         entries = self.index.for_subject(subject_ref)
         for entry in entries:
@@ -246,6 +299,7 @@ class RetentionApplication(LetheApplication):
                 return dict(self.repository.get(Sweep.create_id(sweep_id)).result)
             except AggregateNotFoundError:
                 pass
+            self.fill_facts()
             self._purge_unconfirmed(sweep_id)
             holds = self.index.holds(include_released=False)
             held, aggregated, excluded = 0, 0, set()
@@ -367,6 +421,7 @@ class RetentionApplication(LetheApplication):
     def resolve_ticket(self, interaction_id: str, resolved_at: dt.datetime | None = None) -> int:
         """Start the administrative period of a support ticket's contact data; returns count."""
         resolved_at = resolved_at or _now()
+        self.fill_facts()
         with self.lock:
             entries = self.index.for_interaction(interaction_id)
             if not entries:
@@ -374,7 +429,8 @@ class RetentionApplication(LetheApplication):
             changed = []
             for entry in entries:
                 rule = self.policy.rule_for(entry["category"])
-                if entry["due_at"] is None and entry["state"] == "scheduled" and rule.until_event:
+                if (entry["due_at"] is None and entry["state"] == "scheduled" and rule.until_event
+                        and entry["stored_at"] is not None):
                     schedule = self.repository.get(uuid.UUID(entry["record_id"]))
                     schedule.set_deadline(due_at=rule.due_at(entry["stored_at"], resolved_at),
                                           cause=rule.until_event)

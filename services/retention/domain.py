@@ -38,19 +38,23 @@ class RecordSchedule(Aggregate):
         return record_id
 
     class ScheduleCreated(Aggregate.Created):
-        """The schedule was created. v2 adds ``generation``: the
-        vault's key generation of the record. v1 events upcast to 0, "unknown": such a schedule
-        counts as shredded by any shred of its subject (as every shred did before v2)."""
+        """The schedule was created. v2 added ``generation``: the vault's key generation of the
+        record. v3 carries no per-record time and no interaction id: ``stored_at``, ``due_at``
+        and ``interaction_id`` are gone, since this log outlives an erasure. The collection time
+        (hence the deadline) and the interaction id live only in the mutable schedule index
+        (:mod:`services.retention.index`), filled from the vault's ``GetRecordFacts`` while the
+        record's key lives and cleared when the record is erased.
 
-        class_version = 2
+        History stays as it is: v1 and v2 events keep their clear values in the stored log;
+        read back they upcast to v3 (times and interaction id dropped, the index asks the vault).
+        """
+
+        class_version = 3
         record_id: uuid.UUID
         subject_ref: str
         category: str
         form: str
         rule: str
-        interaction_id: str
-        stored_at: dt.datetime
-        due_at: dt.datetime | None
         state: str
         generation: int
 
@@ -59,24 +63,25 @@ class RecordSchedule(Aggregate):
             """v1 -> v2: the record's generation is not known."""
             state["generation"] = 0
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """v2 -> v3: per-record times and the interaction id are not carried forward."""
+            for name in ("stored_at", "due_at", "interaction_id"):
+                state.pop(name, None)
+
     @event(ScheduleCreated)
     def __init__(self, record_id: uuid.UUID, subject_ref: str, category: str, form: str,
-                 rule: str, interaction_id: str, stored_at: dt.datetime,
-                 due_at: dt.datetime | None, state: str, generation: int = 0) -> None:
+                 rule: str, state: str, generation: int = 0) -> None:
         self.subject_ref = subject_ref
         self.generation = generation
         self.category = category
         self.form = form
         self.rule = rule
-        self.interaction_id = interaction_id
-        self.stored_at = stored_at
-        self.due_at = due_at
         self.state = state
 
     @event("DeadlineSet")
     def set_deadline(self, due_at: dt.datetime, cause: str) -> None:
         """Set the deadline once its triggering event (e.g. ticket resolution) happened."""
-        self.due_at = due_at
 
     class RecordExpired(Aggregate.Event):
         """The record expired. v2 adds ``purged``: True when the vault confirmed the purge before
@@ -290,12 +295,20 @@ class SubjectStatus(Aggregate):
         self.erasures[request_id] = erased_at.isoformat()
         self.scopes[request_id] = ErasureScope(generation, tuple(kept_categories or ()))
 
-    def erased_after(self, received_at: dt.datetime, category: str = "", generation: int = 0) -> bool:
-        """True when an erasure after ``received_at`` covers a record of ``category`` and key
-        ``generation`` (see :meth:`ErasureScope.covers`)."""
-        return any(received_at < dt.datetime.fromisoformat(t)
-                   and self.scopes[rid].covers(category, generation)
-                   for rid, t in self.erasures.items())
+    def shredded(self, category: str, generation: int) -> bool:
+        """True when a shred seen so far destroyed a record of ``category`` and key
+        ``generation`` (> 0). A shred of unknown scope (generation 0, before scopes were recorded)
+        covers only what it closed when it happened: the vault stores later data under a later
+        generation, so no time is needed to tell them apart."""
+        return generation > 0 and any(scope.generation and scope.covers(category, generation)
+                                      for scope in self.scopes.values())
+
+    def erasure_covering(self, category: str, generation: int) -> str:
+        """The request id of the first erasure (any scope, 0 included) that covers a record of
+        ``category`` and ``generation``, or "". Asked for a record the vault no longer has: an
+        erasure covering it is what removed it."""
+        return next((rid for rid, scope in sorted(self.scopes.items())
+                     if scope.covers(category, generation)), "")
 
 
 @dataclass(frozen=True)

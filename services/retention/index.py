@@ -6,6 +6,14 @@ does not grow with the number of stored records. Rows change in one transaction 
 position, so a crash re-applies nothing twice and loses nothing: start-up continues from the
 stored position. Times are stored as integer microseconds since the epoch (UTC) so that they
 compare as numbers on SQLite and PostgreSQL alike. Only pseudonymous ids live here.
+
+Per-record times and interaction ids are not in this service's log (``ScheduleCreated`` v3): a new
+row starts with ``facts`` = PENDING and no times; :meth:`ScheduleIndex.fill` writes the collection
+time, the deadline and the interaction id that the vault answers (``GetRecordFacts``), or NONE
+when the vault no longer has the record. When a record is erased its row keeps no time and no
+interaction id (``ScheduleClosedByErasure``, and ``SubjectForgotten`` for rows already expired);
+SQLite zeroes the freed bytes (``PRAGMA secure_delete=ON``, :mod:`shared.store`). An index from
+an older schema is dropped and rebuilt from the log (times then come from the vault again).
 """
 
 from __future__ import annotations
@@ -14,11 +22,14 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
+from services.retention.domain import ErasureScope
 from shared.store import SqlStore
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _COLUMNS = ("record_id", "subject_ref", "category", "form", "rule", "interaction_id",
-            "stored_us", "due_us", "state", "purged", "sweep_id", "generation")
+            "stored_us", "due_us", "state", "purged", "sweep_id", "generation", "facts")
+PENDING, KNOWN, NONE = 0, 1, 2  # ``facts``: not asked of the vault yet, answered, not to be had
+_FORGET = f"stored_us=NULL, due_us=NULL, interaction_id=NULL, facts={NONE}"
 _HOLD_COLUMNS = ("hold_id", "aggregate_id", "subject_ref", "record_id", "category", "reason",
                  "reference", "placed_at", "active")
 
@@ -40,26 +51,28 @@ def from_us(value: int | None) -> dt.datetime | None:
 class ScheduleIndex:
     """Schedules, holds and objections in SQL, fed by :meth:`apply` with recorded events.
 
-    A schedule is a dict: record_id, subject_ref, category, form, rule, interaction_id,
-    stored_at, due_at (UTC or None), state ("scheduled", "expired", "erased"), purged (bool),
-    sweep_id (the sweep that expired it, or ""), generation (the record's key generation in the
-    vault; 0 when unknown, for schedules created before it was recorded).
+    A schedule is a dict: record_id, subject_ref, category, form, rule, interaction_id (or
+    None), stored_at (the collection time, or None), due_at (UTC or None), state ("scheduled",
+    "expired", "erased"), purged (bool), sweep_id (the sweep that expired it, or ""), generation
+    (the record's key generation in the vault; 0 when unknown, for schedules created before it
+    was recorded), facts (PENDING, KNOWN or NONE: whether the times are known).
     """
 
     def __init__(self, store: SqlStore) -> None:
         self.store = store
+        self._drop_older_schema()
         store.execute("""CREATE TABLE IF NOT EXISTS schedules (
             record_id TEXT PRIMARY KEY, subject_ref TEXT NOT NULL, category TEXT NOT NULL,
-            form TEXT NOT NULL, rule TEXT NOT NULL, interaction_id TEXT NOT NULL,
-            stored_us BIGINT NOT NULL, due_us BIGINT, state TEXT NOT NULL,
+            form TEXT NOT NULL, rule TEXT NOT NULL, interaction_id TEXT,
+            stored_us BIGINT, due_us BIGINT, state TEXT NOT NULL,
             purged BIGINT NOT NULL, sweep_id TEXT NOT NULL,
-            generation BIGINT NOT NULL DEFAULT 0)""")
-        self._add_generation()
+            generation BIGINT NOT NULL DEFAULT 0, facts BIGINT NOT NULL DEFAULT 0)""")
         for name, cols in (("schedules_due", "state, due_us, record_id"),
                            ("schedules_subject", "subject_ref"),
                            ("schedules_interaction", "interaction_id"),
                            ("schedules_unpurged", "state, purged"),
-                           ("schedules_sweep", "sweep_id")):
+                           ("schedules_sweep", "sweep_id"),
+                           ("schedules_facts", "facts, state")):
             store.execute(f"CREATE INDEX IF NOT EXISTS {name} ON schedules ({cols})")
         store.execute("""CREATE TABLE IF NOT EXISTS holds (
             hold_id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL, subject_ref TEXT NOT NULL,
@@ -67,16 +80,23 @@ class ScheduleIndex:
             reference TEXT NOT NULL, placed_at TEXT NOT NULL, active BIGINT NOT NULL)""")
         store.execute("""CREATE TABLE IF NOT EXISTS objections (
             subject_ref TEXT NOT NULL, purpose TEXT NOT NULL, PRIMARY KEY (subject_ref, purpose))""")
+        store.execute("""CREATE TABLE IF NOT EXISTS subjects (
+            status_id TEXT PRIMARY KEY, subject_ref TEXT NOT NULL)""")
         store.execute("""CREATE TABLE IF NOT EXISTS projection (
             name TEXT PRIMARY KEY, position BIGINT NOT NULL)""")
 
-    def _add_generation(self) -> None:
-        """Migration: a schedules table created before ``generation`` gets the column (0 =
-        unknown) once; probing with a query works the same on SQLite and PostgreSQL."""
+    def _drop_older_schema(self) -> None:
+        """Migration: an index from before the ``facts`` column (times from the log) is dropped,
+        so that it is rebuilt from the log from position 0; probing with a query works the same
+        on SQLite and PostgreSQL."""
         try:
-            self.store.execute("SELECT generation FROM schedules LIMIT 1")
+            self.store.execute("SELECT facts FROM schedules LIMIT 1")
+            return
         except Exception:  # noqa: BLE001 - sqlite3.OperationalError or psycopg UndefinedColumn
-            self.store.execute("ALTER TABLE schedules ADD COLUMN generation BIGINT NOT NULL DEFAULT 0")
+            pass
+        for table in ("schedules", "holds", "objections", "subjects", "projection"):
+            self.store.execute(f"DROP TABLE IF EXISTS {table}")
+        self.store.scrub()
 
     # ---- position ----
     def position(self) -> int:
@@ -100,14 +120,17 @@ class ScheduleIndex:
             handler(originator_id, attrs)
 
     def _on_ScheduleCreated(self, rid: str, a: dict[str, Any]) -> None:  # noqa: N802
+        facts = PENDING if a["state"] == "scheduled" else NONE
         self.store.execute(
-            f"INSERT INTO schedules ({', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, '', ?) "
+            f"INSERT INTO schedules ({', '.join(_COLUMNS)}) "
+            "VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, ?, 1, '', ?, ?) "
             "ON CONFLICT (record_id) DO NOTHING",
-            (rid, a["subject_ref"], a["category"], a["form"], a["rule"], a["interaction_id"],
-             to_us(a["stored_at"]), to_us(a["due_at"]), a["state"], int(a.get("generation") or 0)))
+            (rid, a["subject_ref"], a["category"], a["form"], a["rule"], a["state"],
+             int(a.get("generation") or 0), facts))
 
     def _on_DeadlineSet(self, rid: str, a: dict[str, Any]) -> None:  # noqa: N802
-        self.store.execute("UPDATE schedules SET due_us=? WHERE record_id=?", (to_us(a["due_at"]), rid))
+        self.store.execute("UPDATE schedules SET due_us=? WHERE record_id=? AND state='scheduled'",
+                           (to_us(a["due_at"]), rid))
 
     def _on_RecordExpired(self, rid: str, a: dict[str, Any]) -> None:  # noqa: N802
         self.store.execute("UPDATE schedules SET state='expired', purged=?, sweep_id=? "
@@ -118,7 +141,22 @@ class ScheduleIndex:
         self.store.execute("UPDATE schedules SET purged=1 WHERE record_id=?", (rid,))
 
     def _on_ScheduleClosedByErasure(self, rid: str, a: dict[str, Any]) -> None:  # noqa: N802
-        self.store.execute("UPDATE schedules SET state='erased' WHERE record_id=?", (rid,))
+        self.store.execute(f"UPDATE schedules SET state='erased', {_FORGET} WHERE record_id=?", (rid,))
+
+    def _on_SubjectNoted(self, status_id: str, a: dict[str, Any]) -> None:  # noqa: N802
+        self.store.execute("INSERT INTO subjects VALUES (?, ?) ON CONFLICT DO NOTHING",
+                           (status_id, a["subject_ref"]))
+
+    def _on_SubjectForgotten(self, status_id: str, a: dict[str, Any]) -> None:  # noqa: N802
+        """Expired rows of an erased subject keep no time either (scheduled ones are closed one
+        by one with ScheduleClosedByErasure; held ones stay)."""
+        scope = ErasureScope(int(a.get("generation") or 0), tuple(a.get("kept_categories") or ()))
+        rows = self.store.execute("SELECT s.record_id, s.category, s.generation FROM schedules s "
+                                  "JOIN subjects j ON j.subject_ref = s.subject_ref WHERE "
+                                  "j.status_id=? AND s.state='expired' AND s.facts<>?",
+                                  (status_id, NONE))
+        gone = [(rid,) for rid, category, g in rows if scope.covers(category, int(g))]
+        self.store.executemany(f"UPDATE schedules SET {_FORGET} WHERE record_id=?", gone)
 
     def _on_HoldPlaced(self, aggregate_id: str, a: dict[str, Any]) -> None:  # noqa: N802
         self.store.execute(
@@ -215,6 +253,24 @@ class ScheduleIndex:
         """Purposes the subject objected to."""
         return {r[0] for r in self.store.execute(
             "SELECT purpose FROM objections WHERE subject_ref=?", (subject_ref,))}
+
+    def pending(self, page: int) -> list[tuple[str, str]]:
+        """Up to ``page`` (record_id, category) of live schedules whose facts were not asked yet."""
+        return [(r[0], r[1]) for r in self.store.execute(
+            "SELECT record_id, category FROM schedules WHERE facts=? AND state='scheduled' "
+            "ORDER BY record_id LIMIT ?", (PENDING, page))]
+
+    def fill(self, known: list[tuple[str, dt.datetime, dt.datetime | None, str]],
+             missing: list[str]) -> None:
+        """Write facts: ``known`` as (record_id, collected_at, due_at or None, interaction_id)
+        (a deadline set by DeadlineSet stays); ``missing`` ids get NONE (the vault has no such
+        live record: it expires or is erased by its own events)."""
+        with self.store.transaction() as tx:
+            tx.executemany("UPDATE schedules SET stored_us=?, due_us=COALESCE(due_us, ?), "
+                           f"interaction_id=?, facts={KNOWN} WHERE record_id=? AND facts={PENDING}",
+                           [(to_us(c), to_us(d), iid, rid) for rid, c, d, iid in known])
+            tx.executemany(f"UPDATE schedules SET facts={NONE} WHERE record_id=? AND facts={PENDING}",
+                           [(rid,) for rid in missing])
 
     def count(self) -> int:
         """Number of schedules in the index."""

@@ -1,11 +1,13 @@
 """Retention service process: ``python -m services.retention.main [--data-dir D] [--key-dir K]``.
 
-Follows the vault's log (schedules) and the rights log (objections); calls the vault to read
-redacted content and purge, and anonymization to aggregate, at each sweep.
+Follows the vault's log (schedules) and the rights log (objections); calls the vault for records'
+collection times (``GetRecordFacts``), to read redacted content and purge, and anonymization to
+aggregate, at each sweep.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from typing import Any
 
@@ -58,7 +60,18 @@ def build(settings: Settings, keys: FileKeySource) -> tuple[Any, Any, Any]:
                                                   reason="retention_expired"),
                            timeout=DEFAULT_TIMEOUT_S).purged
 
-    app = RetentionApplication(settings, keys, read_redacted, aggregate, purge)
+    def record_facts(ids: list[str]) -> dict[str, tuple[dt.datetime, str]]:
+        vault = peers.stub("vault", vault_pb2_grpc.VaultServiceStub)
+        try:
+            resp = vault.GetRecordFacts(vault_pb2.GetRecordFactsRequest(record_ids=ids),
+                                        timeout=DEFAULT_TIMEOUT_S)
+        except grpc.RpcError:
+            raise Unavailable("the vault cannot answer record facts; retry later") from None
+        utc = dt.timezone.utc
+        return {f.record_id: (f.collected_at.ToDatetime(tzinfo=utc), f.interaction_id)
+                for f in resp.facts}
+
+    app = RetentionApplication(settings, keys, read_redacted, aggregate, purge, record_facts)
     followers = [Follower(app, "vault", lambda: peers.channel("vault"), app.on_vault_event),
                  Follower(app, "rights", lambda: peers.channel("rights"), app.on_rights_event)]
     for f in followers:

@@ -30,9 +30,11 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
         for e in self.app.list_schedules(request.subject_ref):
             schedule = retention_pb2.Schedule(
                 record_id=e["record_id"], category=e["category"], purposes=e["purposes"],
-                stored_at=to_timestamp(e["stored_at"]), state=e["state"], rule=e["rule"],
+                state=e["state"], rule=e["rule"],
                 hold_reason=e["hold_reason"], hold_names_subject=e["hold_names_subject"],
                 hold_reasons=e["hold_reasons"])
+            if e["stored_at"]:  # none once the record is erased
+                schedule.stored_at.CopyFrom(to_timestamp(e["stored_at"]))
             if e["due_at"]:
                 schedule.due_at.CopyFrom(to_timestamp(e["due_at"]))
             out.append(schedule)

@@ -15,7 +15,16 @@ from typing import Any
 from services.vault.domain import KeyGroups
 from services.vault.erasure import ErasureUseCases
 from services.vault.keys import KeyHierarchy
-from services.vault.records import DUPLICATE, ERASED, STORED, RecordIn, RecordOut, RecordUseCases
+from services.vault.records import (
+    DUPLICATE,
+    ERASED,
+    STORED,
+    RecordFacts,
+    RecordIn,
+    RecordOut,
+    RecordUseCases,
+    forget_rows,
+)
 from services.vault.releases import ReleaseUseCases
 from shared.app import LetheApplication, event_type
 from shared.config import Settings
@@ -24,7 +33,8 @@ from shared.policy import load_policy
 from shared.store import open_store
 from shared.transit import transit_bucket_keys
 
-__all__ = ["DUPLICATE", "ERASED", "STORED", "RecordIn", "RecordOut", "VaultApplication"]
+__all__ = ["DUPLICATE", "ERASED", "STORED", "RecordFacts", "RecordIn", "RecordOut",
+           "VaultApplication"]
 
 
 class VaultApplication(RecordUseCases, ReleaseUseCases, ErasureUseCases, LetheApplication):
@@ -36,16 +46,22 @@ class VaultApplication(RecordUseCases, ReleaseUseCases, ErasureUseCases, LetheAp
         super().__init__(settings, keys)
         self.db = open_store(settings, "vault", "records")
         blob = self.db.blob
-        self.db.execute("""CREATE TABLE IF NOT EXISTS records (
+        self.db.execute(f"""CREATE TABLE IF NOT EXISTS records (
             record_id TEXT PRIMARY KEY, subject_ref TEXT NOT NULL, generation BIGINT NOT NULL,
             category TEXT NOT NULL, form TEXT NOT NULL, region TEXT NOT NULL,
             interaction_id TEXT NOT NULL, received_at TEXT NOT NULL, stored_at TEXT NOT NULL,
-            size_bytes BIGINT NOT NULL, state TEXT NOT NULL)""")
+            size_bytes BIGINT NOT NULL, state TEXT NOT NULL, facts {blob})""")
+        self._add_facts_column()
         self.db.execute("CREATE INDEX IF NOT EXISTS records_subject ON records (subject_ref)")
+        # Ids of purged or erased records (nothing else): a retried Store of one is a duplicate.
+        self.db.execute("CREATE TABLE IF NOT EXISTS gone (record_id TEXT PRIMARY KEY)")
         self.db.execute(f"CREATE TABLE IF NOT EXISTS blobs (record_id TEXT PRIMARY KEY, blob {blob} NOT NULL)")
         self.db.execute(f"""CREATE TABLE IF NOT EXISTS sessions (lookup TEXT PRIMARY KEY,
             subject_ref TEXT NOT NULL, generation BIGINT NOT NULL, blob {blob} NOT NULL)""")
         self.db.execute("CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (subject_ref)")
+        with self.db.transaction() as tx:  # rows purged or erased before they were deleted
+            forget_rows(tx, "state IN ('purged','erased')", [()])
+        self.db.scrub()
         # Wrapped DEKs live in their own small store (vault/keys.db), apart from the ciphertext,
         # so operators can back it up more often than the bulk records (see README).
         self.key_db = open_store(settings, "vault", "keys")
@@ -60,6 +76,14 @@ class VaultApplication(RecordUseCases, ReleaseUseCases, ErasureUseCases, LetheAp
         self.recipient_ids: set[str] = set()
         self.rebuild_projections()
         self._register_policy_recipients()
+
+    def _add_facts_column(self) -> None:
+        """Migration: a records table from before sealed facts gets the ``facts`` column (NULL:
+        answered from the row, see :meth:`RecordUseCases.record_facts`)."""
+        try:
+            self.db.execute("SELECT facts FROM records LIMIT 1")
+        except Exception:  # noqa: BLE001 - sqlite3.OperationalError or psycopg UndefinedColumn
+            self.db.execute(f"ALTER TABLE records ADD COLUMN facts {self.db.blob}")
 
     def close(self) -> None:  # noqa: D102
         super().close()

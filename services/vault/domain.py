@@ -166,14 +166,45 @@ class VaultRecord(Aggregate):
         """The record id is the aggregate id."""
         return record_id
 
-    @event("RecordStored")
+    class RecordStored(Aggregate.Created):
+        """A record was stored. Clear: ``subject_ref``, ``generation``, ``category`` and ``form``
+        (what audit needs: which shred covers the record). Sealed: ``facts``, base64 of an
+        AES-256-GCM blob (:func:`shared.crypto.seal` layout) under the DEK of the record's key
+        group, associated data ``b"facts|" + record_id``, holding the JSON object ``received_at``,
+        ``occurred_at`` (ISO 8601 UTC or null), ``size_bytes``, ``interaction_id`` and ``region``
+        (see :mod:`services.vault.records`). Shredding the subject destroys that DEK, so after an
+        erasure the log no longer tells when each interaction happened, was received, how large
+        it was, or which records formed one interaction.
+
+        v1 carried those facts in clear. History stays as it is (an event log is evidence and is
+        never rewritten): a v1 event read back is upcast to v2 with ``facts`` empty, and its clear
+        values dropped from the domain object; they stay in the stored v1 event, readable with the
+        event cipher (README, erasure: what is kept).
+        """
+
+        class_version = 2
+        record_id: uuid.UUID
+        subject_ref: str
+        generation: int
+        category: str
+        form: str
+        facts: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            """v1 -> v2: the clear per-record facts are not carried forward; nothing is sealed."""
+            for name in ("region", "interaction_id", "received_at", "size_bytes", "occurred_at"):
+                state.pop(name, None)
+            state["facts"] = ""
+
+    @event(RecordStored)
     def __init__(self, record_id: uuid.UUID, subject_ref: str, generation: int, category: str,
-                 form: str, region: str, interaction_id: str, received_at: dt.datetime,
-                 size_bytes: int, occurred_at: dt.datetime | None = None) -> None:
+                 form: str, facts: str) -> None:
         self.subject_ref = subject_ref
         self.generation = generation
         self.category = category
         self.form = form
+        self.facts = facts
         self.purged = False
 
     @event("RecordRead")

@@ -14,7 +14,7 @@ from typing import Any
 
 from services.vault.domain import CATEGORIES, SESSION_CATEGORY, KeyGroups, SubjectKeyring, check_subject_ref
 from services.vault.keys import ALL, KeyHierarchy
-from services.vault.records import now
+from services.vault.records import forget_rows, now
 from shared.errors import require
 from shared.store import SqlStore
 
@@ -123,8 +123,10 @@ class ErasureUseCases:
         """Delete the ciphertext of shredded key generations (undecryptable already); returns rows.
 
         Erasure itself is the DEK's destruction; this removes the residue afterwards, in the
-        background, so that an erasure costs the same for 10 or 10,000 records. Crash-safe: it
-        finds its work from the store (live rows whose DEK no longer exists).
+        background, so that an erasure costs the same for 10 or 10,000 records. The rows go
+        (:func:`forget_rows`: no size, time or interaction id is left, only the record id in
+        ``gone``). Crash-safe: it finds its work from the store (live rows whose DEK no longer
+        exists).
         """
         with self.lock:
             live = self.db.execute("SELECT DISTINCT subject_ref, generation, category FROM records "
@@ -139,9 +141,7 @@ class ErasureUseCases:
                 where = "subject_ref=? AND generation=? AND category=? AND state IN ('stored','pending')"
                 args = (subject_ref, generation, category)
                 done += len(tx.execute(f"SELECT record_id FROM records WHERE {where}", args))
-                tx.execute(f"DELETE FROM blobs WHERE record_id IN (SELECT record_id FROM records WHERE {where})",
-                           args)
-                tx.execute(f"UPDATE records SET state='erased' WHERE {where}", args)
+                forget_rows(tx, where, [args])
         if done:
             self.db.scrub()
         return done

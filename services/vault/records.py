@@ -2,13 +2,22 @@
 
 Mixed into :class:`services.vault.application.VaultApplication`, which provides ``db`` (the record
 store), ``keyring`` (:class:`KeyHierarchy`), ``lock``, ``repository`` and ``save``. Ciphertext goes
-to the record store (deletable); the event log gets only ids and facts. Store order for crash
-safety: rows are written ``pending``, then events are saved, then rows are marked ``stored``; a
-retry of a ``pending`` row checks the log and completes it.
+to the record store (deletable); the event log gets only ids, the audit facts (subject_ref,
+generation, category, form) and the per-record facts sealed under the record's DEK (``facts``:
+received and occurred times, size, interaction id, region; see ``RecordStored``). Store order for
+crash safety: rows are written ``pending``, then events are saved, then rows are marked
+``stored``; a retry of a ``pending`` row checks the log and completes it.
+
+A purged or erased record leaves no row behind: its ``records`` and ``blobs`` rows are deleted
+(the SQLite store zeroes freed pages, ``PRAGMA secure_delete=ON``, and truncates its WAL; see
+:mod:`shared.store` for PostgreSQL) and only its id goes to ``gone``, so that a retried store of
+it is still answered "duplicate". Retention learns collection times from
+:meth:`RecordUseCases.record_facts`, answered from the sealed facts while the key lives.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
@@ -35,6 +44,8 @@ from shared.errors import InvalidArgument, PermissionDenied, require
 from shared.store import SqlStore
 
 STORED, DUPLICATE, ERASED = "stored", "duplicate", "erased"
+RECORD_COLUMNS = ("record_id, subject_ref, generation, category, form, region, interaction_id, "
+                  "received_at, stored_at, size_bytes, state, facts")
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,37 @@ def now() -> dt.datetime:
 
 def _aad(record_id: str, subject_ref: str, category: str, form: str) -> bytes:
     return f"{record_id}|{subject_ref}|{category}|{form}".encode()
+
+
+def _facts_aad(record_id: str) -> bytes:
+    return f"facts|{record_id}".encode()
+
+
+@dataclass(frozen=True)
+class RecordFacts:
+    """What retention needs of a live record: ``received_at`` and ``collected_at`` (UTC; the
+    interaction's own time, never later than received_at) and its ``interaction_id``."""
+
+    record_id: str
+    received_at: dt.datetime
+    collected_at: dt.datetime
+    interaction_id: str
+
+
+def seal_facts(dek: bytes, r: RecordIn) -> bytes:
+    """The record's per-interaction facts sealed under ``dek`` (AES-256-GCM, associated data
+    ``b"facts|" + record_id``): JSON ``received_at``, ``occurred_at`` (ISO 8601 UTC or null; never
+    later than received_at), ``size_bytes``, ``interaction_id``, ``region``."""
+    occurred = min(r.occurred_at or r.received_at, r.received_at)
+    plain = json.dumps({"received_at": r.received_at.isoformat(), "occurred_at": occurred.isoformat(),
+                        "size_bytes": len(r.content), "interaction_id": r.interaction_id,
+                        "region": r.region}, sort_keys=True).encode()
+    return seal(dek, plain, _facts_aad(r.record_id))
+
+
+def open_facts(dek: bytes, record_id: str, blob: bytes) -> dict[str, Any]:
+    """The JSON object of :func:`seal_facts`; raises DecryptionError on a wrong key or tampering."""
+    return dict(json.loads(open_sealed(dek, blob, _facts_aad(record_id))))
 
 
 
@@ -168,7 +210,7 @@ class RecordUseCases:
                 if state == "pending" and uuid.UUID(r.record_id) in self.repository:
                     state = "stored"
                     self.db.execute("UPDATE records SET state='stored' WHERE record_id=?", (r.record_id,))
-                if state in ("stored", "purged", "erased"):
+                if state in ("stored", "purged", "erased", "gone"):
                     outcomes.append(DUPLICATE)
                     continue
                 try:
@@ -179,20 +221,23 @@ class RecordUseCases:
                     continue
                 dek = self.keyring.dek(r.subject_ref, generation, self.groups.of(r.category))
                 blob = seal(dek, r.content, _aad(r.record_id, r.subject_ref, r.category, r.form))
+                facts = seal_facts(dek, r)
                 if state is None:
                     rows.append((r.record_id, r.subject_ref, generation, r.category, r.form,
                                  r.region, r.interaction_id, r.received_at.isoformat(),
-                                 stored_at.isoformat(), len(r.content), "pending"))
+                                 stored_at.isoformat(), len(r.content), "pending", facts))
+                else:
+                    self.db.execute("UPDATE records SET facts=? WHERE record_id=?",
+                                    (facts, r.record_id))
                 blobs.append((r.record_id, blob))
                 new_records.append(VaultRecord(
                     record_id=uuid.UUID(r.record_id), subject_ref=r.subject_ref,
-                    generation=generation, category=r.category, form=r.form, region=r.region,
-                    interaction_id=r.interaction_id, received_at=r.received_at,
-                    occurred_at=min(r.occurred_at or r.received_at, r.received_at),
-                    size_bytes=len(r.content)))
+                    generation=generation, category=r.category, form=r.form,
+                    facts=base64.b64encode(facts).decode("ascii")))
                 outcomes.append(STORED)
             with self.db.transaction() as tx:
-                tx.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+                tx.executemany(f"INSERT INTO records ({RECORD_COLUMNS}) "
+                               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
                 tx.executemany("INSERT OR REPLACE INTO blobs VALUES (?, ?)"
                                if tx.blob == "BLOB" else
                                "INSERT INTO blobs VALUES (?, ?) ON CONFLICT (record_id) DO UPDATE SET blob=EXCLUDED.blob",
@@ -212,6 +257,9 @@ class RecordUseCases:
             for rid, state in self.db.execute(
                     f"SELECT record_id, state FROM records WHERE record_id IN ({marks})", chunk):
                 states[rid] = state
+            for (rid,) in self.db.execute(
+                    f"SELECT record_id FROM gone WHERE record_id IN ({marks})", chunk):
+                states[rid] = "gone"
         return states
 
     def _decrypt(self, rows: list[tuple], purpose: str, request_id: str) -> list[RecordOut]:
@@ -268,8 +316,7 @@ class RecordUseCases:
             if not live:
                 return 0
             with self.db.transaction() as tx:
-                tx.executemany("DELETE FROM blobs WHERE record_id=?", [(r,) for r in live])
-                tx.executemany("UPDATE records SET state='purged' WHERE record_id=?", [(r,) for r in live])
+                forget_rows(tx, "record_id=?", [(r,) for r in live])
             self.db.scrub()
             purged = []
             for rid in live:
@@ -278,3 +325,41 @@ class RecordUseCases:
                 purged.append(record)
             self.save(*purged)
             return len(live)
+
+    def record_facts(self, record_ids: list[str]) -> list[RecordFacts]:
+        """Retention facts of the live records among ``record_ids``, opened from their sealed
+        facts while the key lives; erased, purged, unknown and undecryptable records are absent.
+        A record stored before sealed facts (no ``facts`` value) answers from its row:
+        collected_at = received_at. Records no event (no content is read)."""
+        out: list[RecordFacts] = []
+        with self.lock:
+            for i in range(0, len(record_ids), 500):
+                chunk = record_ids[i:i + 500]
+                rows = self.db.execute(
+                    "SELECT record_id, subject_ref, generation, category, interaction_id, "
+                    "received_at, facts FROM records WHERE state IN ('stored','pending') AND "
+                    f"record_id IN ({','.join('?' * len(chunk))})", chunk)
+                for rid, subject_ref, generation, category, iid, received, sealed in rows:
+                    if sealed is None:
+                        at = dt.datetime.fromisoformat(received)
+                        out.append(RecordFacts(rid, at, at, iid))
+                        continue
+                    try:
+                        dek = self.keyring.dek(subject_ref, generation, self.groups.of(category))
+                        facts = open_facts(dek, rid, bytes(sealed))
+                    except (KeyDestroyed, DecryptionError):
+                        continue
+                    out.append(RecordFacts(
+                        rid, dt.datetime.fromisoformat(facts["received_at"]),
+                        dt.datetime.fromisoformat(facts["occurred_at"] or facts["received_at"]),
+                        str(facts["interaction_id"])))
+        return out
+
+
+def forget_rows(tx: SqlStore, where: str, args: list[tuple[Any, ...]]) -> None:
+    """Delete the ``records`` and ``blobs`` rows matching ``where`` (one statement per argument
+    tuple), keeping only their ids in ``gone`` (no subject, time or size)."""
+    sub = f"SELECT record_id FROM records WHERE {where}"
+    tx.executemany(f"INSERT INTO gone (record_id) {sub} ON CONFLICT (record_id) DO NOTHING", args)
+    tx.executemany(f"DELETE FROM blobs WHERE record_id IN ({sub})", args)
+    tx.executemany(f"DELETE FROM records WHERE {where}", args)

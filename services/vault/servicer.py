@@ -117,6 +117,13 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
                                                     request.purpose, request.subject_ref)
         return vault_pb2.TransferResponse(released=released, refusal_reason=reason, records=count)
 
+    def GetRecordFacts(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
+        require(len(request.record_ids) <= MAX_ITEMS, "too many ids", "BATCH_TOO_LARGE")
+        return vault_pb2.GetRecordFactsResponse(facts=[vault_pb2.RecordFacts(
+            record_id=f.record_id, received_at=to_timestamp(f.received_at),
+            collected_at=to_timestamp(f.collected_at), interaction_id=f.interaction_id)
+            for f in self.app.record_facts(list(request.record_ids))])
+
     def RotateKey(self, request: Any, context: Any) -> Any:  # noqa: N802, D102
         require(request.scope != vault_pb2.KEY_SCOPE_UNSPECIFIED, "scope is required",
                 "SCOPE_MISSING")

@@ -73,7 +73,8 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
     keys = FileKeySource(settings.key_dir)
     vault = VaultApplication(settings, keys, buckets=4)
     rpc = VaultPurgeOverRpc(vault, settings)
-    retention = RetentionApplication(settings, keys, purge=rpc.purge)
+    retention = RetentionApplication(settings, keys, purge=rpc.purge, record_facts=lambda ids: {
+        f.record_id: (f.collected_at, f.interaction_id) for f in vault.record_facts(ids)})
     yield {"vault": vault, "rpc": rpc, "retention": retention, "settings": settings}
     retention.close()
     vault.close()

@@ -28,7 +28,7 @@ def _schedule(app: RetentionApplication, count: int) -> None:
         for n in range(start, min(count, start + 500)):
             app.on_vault_event(UpstreamEvent(n, "RecordStored", str(uuid.uuid4()), {
                 "subject_ref": f"sr_{n % 97:032x}", "category": "user.content", "form": "original",
-                "interaction_id": f"i-{n}", "received_at": T0.isoformat(), "generation": 1}), batch)
+                "generation": 1, "facts": ""}), batch)
         app.save(*batch.aggregates.values())
 
 
@@ -41,7 +41,8 @@ def _retained_by_retention_code() -> int:
 
 def test_memory_held_by_retention_does_not_grow_with_stored_records(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "var", key_dir=tmp_path / "keys")
-    app = RetentionApplication(settings, FileKeySource(settings.key_dir))
+    app = RetentionApplication(settings, FileKeySource(settings.key_dir),  # the vault's facts:
+                               record_facts=lambda ids: {r: (T0, "i") for r in ids})
     tracemalloc.start()
     try:
         _schedule(app, 600)

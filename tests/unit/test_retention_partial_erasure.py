@@ -25,7 +25,10 @@ SUBJECT = "sr_" + "c" * 32
 @pytest.fixture()
 def retention(tmp_path: Path) -> RetentionApplication:
     settings = Settings(data_dir=tmp_path / "var", key_dir=tmp_path / "keys")
-    app = RetentionApplication(settings, FileKeySource(settings.key_dir), purge=lambda ids, _: len(ids))
+    facts: dict[str, tuple[dt.datetime, str]] = {}  # the vault's answers (GetRecordFacts)
+    app = RetentionApplication(settings, FileKeySource(settings.key_dir), purge=lambda ids, _: len(ids),
+                               record_facts=lambda ids: {r: facts[r] for r in ids if r in facts})
+    app.facts = facts
     yield app
     app.close()
 
@@ -39,9 +42,10 @@ def _vault_event(app: RetentionApplication, kind: str, originator: str, **attrs:
 def _store(app: RetentionApplication, category: str, generation: int,
            received_at: dt.datetime = T0) -> str:
     rid = str(uuid.uuid4())
+    if hasattr(app, "facts"):
+        app.facts[rid] = (received_at, "i-1")
     _vault_event(app, "RecordStored", rid, subject_ref=SUBJECT, category=category,
-                 form="metadata", interaction_id="i-1", received_at=received_at.isoformat(),
-                 generation=generation)
+                 form="metadata", generation=generation, facts="")
     return rid
 
 
@@ -117,11 +121,17 @@ def test_v1_events_upcast_to_unknown_generation_and_full_erasure() -> None:
     assert forgotten == {"generation": 0, "kept_categories": []}
 
 
-def test_an_index_from_before_generations_gains_the_column_once(tmp_path: Path) -> None:
+def test_an_index_from_an_older_schema_is_rebuilt_from_the_log_once(tmp_path: Path) -> None:
+    """An index that kept times from the log (no ``facts`` column) is dropped and rebuilt from
+    the log: its old rows (with their clear times) are gone, the log's schedules come back with
+    no time until the vault answers."""
     settings = Settings(data_dir=tmp_path / "var", key_dir=tmp_path / "keys")
+    app = RetentionApplication(settings, FileKeySource(settings.key_dir))
+    rid = _store(app, "user.content", 1)
+    app.close()
     path = settings.service_dir("retention") / "index.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path)
+    db.execute("DROP TABLE schedules")
     db.execute("""CREATE TABLE schedules (
         record_id TEXT PRIMARY KEY, subject_ref TEXT NOT NULL, category TEXT NOT NULL,
         form TEXT NOT NULL, rule TEXT NOT NULL, interaction_id TEXT NOT NULL,
@@ -131,7 +141,10 @@ def test_an_index_from_before_generations_gains_the_column_once(tmp_path: Path) 
                "'i-0', 0, NULL, 'scheduled', 1, '')", (SUBJECT,))
     db.commit()
     db.close()
-    for _ in range(2):  # a second start-up must not add it again
+    for _ in range(2):  # a second start-up keeps the rebuilt index
         app = RetentionApplication(settings, FileKeySource(settings.key_dir))
-        assert app.index.schedule("r-old")["generation"] == 0
+        assert app.index.schedule("r-old") is None
+        rebuilt = app.index.schedule(rid)
+        assert rebuilt is not None and rebuilt["state"] == "scheduled"
+        assert rebuilt["stored_at"] is None and rebuilt["interaction_id"] is None
         app.close()

@@ -23,6 +23,10 @@ class FakeVault:
     def __init__(self) -> None:
         self.purged: list[str] = []
         self.aggregated: list[tuple[str, str]] = []
+        self.facts: dict[str, tuple[dt.datetime, str]] = {}  # the live records' sealed facts
+
+    def record_facts(self, ids: list[str]) -> dict[str, tuple[dt.datetime, str]]:
+        return {rid: self.facts[rid] for rid in ids if rid in self.facts and rid not in self.purged}
 
     def read(self, ids: list[str]) -> list[tuple[str, str]]:
         return [(f"sr_{'0' * 32}", "redacted text about gardening") for _ in ids]
@@ -41,18 +45,26 @@ def retention(tmp_path: Path) -> tuple[RetentionApplication, FakeVault]:
     fake = FakeVault()
     settings = Settings(data_dir=tmp_path / "var", key_dir=tmp_path / "keys")
     app = RetentionApplication(settings, FileKeySource(settings.key_dir), fake.read,
-                               fake.aggregate, fake.purge)
+                               fake.aggregate, fake.purge, fake.record_facts)
+    app.fake = fake
     yield app, fake
     app.close()
 
 
 def _store(app: RetentionApplication, subject: str, category: str, form: str,
-           interaction: str = "i-1") -> str:
+           interaction: str = "i-1", collected: dt.datetime | None = T0) -> str:
+    """A RecordStored v2 as the vault records it (no clear time); the vault's facts answer the
+    collection time (None: the vault no longer has the record, e.g. erased)."""
     rid = str(uuid.uuid4())
+    if getattr(app, "fake", None) is None:  # an app wired without a facts source: answer here
+        app.fake = FakeVault()
+        app.record_facts = app.record_facts or app.fake.record_facts
+    if collected is not None:
+        app.fake.facts[rid] = (collected, interaction)
     batch = Batch(app)
     app.on_vault_event(UpstreamEvent(1, "RecordStored", rid, {
-        "subject_ref": subject, "category": category, "form": form, "interaction_id": interaction,
-        "received_at": T0.isoformat(), "generation": 1}), batch)
+        "subject_ref": subject, "category": category, "form": form, "generation": 1,
+        "facts": "c2VhbGVk"}), batch)
     app.save(*batch.aggregates.values())
     return rid
 
@@ -124,7 +136,8 @@ def test_an_erased_subject_schedules_close_even_when_records_arrive_late(retenti
     subject = "sr_" + "6" * 32
     _store(app, subject, "user.content", "original")
     assert app.forget_subject(subject, "erase-1", T0 + DAY) == 1
-    _store(app, subject, "system.operations", "metadata")  # received before the erasure
+    _store(app, subject, "system.operations", "metadata",  # received before the erasure:
+           collected=None)                               # shredded, the vault has no facts
     assert app.sweep(T0 + 400 * DAY)["expired"] == 0 and vault.purged == []
     assert {s["state"] for s in app.list_schedules(subject)} == {"erased"}
 
@@ -133,10 +146,11 @@ def test_schedules_survive_a_restart(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "var", key_dir=tmp_path / "keys")
     keys = FileKeySource(settings.key_dir)
     fake = FakeVault()
-    app = RetentionApplication(settings, keys, fake.read, fake.aggregate, fake.purge)
+    app = RetentionApplication(settings, keys, fake.read, fake.aggregate, fake.purge, fake.record_facts)
+    app.fake = fake
     _store(app, "sr_" + "7" * 32, "user.content", "original")
     app.close()
-    again = RetentionApplication(settings, keys, fake.read, fake.aggregate, fake.purge)
+    again = RetentionApplication(settings, keys, fake.read, fake.aggregate, fake.purge, fake.record_facts)
     assert again.sweep(T0 + 31 * DAY)["expired"] == 1
     again.close()
 
@@ -156,13 +170,7 @@ def test_holds_extend_only_what_the_policy_lets_them_extend(retention) -> None:
 
 def test_the_retention_clock_starts_when_the_data_was_collected(retention) -> None:
     app, vault = retention
-    rid = str(uuid.uuid4())
-    batch = Batch(app)
-    app.on_vault_event(UpstreamEvent(1, "RecordStored", rid, {
-        "subject_ref": "sr_" + "9" * 32, "category": "user.content", "form": "original",
-        "interaction_id": "i-old", "received_at": (T0 + 20 * DAY).isoformat(),
-        "occurred_at": T0.isoformat(), "generation": 1}), batch)
-    app.save(*batch.aggregates.values())
+    rid = _store(app, "sr_" + "9" * 32, "user.content", "original", "i-old", collected=T0)
     assert app.sweep(T0 + 31 * DAY)["expired"] == 1 and vault.purged == [rid]
 
 
