@@ -3,8 +3,13 @@
 For each backend (SQLite, then PostgreSQL when reachable) a fresh deployment is started with
 ``lethe up``; the same generated interactions (prompts of up to 100 words) are
 1. anonymized in-process with the detection engine's batch path (the expensive step, baseline);
-2. ingested with one streaming call (``IngestStream``): interactions per second;
-3. ingested one per call by 32 concurrent unary clients: p50 and p99 latency in ms.
+2. ingested with one streaming call (``IngestStream``, acknowledged once de-identified):
+   interactions per second;
+3. ingested one per call by 32 concurrent unary clients, first acknowledged once de-identified
+   (``ACKNOWLEDGE_DEIDENTIFIED``, the old behaviour), then acknowledged once durably queued
+   (``ACKNOWLEDGE_DURABLE``, the default): p50 and p99 latency in ms of each, the acknowledgement
+   rate, and for the durable run the end-to-end rate (from the first call until the queue is empty,
+   i.e. everything de-identified and stored), in the same run on the same deployment.
 The ratio e2e rate / in-process anonymization rate shows what the service mesh costs.
 """
 
@@ -74,24 +79,33 @@ def _run_backend(backend: str, stream_items: list[Any], unary_items: list[Any]) 
         warm = _interactions(64, seed=99)
         stub.Ingest(ingestion_pb2.IngestRequest(interactions=warm), timeout=120)
         began = time.perf_counter()
-        resp = stub.IngestStream((ingestion_pb2.IngestStreamRequest(interaction=i) for i in stream_items),
-                                 timeout=600)
+        deidentified = ingestion_pb2.ACKNOWLEDGE_DEIDENTIFIED
+        resp = stub.IngestStream((ingestion_pb2.IngestStreamRequest(interaction=i, acknowledge=deidentified)
+                                  for i in stream_items), timeout=600)
         stream_rate = len(stream_items) / (time.perf_counter() - began)
         assert sum(r.outcome == ingestion_pb2.INGEST_OUTCOME_STORED for r in resp.results) == len(stream_items)
 
-        def one(item: Any) -> float:
+        def one(item: Any, acknowledge: int) -> float:
             t = time.perf_counter()
-            stub.Ingest(ingestion_pb2.IngestRequest(interactions=[item]), timeout=60)
+            stub.Ingest(ingestion_pb2.IngestRequest(interactions=[item], acknowledge=acknowledge),
+                        timeout=60)
             return (time.perf_counter() - t) * 1000
 
-        with ThreadPoolExecutor(CLIENTS) as pool:
-            began = time.perf_counter()
-            latencies = sorted(pool.map(one, unary_items))
-            unary_rate = len(unary_items) / (time.perf_counter() - began)
+        figures: dict[str, float] = {"stream_rate_per_s": stream_rate}
+        for name, mode, items in (("deidentified", deidentified, unary_items[0]),
+                                  ("durable", ingestion_pb2.ACKNOWLEDGE_DURABLE, unary_items[1])):
+            with ThreadPoolExecutor(CLIENTS) as pool:
+                began = time.perf_counter()
+                latencies = sorted(pool.map(lambda item: one(item, mode), items))
+                acked = time.perf_counter() - began
+            _wait_drained(backend, env)
+            done = time.perf_counter() - began
+            figures.update({f"{name}_ack_rate_per_s": len(items) / acked,
+                            f"{name}_rate_per_s": len(items) / done,
+                            f"{name}_p50_ms": statistics.median(latencies),
+                            f"{name}_p99_ms": latencies[int(0.99 * (len(latencies) - 1))]})
         peers.close()
-        return {"stream_rate_per_s": stream_rate, "unary_rate_per_s": unary_rate,
-                "p50_ms": statistics.median(latencies),
-                "p99_ms": latencies[int(0.99 * (len(latencies) - 1))]}
+        return figures
     finally:
         _lethe(env, "down")
         if backend == "postgres":
@@ -100,6 +114,29 @@ def _run_backend(backend: str, stream_items: list[Any], unary_items: list[Any]) 
                 for s in ("ingestion", "anonymization", "vault", "retention", "rights"):
                     db.execute(f'DROP SCHEMA IF EXISTS "{env["LETHE_POSTGRES_SCHEMA_PREFIX"]}_{s}" CASCADE')
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _queued(backend: str, env: dict[str, str]) -> int:
+    """Interactions acknowledged and not yet de-identified (ingestion's pending queue)."""
+    if backend == "postgres":
+        import psycopg
+        with psycopg.connect(host="127.0.0.1", user="postgres", dbname="test") as db:
+            schema = f'{env["LETHE_POSTGRES_SCHEMA_PREFIX"]}_ingestion'
+            return int(db.execute(f'SELECT COUNT(*) FROM "{schema}".pending').fetchone()[0])
+    import sqlite3
+    db = sqlite3.connect(f"file:{Path(env['LETHE_DATA_DIR']) / 'ingestion' / 'pending.db'}?mode=ro",
+                         uri=True)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
+    finally:
+        db.close()
+
+
+def _wait_drained(backend: str, env: dict[str, str], timeout_s: float = 600) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _queued(backend, env) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _queued(backend, env) == 0, "the ingest queue did not drain"
 
 
 def _postgres_up() -> bool:
@@ -118,13 +155,20 @@ def main() -> dict[str, Any]:
         if backend == "postgres" and not _postgres_up():
             print("postgres: not reachable on 127.0.0.1:5432, skipped")
             continue
+        seeds = (4, 5) if backend == "postgres" else (2, 6)
         r = _run_backend(backend, _interactions(N_STREAM, seed=3 if backend == "postgres" else 1),
-                         _interactions(N_UNARY, seed=4 if backend == "postgres" else 2))
+                         [_interactions(N_UNARY, seed=s) for s in seeds])
         r["stream_ratio"] = r["stream_rate_per_s"] / anon
+        r["durable_vs_deidentified_rate"] = r["durable_rate_per_s"] / r["deidentified_rate_per_s"]
         results[backend] = r
         print(f"{backend:8} streaming ingest {r['stream_rate_per_s']:8.1f}/s (ratio {r['stream_ratio']:.2f} "
-              f"of in-process anonymization); {CLIENTS} unary clients {r['unary_rate_per_s']:.1f}/s, "
-              f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
+              f"of in-process anonymization)")
+        for mode in ("deidentified", "durable"):
+            print(f"{backend:8} {CLIENTS} unary clients, ack {mode:12}: p50 {r[mode + '_p50_ms']:6.1f} ms, "
+                  f"p99 {r[mode + '_p99_ms']:6.1f} ms, acks {r[mode + '_ack_rate_per_s']:6.1f}/s, "
+                  f"stored {r[mode + '_rate_per_s']:6.1f}/s")
+        print(f"{backend:8} durable/deidentified end-to-end throughput: "
+              f"{r['durable_vs_deidentified_rate']:.2f}")
     return results
 
 
