@@ -62,8 +62,13 @@ def read_logs(peers: Peers) -> dict[str, list[Entry]]:
 
 
 class _GatewayStore(LetheApplication):
-    """The gateway's event store, opened to be read (events decode by their recorded topics)."""
+    """The gateway's event store, opened to be read (events decode by their recorded topics).
 
+    ``name`` is the gateway application's (``services/gateway/record.py`` ``GatewayLog``): on
+    PostgreSQL the events table is named after it (``gatewaylog_events``).
+    """
+
+    name = "GatewayLog"
     service = GATEWAY
 
 
@@ -76,7 +81,7 @@ def _gateway_store_present(settings: Settings) -> bool:
     with psycopg.connect(host=pg.get("POSTGRES_HOST"), port=pg.get("POSTGRES_PORT"),
                          dbname=pg.get("POSTGRES_DBNAME"), user=pg.get("POSTGRES_USER"),
                          password=pg.get("POSTGRES_PASSWORD") or None) as db:
-        table = f'"{settings.schema(GATEWAY)}".stored_events'
+        table = f'"{settings.schema(GATEWAY)}".{_GatewayStore.name.lower()}_events'
         return db.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is not None
 
 
