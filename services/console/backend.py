@@ -27,10 +27,13 @@ from shared.gen.lethe.v1 import (
     vault_pb2,
     vault_pb2_grpc,
 )
+from shared.ids import stable_id
 from shared.keysource import FileKeySource
 
 TIMEOUT_S = 30.0
 UTC = dt.timezone.utc
+PAGE_SIZE = 50  # requests per page of the queue
+LOG_WINDOW = 500  # events per page of a log read from its end
 
 
 class BackendError(Exception):
@@ -60,7 +63,8 @@ def request_dict(r: Any) -> dict[str, Any]:
             "received_at": r.received_at.ToDatetime(tzinfo=UTC), "due_at": due,
             "closed_at": r.closed_at.ToDatetime(tzinfo=UTC) if r.HasField("closed_at") else None,
             "days_left": (due - dt.datetime.now(UTC)).days, "overdue": r.overdue,
-            "reason": r.reason, "purpose": r.purpose, "duplicate_of": r.duplicate_of}
+            "reason": r.reason, "purpose": r.purpose, "duplicate_of": r.duplicate_of,
+            "exemption": r.exemption}
 
 
 class Backend:
@@ -78,10 +82,14 @@ class Backend:
         return events_pb2_grpc.EventLogServiceStub(self.peers.channel(service))
 
     # requests
-    def list_requests(self, include_closed: bool) -> list[dict[str, Any]]:
-        """Requests, overdue first (the rights service's order)."""
-        resp = _call(self.rights.ListRequests, rights_pb2.ListRequestsRequest(include_closed=include_closed))
-        return [request_dict(r) for r in resp.requests]
+    def list_requests(self, include_closed: bool, page_token: str = "",
+                      page_size: int = PAGE_SIZE) -> dict[str, Any]:
+        """One page of requests, overdue first (the rights service's order): ``rows``, ``next``
+        (token of the next page, "" on the last), ``total`` and ``overdue`` (all pages)."""
+        resp = _call(self.rights.ListRequests, rights_pb2.ListRequestsRequest(
+            include_closed=include_closed, page_size=page_size, page_token=page_token))
+        return {"rows": [request_dict(r) for r in resp.requests], "next": resp.next_page_token,
+                "total": resp.total_size, "overdue": resp.overdue_size}
 
     def get_request(self, request_id: str) -> dict[str, Any]:
         """One request."""
@@ -92,6 +100,20 @@ class Backend:
         """Extend once; the rights service enforces the law's limits."""
         return request_dict(_call(self.rights.ExtendRequest, rights_pb2.ExtendRequestRequest(
             request_id=request_id, reason=reason)).request)
+
+    def deny(self, request_id: str, exemption: str, reason: str) -> dict[str, Any]:
+        """Deny citing an exemption of the policy; the rights service checks law, kind and state.
+        The action id derives from the decision, so a form sent twice is one denial."""
+        action = str(stable_id("console-deny", request_id, exemption, reason))
+        return request_dict(_call(self.rights.DenyRequest, rights_pb2.DenyRequestRequest(
+            request_id=action, subject_request_id=request_id, exemption=exemption,
+            reason=reason)).request)
+
+    def complete(self, request_id: str, reason: str) -> dict[str, Any]:
+        """Mark an access or objection request done, with what was done (one per decision)."""
+        action = str(stable_id("console-complete", request_id, reason))
+        return request_dict(_call(self.rights.CompleteRequest, rights_pb2.CompleteRequestRequest(
+            request_id=action, subject_request_id=request_id, reason=reason)).request)
 
     def evidence(self, request_id: str) -> dict[str, Any]:
         """The request's events with inclusion proofs (``lethe.audit-proof/v1``, checked offline)."""
@@ -122,11 +144,27 @@ class Backend:
         except grpc.RpcError as exc:
             raise BackendError(exc.code().name, exc.details() or "") from None
 
+    def read_log_page(self, service: str, upto: int = 0,
+                      window: int = LOG_WINDOW) -> tuple[list[Any], int]:
+        """The last ``window`` events of one log up to position ``upto`` (0: its end), as audit
+        entries in log order, and the ``upto`` of the page before them (0: none): at most
+        ``window`` events are read, whatever the log's size."""
+        size = _call(self.logs(service).GetLogInfo, events_pb2.GetLogInfoRequest()).size
+        end = min(upto, size) if upto > 0 else size
+        start = max(0, end - window)
+        stream = self.logs(service).ReadEvents(events_pb2.ReadEventsRequest(
+            after_position=start, limit=end - start), timeout=TIMEOUT_S)
+        try:
+            entries = [audit_mod.entry_of(service, r.event) for r in stream] if end > start else []
+        except grpc.RpcError as exc:
+            raise BackendError(exc.code().name, exc.details() or "") from None
+        return entries, start
+
     def read_log(self, service: str) -> list[Any]:
-        """One service's log as audit entries."""
+        """One service's log as audit entries (all of it: for folds that need every event)."""
         stream = self.logs(service).ReadEvents(events_pb2.ReadEventsRequest(), timeout=600)
         try:
-            return [audit_mod._entry(service, r.event) for r in stream]
+            return [audit_mod.entry_of(service, r.event) for r in stream]
         except grpc.RpcError as exc:
             raise BackendError(exc.code().name, exc.details() or "") from None
 
