@@ -15,6 +15,7 @@ refused rather than answered and lost).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -60,6 +61,7 @@ class Gateway:
                   Route("/v1/models", self.models, methods=["GET"]),
                   Route("/healthz", self.health, methods=["GET"])]
 
+        @contextlib.asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
             timeout = httpx.Timeout(self.config.upstream_timeout_s, connect=10.0)
             async with httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=200)) as c:

@@ -13,6 +13,7 @@ from typing import Callable
 from .coordination import coordinated_persons
 from .house_numbers import attach_house_numbers
 from .name_propagation import propagate_person_names
+from ..languages.label_words import drop_label_words
 
 Heuristic = Callable[[str, list, list], list]
 
@@ -20,4 +21,5 @@ HEURISTICS: dict[str, Heuristic] = {
     "coordinated_persons": coordinated_persons,
     "propagate_person_names": propagate_person_names,
     "house_numbers": attach_house_numbers,
+    "label_words": drop_label_words,  # languages other than English: labels are never names
 }

@@ -31,8 +31,29 @@ from .street_address import LetheStreetAddressRecognizer
 from .titled_name import LetheTitledNameRecognizer
 from .url import LetheUrlRecognizer
 from .us_ssn import LetheUsSsnRecognizer
+# Languages other than English (national identifiers with their checksums first: they win ties).
+from .de_steuer_id import LetheDeSteuerIdRecognizer
+from .es_dni import LetheEsDniRecognizer
+from .eu_address import LetheEuAddressRecognizer
+from .eu_cue_name import LetheEuCueNameRecognizer
+from .es_nie import LetheEsNieRecognizer
+from .fr_nir import LetheFrNirRecognizer
+from .it_codice_fiscale import LetheItCodiceFiscaleRecognizer
+from .nl_bsn import LetheNlBsnRecognizer
+from .pt_nif import LethePtNifRecognizer
+from .spacy_fr import LetheSpacyFrRecognizer
 
 RECOGNIZERS: dict[str, type[EntityRecognizer]] = {
+    "de_steuer_id": LetheDeSteuerIdRecognizer,
+    "fr_nir": LetheFrNirRecognizer,
+    "es_dni": LetheEsDniRecognizer,
+    "es_nie": LetheEsNieRecognizer,
+    "it_codice_fiscale": LetheItCodiceFiscaleRecognizer,
+    "nl_bsn": LetheNlBsnRecognizer,
+    "pt_nif": LethePtNifRecognizer,
+    "eu_cue_name": LetheEuCueNameRecognizer,
+    "eu_address": LetheEuAddressRecognizer,
+    "spacy_fr": LetheSpacyFrRecognizer,
     "email": LetheEmailRecognizer,
     "encoded_email": LetheEncodedEmailRecognizer,
     "phone": LethePhoneRecognizer,
