@@ -7,6 +7,7 @@ from typing import Optional
 
 import re
 
+from ..languages.national_ids import invalid_national_id
 from ..structured import NOT_PERSONAL, key_before, key_meaning
 from .base import LetheRegexRecognizer, cue_regex, has_cue
 
@@ -50,6 +51,8 @@ class LetheIdNumberRecognizer(LetheRegexRecognizer):
         if key and key_meaning(key) == NOT_PERSONAL and not _PERSONAL_KEY.search(key):
             return None  # ``"id": 905521971``, ``"order_id": ...``: a record's id, not a person's
         value = text[start:end]
+        if invalid_national_id(text, start, end):
+            return None  # a national identifier's shape and cue, but its checksum fails
         if not cue or len(value.replace(" ", "")) < 5 or " " in value and not value.replace(" ", "").isalnum():
             return None
         return 0.6

@@ -1,0 +1,33 @@
+"""The shared shape of the national identifier recognizers (one module per identifier kind):
+a pattern from ``services.anonymization.languages.national_ids``, its checksum, and its cue words."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Optional
+
+from ..languages.national_ids import NATIONAL_IDS, has_id_cue, is_valid
+from .base import LetheRegexRecognizer
+
+
+class NationalIdRecognizer(LetheRegexRecognizer):
+    """ID_NUMBER for values of one national identifier kind (``KEY``) whose checksum holds.
+
+    Score 1.0 after a cue word (it wins a tie with a phone number: registered first), 0.85 without one (kinds that ``needs_cue`` are then rejected).
+    """
+
+    ENTITY = "ID_NUMBER"
+    KEY: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        kind = NATIONAL_IDS[self.KEY]
+        self.PATTERNS = [(self.KEY, kind.pattern, 0.85)]
+        self._needs_cue = kind.needs_cue
+        super().__init__()
+
+    def check(self, text: str, start: int, end: int, score: float) -> Optional[float]:
+        """Checksum first; then the cue decides the score (or, for digit-only kinds, whether at all)."""
+        if not is_valid(self.KEY, text[start:end]):
+            return None
+        if has_id_cue(self.KEY, text, start):
+            return 1.0
+        return None if self._needs_cue else score
