@@ -189,6 +189,11 @@ class IngestionApplication(LetheApplication):
         entries = self.queue.oldest(limit)
         if not entries:
             return 0
+        with tracer().start_as_current_span("lethe.ingest.drain") as span:
+            span.set_attribute("lethe.ingest.interactions", len(entries))
+            return self._drain(entries)
+
+    def _drain(self, entries: list[PendingEntry]) -> int:
         wanted = [(e.subject_ref, e.session_hint, e.received_at) for e in entries]
         sessions = [s for run in chunks(wanted, MAX_VAULT_ITEMS) for s in self.pipeline.open_sessions(run)]
         work, dropped = [], 0

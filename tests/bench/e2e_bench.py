@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from cli.reader import parse_line
 from cli.sample import generate
 from shared.gen.lethe.v1 import ingestion_pb2, ingestion_pb2_grpc
@@ -85,11 +87,23 @@ def _run_backend(backend: str, stream_items: list[Any], unary_items: list[Any]) 
         stream_rate = len(stream_items) / (time.perf_counter() - began)
         assert sum(r.outcome == ingestion_pb2.INGEST_OUTCOME_STORED for r in resp.results) == len(stream_items)
 
+        refused = [0]
+
         def one(item: Any, acknowledge: int) -> float:
-            t = time.perf_counter()
-            stub.Ingest(ingestion_pb2.IngestRequest(interactions=[item], acknowledge=acknowledge),
-                        timeout=60)
-            return (time.perf_counter() - t) * 1000
+            """Latency as the client sees it: a call over the identity's cap of concurrent calls
+            (RESOURCE_EXHAUSTED, shared/concurrency.py) is retried after 5 ms doubling to 80 ms."""
+            t, backoff = time.perf_counter(), 0.005
+            while True:
+                try:
+                    stub.Ingest(ingestion_pb2.IngestRequest(interactions=[item], acknowledge=acknowledge),
+                                timeout=60)
+                    return (time.perf_counter() - t) * 1000
+                except grpc.RpcError as exc:
+                    if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        raise
+                    refused[0] += 1
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 0.08)
 
         figures: dict[str, float] = {"stream_rate_per_s": stream_rate}
         for name, mode, items in (("deidentified", deidentified, unary_items[0]),
@@ -103,7 +117,9 @@ def _run_backend(backend: str, stream_items: list[Any], unary_items: list[Any]) 
             figures.update({f"{name}_ack_rate_per_s": len(items) / acked,
                             f"{name}_rate_per_s": len(items) / done,
                             f"{name}_p50_ms": statistics.median(latencies),
-                            f"{name}_p99_ms": latencies[int(0.99 * (len(latencies) - 1))]})
+                            f"{name}_p99_ms": latencies[int(0.99 * (len(latencies) - 1))],
+                            f"{name}_retried_calls": float(refused[0])})
+            refused[0] = 0
         peers.close()
         return figures
     finally:
@@ -166,7 +182,8 @@ def main() -> dict[str, Any]:
         for mode in ("deidentified", "durable"):
             print(f"{backend:8} {CLIENTS} unary clients, ack {mode:12}: p50 {r[mode + '_p50_ms']:6.1f} ms, "
                   f"p99 {r[mode + '_p99_ms']:6.1f} ms, acks {r[mode + '_ack_rate_per_s']:6.1f}/s, "
-                  f"stored {r[mode + '_rate_per_s']:6.1f}/s")
+                  f"stored {r[mode + '_rate_per_s']:6.1f}/s ({r[mode + '_retried_calls']:.0f} calls "
+                  "over the per-identity cap retried)")
         print(f"{backend:8} durable/deidentified end-to-end throughput: "
               f"{r['durable_vs_deidentified_rate']:.2f}")
     return results

@@ -51,8 +51,7 @@ def test_bad_lines_are_reported_by_number_and_the_rest_is_ingested(deployment: D
     after = {r["service"]: r["events"] for r in deployment.lethe_json("status", "--json")}
     # Exactly the 3 good interactions, each fully stored: 3 records + keyring events per account.
     replay = deployment.lethe_json("audit", "replay", "--json")
-    new = [e for e in replay if e["event"] == "InteractionIngested"
-           and e["attributes"]["region"] == "EU"]
+    new = [e for e in replay if e["event"] == "InteractionIngested"][-3:]  # the log's newest
     assert after["ingestion"] - before["ingestion"] == 3
     assert all(len(e["attributes"]["record_ids"]) == 3 for e in new)
     assert deployment.lethe("audit", "verify").returncode == 0

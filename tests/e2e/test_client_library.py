@@ -90,10 +90,14 @@ def result(proc: subprocess.Popen[bytes]) -> dict[str, object]:
 def test_installed_client_ingests_sync_batched_and_async(installed: Path, sqlite_deployment: Deployment,
                                                          tmp_path: Path) -> None:
     got = result(run_script(installed, sqlite_deployment, "basic", "acct-lib-1"))
-    assert got["first"] == ["stored"] * 3 and got["again"] == ["duplicate"] * 3
-    assert got["batched"] == ["stored"] * 10 and got["async"] == ["stored"] * 5
-    sqlite_deployment.lethe("rights", "access", "acct-lib-1", "--out", str(tmp_path / "e.json"))
-    prompts = [i["content"]["prompt"] for i in json.loads((tmp_path / "e.json").read_text())["interactions"]]
+    # Acknowledged once durable; a retry is accepted again while queued, a duplicate after.
+    assert got["first"] == ["accepted"] * 3 and set(got["again"]) <= {"accepted", "duplicate"}
+    assert got["batched"] == ["accepted"] * 10 and got["async"] == ["accepted"] * 5
+    deadline, prompts = time.monotonic() + 60, []
+    while len(prompts) < 18 and time.monotonic() < deadline:  # de-identified in the background
+        sqlite_deployment.lethe("rights", "access", "acct-lib-1", "--out", str(tmp_path / "e.json"))
+        prompts = [i["content"]["prompt"]
+                   for i in json.loads((tmp_path / "e.json").read_text())["interactions"]]
     assert len(prompts) == 18 and len(set(prompts)) == 18
 
 
@@ -109,5 +113,5 @@ def test_a_retry_across_an_ingestion_outage_keeps_its_request_id(installed: Path
     finally:
         cluster.start("ingestion")
     got = result(proc)
-    assert got["outage"] == ["stored"]
+    assert got["outage"] == ["accepted"]
     assert len(got["request_ids"]) > 1 and len(set(got["request_ids"])) == 1
