@@ -1,7 +1,11 @@
-"""Measure detection quality on labelled data sets kept outside the repository (``make eval``).
+"""Measure detection quality (``make eval``): on sets generated from the repository alone, and on the
+labelled sets kept outside it when present.
 
-Run: ``python -m services.anonymization.evaluate``. Reads ``data/pii`` under ``$LETHE_HANDBOOK_DIR`` (default:
-a folder ``shared`` beside the repository checkout); exits 0 with a clear message when it is absent.
+Run: ``python -m services.anonymization.evaluate``. Always: the generated English set and negative set
+(``generated.py``, ``negatives.py``), and one generated set per language (German, French, Spanish,
+Portuguese, Italian, Dutch: ``generated.language_set``, ``generated.language_negatives``), printed as
+recall and precision per entity type and per language. Then, beside them, the sets under ``data/pii``
+in ``$LETHE_HANDBOOK_DIR`` (default: a folder ``shared`` beside the repository checkout) when present.
 
 Scoring convention: an expected span is *found* when a detected span of a compatible
 type overlaps it; a detected span is *correct* when it overlaps an expected span of a compatible type.
@@ -33,7 +37,12 @@ SYNTH_COMPAT = {
     "IP_ADDRESS": {"IP_ADDRESS"}, "STREET_ADDRESS": {"LOCATION"}, "GPE": {"LOCATION"},
     "ZIP_CODE": {"LOCATION"}, "DATE_TIME": {"DATE_TIME"}, "DOMAIN_NAME": {"URL"}, "NRP": {"NRP"},
     "ORGANIZATION": {"ORGANIZATION"}, "AGE": {"AGE"}, "US_DRIVER_LICENSE": {"ID_NUMBER"},
+    "NATIONAL_ID": {"ID_NUMBER"},
 }
+# The generated language sets: their labels only (a date or an organisation found there is not scored).
+LANGUAGE_COMPAT = {k: SYNTH_COMPAT[k] for k in ("PERSON", "STREET_ADDRESS", "PHONE_NUMBER", "IBAN_CODE",
+                                                  "NATIONAL_ID", "EMAIL_ADDRESS")}
+LANGUAGES = ("de", "fr", "es", "pt", "it", "nl")
 DIRECT_LABELS = ("PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS")
 OUT_OF_SCOPE = ("TITLE",)
 _ANY = None
@@ -75,8 +84,12 @@ def _print_table(title: str, rows: list[dict]) -> None:
               f"{r['precision']:>11.3f}{r['f2']:>8.3f}")
 
 
-def score_synthetic(records: list[dict], predictions: list[list]) -> dict:
-    """Per-label and overall figures for the synthetic set. :returns: {"rows": [...], "direct": row, "all": row}."""
+def score_synthetic(records: list[dict], predictions: list[list], compat: dict | None = None) -> dict:
+    """Per-label and overall figures for the synthetic set. :returns: {"rows": [...], "direct": row, "all": row}.
+
+    :param compat: label -> compatible detected types (default ``SYNTH_COMPAT``); detections of other
+        types are reported as out of scope and left out of the overall figures."""
+    SYNTH_COMPAT = compat or globals()["SYNTH_COMPAT"]  # noqa: N806 - the same name in the body below
     per = defaultdict(lambda: [0, 0, 0, 0])  # n_exp, found, n_det, correct
     groups = {"direct": set(DIRECT_LABELS), "all": set(SYNTH_COMPAT)}
     agg = {g: [0, 0, 0, 0] for g in groups}
@@ -177,12 +190,41 @@ def evaluate_generated(engine) -> None:
           f"{alarms} of {len(negatives)} texts with a false alarm ({50 * alarms / len(negatives):.2f} per 50)")
 
 
+def evaluate_languages(engine, n: int = 120, seed: int = 2026) -> dict[str, dict]:
+    """Print recall and precision per entity type and per language on the generated language sets,
+    and the false alarms on each language's negative set. :returns: lang -> ``score_synthetic`` result
+    plus ``"alarms"`` (texts with a false alarm out of ``"negatives"``)."""
+    from .generated import language_negatives, language_set
+    from .negatives import PERSONAL_TYPES
+
+    labels = ("PERSON", "STREET_ADDRESS", "PHONE_NUMBER", "IBAN_CODE", "NATIONAL_ID")
+    out = {}
+    for lang in LANGUAGES:
+        records = language_set(lang, n, seed)
+        res = score_synthetic(records, engine.analyze_batch([r["full_text"] for r in records]), LANGUAGE_COMPAT)
+        negatives = language_negatives(lang, 50, seed)
+        res["alarms"] = sum(any(d.type in PERSONAL_TYPES for d in found) for found in engine.analyze_batch(negatives))
+        res["negatives"] = len(negatives)
+        out[lang] = res
+    print(f"\nGenerated language sets ({n} texts each, Faker locales; services/anonymization/generated.py): "
+          "recall / precision")
+    print(f"  {'lang':<6}" + "".join(f"{lab:>20}" for lab in labels) + f"{'ALL':>16}{'neg. alarms':>14}")
+    for lang, res in out.items():
+        rows = {r["type"]: r for r in res["rows"]}
+        cells = "".join(f"{rows[lab]['recall']:>9.3f} / {rows[lab]['precision']:<8.3f}" if lab in rows
+                        else f"{'-':>20}" for lab in labels)
+        print(f"  {lang:<6}{cells}{res['all']['recall']:>7.3f} / {res['all']['precision']:<6.3f}"
+              f"{res['alarms']:>6} of {res['negatives']}")
+    return out
+
+
 def main() -> int:
     """Print the tables; return 0. The generated sets always run; the handbook's when present."""
     from .engine import DetectionEngine
 
     engine = DetectionEngine()
     evaluate_generated(engine)
+    evaluate_languages(engine)
     base = handbook_dir() / "data" / "pii"
     if not base.is_dir():
         print(f"\nHandbook data not found at {base} (set LETHE_HANDBOOK_DIR): its sets were not evaluated.")

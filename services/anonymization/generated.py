@@ -7,12 +7,23 @@ names, e-mails, phones, cards, IBANs, SSNs and IP addresses; the same values hid
 characters or look-alike digits; contacts written out (``at``/``dot``, digits in words, ``%40``); JSON
 records. Values come from Faker (en_US, en_GB, en_IE locales), sentence frames are written here and
 are not the frames the detector's tests use. Deterministic for a seed.
+
+Per language (``language_set``: German, French, Spanish, Portuguese, Italian, Dutch): the frames of
+``services.anonymization.languages.templates`` (introductions, account holders, addresses, phones,
+national identifiers, greetings and sign-offs, plain mentions) filled with Faker values of the
+de_DE, fr_FR, es_ES, pt_PT, it_IT and nl_NL locales: first and last names, street addresses with
+postcode and city as the locale writes them, phone numbers in the locale's formats, the locale's
+IBANs, and national identifiers with valid checksums (Faker's for FR NIR, ES DNI/NIE, IT codice
+fiscale and NL BSN; DE Steuer-ID and PT NIF are drawn here and completed with python-stdnum's check
+digit). ``language_negatives`` fills the frames without personal data (label words, order numbers,
+amounts, versions) with random numbers. Seeds are fixed (default 2026).
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 
 from faker import Faker
 
@@ -129,3 +140,82 @@ def generated_set(n: int = 300, seed: int = 2026) -> list[dict]:
         f.seed_instance(seed + i)
     kinds = [k for k, w in _KINDS for _ in range(w)]
     return [rng.choice(kinds)(rng.choice(fakes), rng) for _ in range(n)]
+
+
+LOCALES = {"de": "de_DE", "fr": "fr_FR", "es": "es_ES", "pt": "pt_PT", "it": "it_IT", "nl": "nl_NL"}
+_FIELD = re.compile(r"\{(NAME2?|ADDRESS|PHONE|IBAN|ID|N)\}")
+_LABEL = {"NAME": "PERSON", "NAME2": "PERSON", "ADDRESS": "STREET_ADDRESS", "PHONE": "PHONE_NUMBER",
+          "IBAN": "IBAN_CODE", "ID": "NATIONAL_ID"}
+
+
+def national_id(lang: str, fake: Faker, rng: random.Random, valid: bool = True) -> str:
+    """A national identifier of ``lang``'s country; with ``valid=False`` its last character is changed
+    so that the checksum fails (verified with python-stdnum)."""
+    from .languages.national_ids import is_valid
+
+    from stdnum.iso7064 import mod_11_10
+    from stdnum.pt import nif
+
+    if lang == "de":  # 10 digits, first not 0, exactly one digit twice, then the ISO 7064 check digit
+        value = ""
+        while not is_valid("de_idnr", value):
+            digits = rng.sample("0123456789", 9)
+            digits.append(rng.choice(digits))
+            rng.shuffle(digits)
+            body = "".join(digits)
+            value = body + mod_11_10.calc_check_digit(body) if body[0] != "0" else ""
+    elif lang == "pt":
+        body = str(rng.choice([1, 2, 3])) + "".join(rng.choice("0123456789") for _ in range(7))
+        value = body + nif.calc_check_digit(body)
+    else:
+        value = fake.ssn() if lang != "es" else rng.choice([fake.nif, fake.nie])()
+    key = {"de": "de_idnr", "fr": "fr_nir", "pt": "pt_nif", "it": "it_cf", "nl": "nl_bsn"}.get(lang)
+    key = key or ("es_nie" if value[0] in "XYZ" else "es_dni")
+    assert is_valid(key, value)
+    if not valid:
+        alphabet = "0123456789" if value[-1].isdigit() else "ABCDEFGHJKLMNPQRSTVWXYZ"
+        for c in rng.sample(alphabet, len(alphabet)):
+            if not is_valid(key, value[:-1] + c):
+                return value[:-1] + c
+    return value
+
+
+def _address(lang: str, fake: Faker) -> str:
+    street = f"{fake.building_number()} {fake.street_name()}" if lang == "fr" else fake.street_address()
+    return f"{street}, {fake.postcode()} {fake.city()}"
+
+
+def _fill(frame: str, lang: str, fake: Faker, rng: random.Random) -> dict:
+    b = _Builder()
+    cursor = 0
+    for m in _FIELD.finditer(frame):
+        b.text(frame[cursor:m.start()])
+        field = m.group(1)
+        if field == "N":
+            b.text(str(rng.randint(2, 99999)))
+        else:
+            value = {"NAME": lambda: f"{fake.first_name()} {fake.last_name()}", "PHONE": fake.phone_number,
+                     "ADDRESS": lambda: _address(lang, fake), "IBAN": fake.iban,
+                     "ID": lambda: national_id(lang, fake, rng)}[field.rstrip("2")]()
+            b.entity(_LABEL[field], value)
+        cursor = m.end()
+    b.text(frame[cursor:])
+    return b.record(lang)
+
+
+def language_set(lang: str, n: int = 120, seed: int = 2026) -> list[dict]:
+    """``n`` labelled records in ``lang`` (one of ``LOCALES``), the same for the same seed."""
+    from .languages.templates import FRAMES
+
+    rng = random.Random(f"{lang}:{seed}")
+    fake = Faker(LOCALES[lang])
+    fake.seed_instance(seed)
+    return [_fill(rng.choice(FRAMES[lang]), lang, fake, rng) for _ in range(n)]
+
+
+def language_negatives(lang: str, n: int = 50, seed: int = 2026) -> list[str]:
+    """``n`` texts in ``lang`` holding no personal data (label words, order numbers, amounts)."""
+    from .languages.templates import NEGATIVE
+
+    rng = random.Random(f"neg:{lang}:{seed}")
+    return [_fill(rng.choice(NEGATIVE[lang]), lang, Faker(LOCALES[lang]), rng)["full_text"] for _ in range(n)]
