@@ -79,6 +79,8 @@ EXPECTED: dict[str, set[str]] = {
     "lethe.v1.RightsService/ExtendRequest": {"operator", "console"},
     "lethe.v1.RightsService/ResolveSubject": {"operator", "console"},
     "lethe.v1.RightsService/RevealSubject": {"console"},
+    "lethe.v1.RightsService/DenyRequest": {"operator", "console"},
+    "lethe.v1.RightsService/CompleteRequest": {"operator", "console"},
     "grpc.health.v1.Health/Check": EVERYONE,
     "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": {"operator"},
 }
