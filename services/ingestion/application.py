@@ -12,10 +12,8 @@ across retries, unconfirmable once the subject is erased) -> duplicate check -> 
 * ``deidentified``: the item is de-identified now (:mod:`services.ingestion.deidentify`); the
   answer is ``stored`` with its entity count.
 
-``drain`` (the worker, :mod:`services.ingestion.worker`) takes the oldest queued items, asks the
-vault for their sessions again (``received_at`` is the acknowledgement's time, so an erasure
-since then answers "erased" and the item is dropped unread), opens them, de-identifies them,
-records ``InteractionIngested`` and removes them from the queue. Each step is safe to crash
+The worker (:mod:`services.ingestion.worker`) de-identifies what is queued, in the background,
+through :meth:`IngestionApplication.deidentify`. Each step is safe to crash
 after: a replay stores nothing twice (record ids derive from the interaction id) and records no
 event twice. The account id, full IP and user-agent string exist only in memory during ``ingest``.
 """
@@ -32,7 +30,13 @@ from dataclasses import dataclass
 from eventsourcing.persistence import RecordConflictError
 
 from services.ingestion.coalescer import Coalescer
-from services.ingestion.deidentify import ERASED, Deidentifier, Outcome, Pipeline, Work
+from services.ingestion.deidentify import (
+    ERASED,
+    Deidentifier,
+    Outcome,
+    Pipeline,
+    Work,
+)
 from services.ingestion.domain import (
     IngestedInteraction,
     InteractionIn,
@@ -43,7 +47,7 @@ from services.ingestion.domain import (
 from services.ingestion.pending import Payload, PendingEntry, PendingQueue, derived_key
 from shared.app import LetheApplication
 from shared.config import Settings
-from shared.crypto import DecryptionError, keyed_digest, subject_ref
+from shared.crypto import keyed_digest, subject_ref
 from shared.errors import LetheError
 from shared.ids import stable_id
 from shared.keysource import FileKeySource
@@ -53,13 +57,10 @@ from shared.telemetry import meter, tracer
 
 DUPLICATE, REJECTED, ACCEPTED = "duplicate", "rejected", "accepted"
 DURABLE, DEIDENTIFIED = "durable", "deidentified"
-QUEUE_BATCH = 64  # interactions the worker de-identifies per run
 INTERACTIONS = meter().create_counter("lethe.ingest.interactions", unit="1",
                                       description="Interactions ingested, by outcome")
 BATCH_SECONDS = meter().create_histogram("lethe.ingest.batch.duration", unit="s",
                                          description="Time to run one ingest batch")
-DRAINED = meter().create_counter("lethe.ingest.deidentified", unit="1",
-                                 description="Queued interactions de-identified, by outcome")
 
 
 @dataclass(frozen=True)
@@ -143,8 +144,7 @@ class IngestionApplication(LetheApplication):
                 continue
             valid.append((i, item, subject_ref(self.pepper, item.account_id),
                           item.session_hint or "default"))
-        wanted = [(ref, hint, now) for _, _, ref, hint in valid]
-        sessions = [s for run in chunks(wanted, MAX_VAULT_ITEMS) for s in self.pipeline.open_sessions(run)]
+        sessions = self.sessions([(ref, hint, now) for _, _, ref, hint in valid])
         accepted: list[_Accepted] = []
         seen: set[uuid.UUID] = set()
         for (i, item, ref, hint), session in zip(valid, sessions, strict=True):
@@ -179,41 +179,10 @@ class IngestionApplication(LetheApplication):
         if accepted:
             self.queued.set()
 
-    def drain(self, limit: int = QUEUE_BATCH) -> int:
-        """De-identify up to ``limit`` of the oldest queued items; returns how many left the queue.
-
-        An item whose subject was erased since its acknowledgement (no session, or a payload that
-        no longer opens) is dropped unread. Raises what the pipeline raises; then the items stay
-        queued for the next call.
-        """
-        entries = self.queue.oldest(limit)
-        if not entries:
-            return 0
-        with tracer().start_as_current_span("lethe.ingest.drain") as span:
-            span.set_attribute("lethe.ingest.interactions", len(entries))
-            return self._drain(entries)
-
-    def _drain(self, entries: list[PendingEntry]) -> int:
-        wanted = [(e.subject_ref, e.session_hint, e.received_at) for e in entries]
-        sessions = [s for run in chunks(wanted, MAX_VAULT_ITEMS) for s in self.pipeline.open_sessions(run)]
-        work, dropped = [], 0
-        for entry, session in zip(entries, sessions, strict=True):
-            iid = uuid.UUID(entry.interaction_id)
-            if session is None or iid in self.repository:
-                dropped += session is None
-                continue
-            try:
-                payload = entry.open(session[1])
-            except DecryptionError:  # a session re-created after an erasure: the old key is gone
-                dropped += 1
-                continue
-            work.append(Work(iid, entry.subject_ref, entry.received_at, *session, payload))
-        outcomes = self.deidentify(work)
-        self.queue.remove([e.interaction_id for e in entries])
-        DRAINED.add(dropped, {"lethe.outcome": ERASED})
-        for status, n in Counter(o.status for o in outcomes).items():
-            DRAINED.add(n, {"lethe.outcome": status})
-        return len(entries)
+    def sessions(self, wanted: list[tuple[str, str, dt.datetime]]) -> list[tuple[str, bytes] | None]:
+        """The vault's session (id, pseudonym key) per (subject_ref, hint, received_at), None
+        where the subject was erased after ``received_at``; in calls that fit the vault's limits."""
+        return [s for run in chunks(wanted, MAX_VAULT_ITEMS) for s in self.pipeline.open_sessions(run)]
 
     def deidentify(self, work: list[Work]) -> list[Outcome]:
         """Anonymize and store, then record ``InteractionIngested`` for what the vault holds."""

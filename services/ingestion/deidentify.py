@@ -18,10 +18,19 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.ingestion.pending import Payload
+from shared.errors import InvalidArgument
 from shared.ids import stable_id
 from shared.limits import MAX_BATCH_ITEMS, MAX_VAULT_ITEMS, chunks, text_bytes
 
 STORED, DUPLICATE, ERASED = "stored", "duplicate", "erased"
+
+
+class DownstreamRefused(InvalidArgument):
+    """The vault or anonymization refused a call for good (INVALID_ARGUMENT, FAILED_PRECONDITION):
+    a retry of the same items fails the same way. Carries the downstream's reason only."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("a downstream service refused this interaction", reason or "DOWNSTREAM_REFUSED")
 
 
 @dataclass(frozen=True)

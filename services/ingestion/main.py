@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import grpc
+
 from services.ingestion.application import IngestionApplication
-from services.ingestion.deidentify import VaultRecordIn
+from services.ingestion.deidentify import DownstreamRefused, VaultRecordIn
 from services.ingestion.servicer import IngestionServicer
 from services.ingestion.worker import DeidentificationWorker
 from shared.clients import DEFAULT_TIMEOUT_S, Peers
@@ -33,7 +35,13 @@ class GrpcPipeline:
 
     def _call(self, service: str, stub_class: type, method: str, request: Any,
               timeout: float = DEFAULT_TIMEOUT_S) -> Any:
-        return self.peers.call(service, stub_class, method, request, timeout)
+        """Raises Unavailable (down or slow) or DownstreamRefused (refused for good)."""
+        try:
+            return self.peers.call(service, stub_class, method, request, timeout)
+        except grpc.RpcError as exc:
+            if exc.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+                raise DownstreamRefused(f"{service.upper()}_REFUSED") from None
+            raise
 
     def open_sessions(self, items: list[tuple[str, str, dt.datetime]]) -> list[tuple[str, bytes] | None]:  # noqa: D102
         resp = self._call("vault", vault_pb2_grpc.VaultServiceStub, "OpenSessions",

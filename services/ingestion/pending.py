@@ -88,13 +88,19 @@ class PendingEntry:
 
 
 class PendingQueue:
-    """``pending`` rows: add (one transaction per batch), look up, take the oldest, remove."""
+    """``pending`` rows: add (one transaction per batch), look up, take the oldest, remove.
+
+    A row the vault or anonymization refuses for good is parked (``parked`` = an UPPER_SNAKE
+    reason) instead of blocking the queue: still sealed and still erasable, skipped by
+    :meth:`oldest`, listed by :meth:`parked_entries` for an operator or a later release.
+    """
 
     def __init__(self, store: SqlStore) -> None:
         self.store = store
         store.execute(f"""CREATE TABLE IF NOT EXISTS pending (
             interaction_id TEXT PRIMARY KEY, subject_ref TEXT NOT NULL, session_hint TEXT NOT NULL,
-            received_at TEXT NOT NULL, blob {store.blob} NOT NULL)""")
+            received_at TEXT NOT NULL, blob {store.blob} NOT NULL,
+            parked TEXT NOT NULL DEFAULT '')""")
         store.execute("CREATE INDEX IF NOT EXISTS pending_age ON pending (received_at)")
 
     def add(self, entries: list[PendingEntry]) -> None:
@@ -102,7 +108,8 @@ class PendingQueue:
         if not entries:
             return
         with self.store.transaction() as tx:
-            tx.executemany("INSERT INTO pending VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", [
+            tx.executemany("INSERT INTO pending (interaction_id, subject_ref, session_hint, received_at, blob) "
+                           "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", [
                 (e.interaction_id, e.subject_ref, e.session_hint, e.received_at.isoformat(), e.blob)
                 for e in entries])
 
@@ -120,9 +127,21 @@ class PendingQueue:
         """Up to ``limit`` entries, oldest first."""
         rows: list[tuple[Any, ...]] = self.store.execute(
             "SELECT interaction_id, subject_ref, session_hint, received_at, blob FROM pending "
-            "ORDER BY received_at, interaction_id LIMIT ?", (limit,))
+            "WHERE parked = '' ORDER BY received_at, interaction_id LIMIT ?", (limit,))
         return [PendingEntry(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3]), bytes(r[4]))
                 for r in rows]
+
+    def parked_entries(self) -> list[PendingEntry]:
+        """The parked entries, oldest first."""
+        rows: list[tuple[Any, ...]] = self.store.execute(
+            "SELECT interaction_id, subject_ref, session_hint, received_at, blob FROM pending "
+            "WHERE parked <> '' ORDER BY received_at, interaction_id")
+        return [PendingEntry(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3]), bytes(r[4]))
+                for r in rows]
+
+    def park(self, interaction_id: str, reason: str) -> None:
+        """Set an entry aside with an UPPER_SNAKE reason (no personal data)."""
+        self.store.execute("UPDATE pending SET parked=? WHERE interaction_id=?", (reason, interaction_id))
 
     def remove(self, interaction_ids: list[str]) -> None:
         """Delete entries (in one transaction); unknown ids are ignored."""
@@ -131,9 +150,10 @@ class PendingQueue:
                 tx.executemany("DELETE FROM pending WHERE interaction_id=?",
                                [(i,) for i in interaction_ids])
 
-    def count(self) -> int:
-        """How many entries are queued."""
-        return int(self.store.execute("SELECT COUNT(*) FROM pending")[0][0])
+    def count(self, parked: bool = False) -> int:
+        """How many entries wait for the worker (or, with ``parked``, are parked)."""
+        where = "parked <> ''" if parked else "parked = ''"
+        return int(self.store.execute(f"SELECT COUNT(*) FROM pending WHERE {where}")[0][0])
 
     def scrub(self) -> None:
         """Checkpoint the store so that no old WAL frame keeps removed rows (SQLite)."""

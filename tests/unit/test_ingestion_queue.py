@@ -16,17 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from services.ingestion.application import (
-    DEIDENTIFIED,
-    QUEUE_BATCH,
-    IngestionApplication,
-)
-from services.ingestion.deidentify import VaultRecordIn
+from services.ingestion.application import DEIDENTIFIED, IngestionApplication
+from services.ingestion.deidentify import DownstreamRefused, VaultRecordIn
 from services.ingestion.domain import IngestedInteraction, InteractionIn
 from shared.config import load_settings
 from shared.crypto import DecryptionError, keyed_digest, subject_ref
 from shared.ids import stable_id
 from shared.keysource import FileKeySource
+from services.ingestion.worker import QUEUE_BATCH, DeidentificationWorker
 
 
 class Fault(Exception):
@@ -43,6 +40,7 @@ class FakeDownstream:
         self.records: dict[str, VaultRecordIn] = {}
         self.calls: dict[str, int] = {"open_sessions": 0, "anonymize": 0, "store": 0}
         self.fail_at: dict[str, int] = {}
+        self.refuse = "poison"  # a store of a record holding this is refused for good
 
     def _call(self, name: str) -> None:
         self.calls[name] += 1
@@ -66,6 +64,8 @@ class FakeDownstream:
 
     def store(self, records: list[VaultRecordIn]) -> list[str]:
         self._call("store")
+        if any(self.refuse.encode() in r.content for r in records):
+            raise DownstreamRefused("VAULT_REFUSED")
         out = []
         for r in records:
             if r.subject_ref in self.erased_before and r.received_at < self.erased_before[r.subject_ref]:
@@ -109,7 +109,7 @@ def items(n: int, account: str = "acct-1", text: str = "write to alice@example.o
 
 
 def drain_all(app: IngestionApplication) -> None:
-    while app.drain():
+    while DeidentificationWorker(app).drain():
         pass
 
 
@@ -158,7 +158,7 @@ def test_a_fault_at_every_step_of_a_drain_loses_and_duplicates_nothing(env, step
     else:
         monkeypatch.setattr(app.queue, "remove", lambda ids: (_ for _ in ()).throw(Fault("remove")))
     with pytest.raises(Fault):
-        app.drain()
+        DeidentificationWorker(app).drain()
     assert app.queue.count() == n  # nothing left the queue: the run is replayed
     app = restart()  # the process died there
     drain_all(app)
@@ -240,3 +240,17 @@ def test_the_queue_is_committed_before_the_answer(env, tmp_path: Path) -> None:
     rows = db.execute("SELECT blob FROM pending").fetchall()
     db.close()
     assert len(rows) == 2 and all(b"alice" not in bytes(r[0]) for r in rows)
+
+
+def test_an_item_refused_for_good_is_parked_and_the_others_go_on(env) -> None:
+    app, down, _, _ = env
+    batch = items(10)
+    batch[3] = items(1, text="poison")[0]
+    app.ingest(batch)
+    drain_all(app)
+    assert app.queue.count() == 0 and app.queue.count(parked=True) == 1
+    assert len(down.records) == 27 and len(ingested(app)) == 9
+    worker = DeidentificationWorker(app)
+    assert worker.drop_erased_parked() == 0  # its subject is still there: it stays parked
+    down.erase(subject_ref(app.pepper, "acct-1"))
+    assert worker.drop_erased_parked() == 1 and app.queue.count(parked=True) == 0
