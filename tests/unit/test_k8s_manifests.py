@@ -43,6 +43,7 @@ SERVICES = ("ingestion", "anonymization", "vault", "retention", "rights")
 STATELESS = {"ingestion", "anonymization"}
 STATEFUL = set(SERVICES) - STATELESS
 SWEEP = "retention-sweep"
+CONSOLE, CONSOLE_PORT = "console", 8470  # the DPO console: HTTP, a gRPC client of the five
 # Oldest Kubernetes we support (the preStop `sleep` action) and the newest schemas bundled.
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 
@@ -52,6 +53,7 @@ CALLS = {
     ("retention", "vault"), ("retention", "anonymization"), ("retention", "rights"),
     ("rights", "vault"), ("rights", "retention"),
     (SWEEP, "retention"),
+    *((CONSOLE, s) for s in SERVICES),
 }
 GRPC_PORT, HEALTH_PORT = 50051, 8081
 HEALTH_ADDRESS = f"0.0.0.0:{HEALTH_PORT}"
@@ -179,9 +181,9 @@ def test_overlays_exist() -> None:
 def test_overlay_has_every_piece(rendered: Rendered, overlay: str) -> None:
     """Each overlay renders every service's objects, all in its namespace."""
     docs = rendered[overlay]
-    assert set(of_kind(docs, "Deployment")) == set(SERVICES)
-    assert set(of_kind(docs, "Service")) == set(SERVICES)
-    assert set(of_kind(docs, "PodDisruptionBudget")) == set(SERVICES)
+    assert set(of_kind(docs, "Deployment")) == {*SERVICES, CONSOLE}
+    assert set(of_kind(docs, "Service")) == {*SERVICES, CONSOLE}
+    assert set(of_kind(docs, "PodDisruptionBudget")) == {*SERVICES, CONSOLE}
     assert set(of_kind(docs, "CronJob")) == {SWEEP}
     assert of_kind(docs, "HorizontalPodAutoscaler")
     assert of_kind(docs, "NetworkPolicy")
@@ -267,6 +269,8 @@ def test_services_probe_grpc_health_on_plaintext_port(rendered: Rendered, overla
     docs = rendered[overlay]
     assert config(docs)["LETHE_HEALTH_ADDRESS"].endswith(f":{HEALTH_PORT}")
     for name, deployment in of_kind(docs, "Deployment").items():
+        if name == CONSOLE:
+            continue  # HTTP: test_the_console_runs_as_its_own_identity
         pod = deployment["spec"]["template"]
         for c in pod["spec"]["containers"]:
             for probe in ("readinessProbe", "livenessProbe"):
@@ -353,6 +357,11 @@ def test_each_service_gets_only_its_own_audit_key(rendered: Rendered, overlay: s
         if (kind, name) == ("CronJob", SWEEP):
             assert not audit, f"{name} uses {audit}"
             continue
+        if (kind, name) == ("Deployment", CONSOLE):  # every public key, no signing seed
+            assert audit == {f"lethe-audit-{s}" for s in SERVICES}, audit
+            assert {(k, p) for s in SERVICES for _v, k, p in projected_items(pod, f"lethe-audit-{s}")} \
+                == {(f"{s}.pub", f"audit/{s}.pub") for s in SERVICES}
+            continue
         assert audit == {f"lethe-audit-{name}"}, f"{name} uses {audit}"
         items = projected_items(pod, f"lethe-audit-{name}")
         assert {(key, path) for _v, key, path in items} == {
@@ -405,6 +414,8 @@ def test_every_service_serves_health_on_plaintext_port(rendered: Rendered, overl
     the port is declared, so the probes on 8081 find the health server (shared/server.py)."""
     docs = rendered[overlay]
     for name, deployment in of_kind(docs, "Deployment").items():
+        if name == CONSOLE:
+            continue  # serves HTTP, not gRPC
         for c in deployment["spec"]["template"]["spec"]["containers"]:
             assert effective_env(docs, c).get("LETHE_HEALTH_ADDRESS") == HEALTH_ADDRESS, name
             ports = {p["containerPort"] for p in c.get("ports", [])}
@@ -482,6 +493,9 @@ def test_prod_uses_postgres_and_otlp(rendered: Rendered) -> None:
     assert set(of_kind(docs, "PersistentVolumeClaim")) == {BUCKET_KEYS_CLAIM}  # data: PostgreSQL
     for name, deployment in of_kind(docs, "Deployment").items():
         env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        if name == CONSOLE:
+            assert "lethe-postgres" not in secrets_used(deployment["spec"]["template"])
+            continue
         for var in ("POSTGRES_USER", "POSTGRES_PASSWORD"):
             assert env[var]["valueFrom"]["secretKeyRef"]["name"] == "lethe-postgres", name
     for h in of_kind(docs, "HorizontalPodAutoscaler").values():
@@ -618,3 +632,33 @@ def test_the_health_port_is_reachable_only_from_the_node_cidr(rendered: Rendered
         assert cidrs and PLACEHOLDER_CIDR not in cidrs, f"{name}: overlay sets no node CIDR"
         for cidr in cidrs:
             assert ipaddress.ip_network(cidr).prefixlen >= 8, f"{name}: {cidr} is too wide"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_console_runs_as_its_own_identity(rendered: Rendered, overlay: str) -> None:
+    """The console: its own client certificate and nothing else secret, one replica (sessions are
+    in the process), HTTP probes on /healthz, its Service on 8470 reachable only from pods labelled
+    lethe-console-access and from the nodes (probes)."""
+    docs, namespace = rendered[overlay], NAMESPACE[overlay]
+    deployment = of_kind(docs, "Deployment")[CONSOLE]
+    pod = deployment["spec"]["template"]
+    (c,) = pod["spec"]["containers"]
+    assert c["command"] == ["python", "-m", "services.console.main", "--listen", f"0.0.0.0:{CONSOLE_PORT}"]
+    assert deployment["spec"]["replicas"] == 1
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert c[probe]["httpGet"]["path"] == "/healthz", probe
+    assert {p["containerPort"] for p in c["ports"]} == {CONSOLE_PORT}
+    assert [p["port"] for p in of_kind(docs, "Service")[CONSOLE]["spec"]["ports"]] == [CONSOLE_PORT]
+    assert {s for s in secrets_used(pod) if not s.startswith("lethe-audit-")} == {"lethe-tls-console"}
+    assert {p for _v, _k, p in projected_items(pod, "lethe-tls-console")} == {
+        "tls/ca.pem", "tls/console.pem", "tls/console.key"}
+    assert all(config(docs)[f"LETHE_{s.upper()}_ADDRESS"] == f"{s}:{GRPC_PORT}" for s in SERVICES)
+    labels = pod["metadata"]["labels"]
+    browser = {"lethe-console-access": "true"}
+    assert any(_allows(p["spec"].get("ingress", []), "from", browser, "ingress-nginx", CONSOLE_PORT)
+               for p in _policies(docs, labels, "Ingress"))
+    for name, other in _pods(docs).items():
+        assert not _connection_allowed(docs, namespace, other, labels, CONSOLE_PORT), name
+    assert any(peer.get("ipBlock") for p in _policies(docs, labels, "Ingress")
+               for rule in p["spec"].get("ingress", []) for peer in rule.get("from", [])
+               if any(x.get("port") == CONSOLE_PORT for x in rule.get("ports", [])))
