@@ -323,7 +323,20 @@ class Target:
                          for t in ("records", "blobs", "sessions"))
 
     def snapshot(self) -> tuple[int, int, tuple[int, int, int]]:
+        self.wait_for_ingest_queue()
         return self.log_size("vault"), self.log_size("ingestion"), self.record_rows()
+
+    def wait_for_ingest_queue(self, timeout_s: float = 60) -> None:
+        """Let ingestion's worker store what an earlier accepted Ingest queued (it writes to the
+        vault and ingestion logs in the background), so that it is not taken for a trace."""
+        import time
+        path = self.dep.data_dir / "ingestion" / "pending.db"
+        deadline = time.monotonic() + timeout_s
+        while path.exists() and time.monotonic() < deadline:
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+                if not db.execute("SELECT COUNT(*) FROM pending WHERE parked = ''").fetchone()[0]:
+                    return
+            time.sleep(0.1)
 
     def healthy(self, service: str) -> bool:
         try:
