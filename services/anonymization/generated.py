@@ -143,7 +143,7 @@ def generated_set(n: int = 300, seed: int = 2026) -> list[dict]:
 
 
 LOCALES = {"de": "de_DE", "fr": "fr_FR", "es": "es_ES", "pt": "pt_PT", "it": "it_IT", "nl": "nl_NL"}
-_FIELD = re.compile(r"\{(NAME2?|ADDRESS|PHONE|IBAN|ID|N)\}")
+_FIELD = re.compile(r"\{(NAME2?|ADDRESS|PHONE|IBAN|ID|N|ORDER)\}")
 _LABEL = {"NAME": "PERSON", "NAME2": "PERSON", "ADDRESS": "STREET_ADDRESS", "PHONE": "PHONE_NUMBER",
           "IBAN": "IBAN_CODE", "ID": "NATIONAL_ID"}
 
@@ -192,7 +192,9 @@ def _fill(frame: str, lang: str, fake: Faker, rng: random.Random) -> dict:
         b.text(frame[cursor:m.start()])
         field = m.group(1)
         if field == "N":
-            b.text(str(rng.randint(2, 99999)))
+            b.text(str(rng.randint(1, 99)))
+        elif field == "ORDER":
+            b.text(str(rng.randint(1000, 99_999_999)))
         else:
             value = {"NAME": lambda: f"{fake.first_name()} {fake.last_name()}", "PHONE": fake.phone_number,
                      "ADDRESS": lambda: _address(lang, fake), "IBAN": fake.iban,

@@ -5,7 +5,8 @@ Placeholders: ``{NAME}``, ``{NAME2}`` (PERSON), ``{ADDRESS}`` (a street address 
 city, STREET_ADDRESS), ``{PHONE}`` (PHONE_NUMBER), ``{IBAN}`` (IBAN_CODE), ``{ID}`` (the language's
 national identifier, NATIONAL_ID). ``NEGATIVE`` frames hold no personal data: label words
 (``Mein Name``, ``Sein Geburtsdatum``), order and invoice numbers, amounts, versions, dates; their
-``{N}`` placeholders are filled with random numbers.
+``{N}`` placeholders are filled with numbers of 1-2 digits, ``{ORDER}`` with order or invoice numbers
+of 4-8 digits.
 """
 
 from __future__ import annotations
@@ -82,44 +83,44 @@ FRAMES: dict[str, list[str]] = {
 NEGATIVE: dict[str, list[str]] = {
     "de": [
         "Mein Name steht noch nicht im Formular. Sein Geburtsdatum fehlt auch.",
-        "Bestellnummer {N}, Betrag {N},99 EUR, Lieferung in {N} Tagen.",
+        "Bestellnummer {ORDER}, Betrag {N}{N},99 EUR, Lieferung in {N} Tagen.",
         "Kontoinhaber und Kontonummer bitte im Feld unten eintragen.",
         "Version {N}.{N}.{N} behebt den Fehler in Zeile {N}.",
-        "Die Rechnung Nr. {N} vom 12.03.2024 ist bezahlt.",
+        "Die Rechnung Nr. {ORDER} vom 12.03.2024 ist bezahlt.",
     ],
     "fr": [
         "Le nom du titulaire et la date de naissance sont obligatoires.",
-        "Commande {N}, montant {N},50 EUR, livraison sous {N} jours.",
-        "Mon numéro de commande est {N}, merci de vérifier.",
+        "Commande {ORDER}, montant {N},50 EUR, livraison sous {N} jours.",
+        "Mon numéro de commande est {ORDER}, merci de vérifier.",
         "La version {N}.{N} corrige le bug de la ligne {N}.",
-        "Facture {N} réglée le 3 mars, référence interne {N}.",
+        "Facture {ORDER} réglée le 3 mars, référence interne {ORDER}.",
     ],
     "es": [
         "El nombre del titular y la fecha de nacimiento son obligatorios.",
-        "Pedido {N}, importe {N},99 EUR, entrega en {N} días.",
-        "Mi número de pedido es {N}, gracias.",
+        "Pedido {ORDER}, importe {N}{N},99 EUR, entrega en {N} días.",
+        "Mi número de pedido es {ORDER}, gracias.",
         "La versión {N}.{N} corrige el error de la línea {N}.",
-        "Factura {N} pagada el 3 de marzo, referencia interna {N}.",
+        "Factura {ORDER} pagada el 3 de marzo, referencia interna {ORDER}.",
     ],
     "pt": [
         "O nome do titular e a data de nascimento são obrigatórios.",
-        "Encomenda {N}, montante {N},99 EUR, entrega em {N} dias.",
-        "O meu número de encomenda é {N}, obrigado.",
+        "Encomenda {ORDER}, montante {N}{N},99 EUR, entrega em {N} dias.",
+        "O meu número de encomenda é {ORDER}, obrigado.",
         "A versão {N}.{N} corrige o erro da linha {N}.",
-        "Fatura {N} paga a 3 de março, referência interna {N}.",
+        "Fatura {ORDER} paga a 3 de março, referência interna {ORDER}.",
     ],
     "it": [
         "Il nome dell'intestatario e la data di nascita sono obbligatori.",
-        "Ordine {N}, importo {N},99 EUR, consegna in {N} giorni.",
-        "Il mio numero d'ordine è {N}, grazie.",
+        "Ordine {ORDER}, importo {N}{N},99 EUR, consegna in {N} giorni.",
+        "Il mio numero d'ordine è {ORDER}, grazie.",
         "La versione {N}.{N} corregge l'errore alla riga {N}.",
-        "Fattura {N} pagata il 3 marzo, riferimento interno {N}.",
+        "Fattura {ORDER} pagata il 3 marzo, riferimento interno {ORDER}.",
     ],
     "nl": [
         "De naam van de rekeninghouder en de geboortedatum zijn verplicht.",
-        "Bestelling {N}, bedrag {N},99 EUR, levering binnen {N} dagen.",
-        "Mijn bestelnummer is {N}, bedankt.",
+        "Bestelling {ORDER}, bedrag {N}{N},99 EUR, levering binnen {N} dagen.",
+        "Mijn bestelnummer is {ORDER}, bedankt.",
         "Versie {N}.{N} lost de fout in regel {N} op.",
-        "Factuur {N} betaald op 3 maart, interne referentie {N}.",
+        "Factuur {ORDER} betaald op 3 maart, interne referentie {ORDER}.",
     ],
 }

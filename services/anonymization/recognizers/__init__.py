@@ -36,6 +36,7 @@ from .de_steuer_id import LetheDeSteuerIdRecognizer
 from .es_dni import LetheEsDniRecognizer
 from .eu_address import LetheEuAddressRecognizer
 from .eu_cue_name import LetheEuCueNameRecognizer
+from .eu_phone import LetheEuPhoneRecognizer
 from .es_nie import LetheEsNieRecognizer
 from .fr_nir import LetheFrNirRecognizer
 from .it_codice_fiscale import LetheItCodiceFiscaleRecognizer
@@ -53,6 +54,7 @@ RECOGNIZERS: dict[str, type[EntityRecognizer]] = {
     "pt_nif": LethePtNifRecognizer,
     "eu_cue_name": LetheEuCueNameRecognizer,
     "eu_address": LetheEuAddressRecognizer,
+    "eu_phone": LetheEuPhoneRecognizer,
     "spacy_fr": LetheSpacyFrRecognizer,
     "email": LetheEmailRecognizer,
     "encoded_email": LetheEncodedEmailRecognizer,

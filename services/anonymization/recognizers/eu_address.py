@@ -25,7 +25,11 @@ from .base import LetheRegexRecognizer
 
 _NAME = r"(?:[^\W\d_a-z][\w'’.-]*|(?:de|del|della|delle|dei|degli|di|da|do|dos|das|du|des|la|le|les|el|los|las|y|e|i|van|von|der|den|het|am|an|im|zum|zur|auf|sur)(?=[ \t])|[lLdD]['’](?=[^\W\d_]))"
 _NAMES = r"(?:" + _NAME + r"(?:[ \t]{1,2}" + _NAME + r"|(?<=['’])" + _NAME + r"){0,4})"
-_NUMBER = r"(?:n\.?[ºo°]\.?[ \t]?|nr\.?[ \t]?|no\.?[ \t]?)?\d{1,4}(?:[ \t]?[a-zA-Z](?![\w]))?(?:[-/]\d{1,4}[a-zA-Z]?)?"
+# A house number (``7a``, ``26-83``, ``n.º 25``, PT ``S/N``: no number), then an optional floor or
+# unit (IT ``Piano 8``, ``Scala B``, ES ``piso 3``, ``puerta 2``, PT ``3º Esq``, DE ``2. OG``).
+_NUMBER = (r"(?:(?:n\.?[ºo°]\.?[ \t]?|nr\.?[ \t]?|no\.?[ \t]?)?\d{1,4}(?:[ \t]?[a-zA-Z](?![\w]))?(?:[-/]\d{1,4}[a-zA-Z]?)?"
+           r"|[Ss]/[Nn])(?:,?[ \t](?:Piano|Scala|Interno|Int\.|piso|Piso|puerta|Puerta|esc\.|andar|Andar|bus|Bus|"
+           r"Stock|OG|etage)[ \t]?[\wº]{1,4}(?![\w]))?")
 _DE_PREFIX = (r"(?:Am|An[ \t]der|An[ \t]den|Auf[ \t]der|Auf[ \t]dem|Im|In[ \t]der|In[ \t]den|Zum|Zur|"
               r"Unter[ \t]den|Hinter[ \t]der|Vor[ \t]dem|Alte|Alter|Neue|Neuer|Obere|Untere)")
 _TIME_WORD = (r"(?:Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|Sonntag|Wochenende|Jahr|Jahre|Monat|"
@@ -33,14 +37,15 @@ _TIME_WORD = (r"(?:Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|Sonntag|W
               r"Oktober|November|Dezember|Kapitel|Abschnitt|Punkt|Seite|Schritt|Level|Team|Projekt)(?![\w])")
 _DE_NAMES = r"(?!" + _TIME_WORD + r")" + _NAMES
 _ROMANCE_PREFIX = (
-    r"(?:C/|Calle|Avenida|Avda\.|Av\.|Paseo|Plaza|Pza\.|Camino|Carretera|Ctra\.|Ronda|Travesía|Pasaje|"
+    r"(?:C/|Calle|Avenida|Avda\.|Av\.?|Paseo|Cuesta|Rambla|Acceso|Urbanización|Cañada|Ronda|Plaza|Pza\.|Camino|Carretera|Ctra\.|Ronda|Travesía|Pasaje|"
     r"Glorieta|Callejón|Vía|Rua|R\.|Praça|Pç\.|Travessa|Largo|Estrada|Alameda|Beco|Calçada|Rotunda|"
     r"Praceta|Via|V\.|Viale|Piazza|P\.zza|Piazzale|Corso|C\.so|Vicolo|Contrada|Borgo|Strada|Lungomare|"
-    r"Salita|Vico|Località)"
+    r"Salita|Vico|Località|Stretto|Incrocio|Canale|Rotonda|Circonvallazione|Lungolago|Traversa)"
 )
 _COMPOUND = (
     r"[^\W\d_a-z][\w'’-]*(?i:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|steig|pfad|chaussee|"
-    r"laan|straat|gracht|plein|kade|singel|dijk|hof|park|pad|steeg|markt|dreef|wal|burgwal|kanaal)"
+    r"laan|straat|gracht|plein|kade|singel|dijk|hof|park|pad|steeg|markt|dreef|wal|burgwal|kanaal|baan|"
+    r"pleintje|erf|hoven|veld|akker|weide)"
 )
 _FR_WORD = (
     r"(?:rue|avenue|av\.|boulevard|bd|place|pl\.|allée|impasse|chemin|quai|route|cours|passage|square|"

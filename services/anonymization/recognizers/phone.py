@@ -7,6 +7,7 @@ from typing import Optional
 
 import phonenumbers
 
+from ..languages.labels import reference_before
 from ..structured import key_before, key_meaning
 from .base import LetheRegexRecognizer, cue_regex, has_cue
 
@@ -100,7 +101,8 @@ class LethePhoneRecognizer(LetheRegexRecognizer):
             return None  # ``"order_id": 5551234567``: the key says what the number is
         phone_cue = (has_cue(text, start, _PHONE_CUE, 40) or _AFTER_CUE.match(text, end) is not None
                      or _LABEL_CUE.search(text, max(0, start - 12), start) is not None)
-        reference = _REFERENCE_CUE.search(text, max(0, start - 24), start) is not None
+        reference = (_REFERENCE_CUE.search(text, max(0, start - 24), start) is not None
+                     or reference_before(text, start))  # ``numéro de commande``, ``Bestellnummer``
         cue = phone_cue or (has_cue(text, start, _CUE, 40) and not reference)
         grouped = bool(re.search(r"\d[ .()/-]+\d", core))
         if not grouped and not international and not phone_cue and (reference or not cue):
