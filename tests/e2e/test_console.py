@@ -131,7 +131,8 @@ def _client(driver: Any, base: str) -> httpx.Client:
 
 def test_the_console_serves_the_dpo_in_a_real_browser(console_deployment: tuple[Deployment, list[str]],
                                                      browser: Any) -> None:
-    """Login, holds, subject and reveal, Art. 30, verification, an overdue request extended."""
+    """Login, holds, subject and reveal, Art. 30, verification, an overdue request extended, a
+    request denied citing an exemption and one completed."""
     from selenium.webdriver.common.by import By
 
     dep, pii = console_deployment
@@ -255,22 +256,61 @@ def test_the_console_serves_the_dpo_in_a_real_browser(console_deployment: tuple[
     driver.refresh()
     assert "complexity and number of requests" in driver.page_source and "once more" not in driver.page_source
 
+    # Deny the CCPA erasure (it waits: the vault is down, so no shred was ordered) citing an
+    # exemption of its law; a reason with personal data is refused first, and shown nowhere.
+    from selenium.webdriver.common.keys import Keys
+
+    driver.get(f"{base}/requests/{on_time}")
+    assert not driver.execute_script(UNLABELLED)
+    offered = [o.get_attribute("value") for o in driver.find_elements(
+        By.CSS_SELECTOR, "#deny-exemption option")]
+    assert "ccpa-105-d-8-legal-obligation" in offered and not [o for o in offered if o.startswith("gdpr")]
+    _submit(driver, f"/requests/{on_time}/deny", {"exemption": "ccpa-105-d-8-legal-obligation",
+                                                  "reason": f"asked by {pii[0]}"})
+    assert "Refused (INVALID_ARGUMENT)" in driver.find_element(By.CLASS_NAME, "flash").text
+    assert pii[0] not in driver.page_source and "in_progress" in driver.page_source
+    _submit(driver, f"/requests/{on_time}/deny", {"exemption": "ccpa-105-d-8-legal-obligation",
+                                                  "reason": "records kept under a statutory duty"})
+    assert "Denied" in driver.find_element(By.CLASS_NAME, "flash").text
+    assert "ccpa-105-d-8-legal-obligation" in driver.page_source and "1798.105(d)(8)" in driver.page_source
+    assert not driver.find_elements(By.CSS_SELECTOR, f"form[action='/requests/{on_time}/deny']")
+    _shot(driver, "request-denied")
+
+    # Complete an access request answered out of band, with the keyboard only (Enter submits).
+    access = _submit_request(dep, "acct-other-5", "gdpr", "ACCESS")
+    driver.get(f"{base}/requests/{access}")
+    field = driver.find_element(By.ID, "complete-reason")
+    field.send_keys("export sent by registered post, ticket T-12", Keys.ENTER)
+    assert "Completed" in driver.find_element(By.CLASS_NAME, "flash").text
+    assert "fulfilled" in driver.page_source and "registered post" in driver.page_source
+    _shot(driver, "request-completed")
+    driver.get(base + "/requests")
+    queue = driver.find_element(By.TAG_NAME, "tbody").text
+    assert request_id in queue and on_time not in queue and access not in queue
+
     log = (dep.data_dir / "logs" / "console.log").read_text()
     assert ACCOUNT not in log and not any(v in log for v in pii)
 
 
 def _submit_erasure(dep: Deployment, account: str, law: str) -> str:
     """Submit an erasure as the operator (the CLI's way would wait for it to end)."""
-    code = ("import sys, uuid; from cli import deployment; "
+    return _submit_request(dep, account, law, "ERASURE")
+
+
+def _submit_request(dep: Deployment, account: str, law: str, kind: str) -> str:
+    """Submit a request as the operator; with the vault down an access request stays open."""
+    code = ("import sys, uuid, grpc; from cli import deployment; "
             "from shared.gen.lethe.v1 import rights_pb2, rights_pb2_grpc; "
             "_, _, p = deployment.connect(None, None); "
             "s = rights_pb2_grpc.RightsServiceStub(p.channel('rights')); rid = str(uuid.uuid4()); "
-            "s.SubmitRequest(rights_pb2.SubmitRequestRequest(request_id=rid, "
-            "kind=rights_pb2.REQUEST_KIND_ERASURE, account_id=sys.argv[1], law=sys.argv[2]), timeout=30); "
-            "print(rid)")
+            "print(rid)\n"
+            "try: s.SubmitRequest(rights_pb2.SubmitRequestRequest(request_id=rid, "
+            "kind=rights_pb2.RequestKind.Value('REQUEST_KIND_' + sys.argv[3]), account_id=sys.argv[1], "
+            "law=sys.argv[2]), timeout=30)\n"
+            "except grpc.RpcError as e: assert e.code() == grpc.StatusCode.UNAVAILABLE, e.code()")
     env = {**os.environ, "LETHE_DATA_DIR": str(dep.data_dir), "LETHE_KEY_DIR": str(dep.key_dir), **dep.env}
-    out = subprocess.run([sys.executable, "-c", code, account, law], capture_output=True, env=env, cwd=REPO,
-                         timeout=120, check=True)
+    out = subprocess.run([sys.executable, "-c", code, account, law, kind], capture_output=True, env=env,
+                         cwd=REPO, timeout=120, check=True)
     return out.stdout.decode().strip()
 
 
