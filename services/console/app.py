@@ -25,6 +25,7 @@ from starlette.templating import Jinja2Templates
 
 from services.console import auth
 from services.console.backend import Backend, BackendError
+from services.console.folds import RetentionFold
 from shared.policy import Policy, load_policy
 
 log = logging.getLogger("lethe.console")
@@ -45,6 +46,7 @@ class Console:
     policy: Policy = field(default_factory=load_policy)
     templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
     last_verification: dict[str, Any] | None = None
+    retention: RetentionFold = field(default_factory=RetentionFold)  # retention's log, by cursor
 
     def __post_init__(self) -> None:
         self.tokens = auth.LoginTokens(self.state_dir / "login-token")

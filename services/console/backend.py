@@ -144,6 +144,19 @@ class Backend:
         except grpc.RpcError as exc:
             raise BackendError(exc.code().name, exc.details() or "") from None
 
+    def log_size(self, service: str) -> int:
+        """How many events one service's log holds."""
+        return _call(self.logs(service).GetLogInfo, events_pb2.GetLogInfoRequest()).size
+
+    def read_log_after(self, service: str, after: int, limit: int) -> list[Any]:
+        """At most ``limit`` events of one log after position ``after``, as audit entries."""
+        stream = self.logs(service).ReadEvents(events_pb2.ReadEventsRequest(
+            after_position=after, limit=limit), timeout=TIMEOUT_S)
+        try:
+            return [audit_mod.entry_of(service, r.event) for r in stream]
+        except grpc.RpcError as exc:
+            raise BackendError(exc.code().name, exc.details() or "") from None
+
     def read_log_page(self, service: str, upto: int = 0,
                       window: int = LOG_WINDOW) -> tuple[list[Any], int]:
         """The last ``window`` events of one log up to position ``upto`` (0: its end), as audit

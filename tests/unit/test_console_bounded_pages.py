@@ -5,7 +5,8 @@ gRPC server (servicer, event log service, signed tree heads), and the console's 
 backend calling it. A client interceptor counts every call and every streamed event the console
 receives: the request queue, a request with its evidence and the recipients page each read a
 number of events and requests bounded by their page size, not by the log. The vault's registry
-(``ListRecipients``) is not part of this test and answers an empty list.
+(``ListRecipients``) and the holds are not part of this test and answer empty lists; every
+service's log is the one large log.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.testclient import TestClient
 from services.console import auth
 from services.console.app import Console, create_app
 from services.console.backend import LOG_WINDOW, PAGE_SIZE, Backend
+from services.console.folds import BUDGET
 from services.rights.application import RightsApplication
 from services.rights.domain import DataSubjectRequest
 from services.rights.servicer import RightsServicer
@@ -75,6 +77,9 @@ class LocalBackend(Backend):
         return events_pb2_grpc.EventLogServiceStub(self.channel)
 
     def recipients(self) -> list[Any]:  # noqa: D102
+        return []
+
+    def holds(self, include_released: bool = True) -> list[Any]:  # noqa: D102
         return []
 
     def close(self) -> None:  # noqa: D102
@@ -181,3 +186,22 @@ def test_the_recipients_page_reads_one_window_of_the_log(large_log) -> None:
         counter.reset()
         assert client.get(f"/recipients?upto={bad}").status_code == 200
         assert counter.streamed == LOG_WINDOW
+
+
+def test_retention_and_records_read_at_most_a_budget_of_new_events_per_load(large_log) -> None:
+    client, counter, app = large_log
+    size = app.max_position()
+    reads = []
+    while True:
+        counter.reset()
+        page = client.get("/retention")
+        assert page.status_code == 200 and counter.streamed <= BUDGET
+        reads.append(counter.streamed)
+        if "reload for the rest" not in page.text:
+            break
+        assert f"Read {sum(reads)} of the {size} events" in page.text
+    assert sum(reads) == size and len(reads) == -(-size // BUDGET)  # each event read once
+    counter.reset()
+    assert client.get("/retention").status_code == 200 and counter.streamed == 0
+    doc = client.get("/records.json").json()
+    assert counter.streamed == 0 and doc["retention_log_read"] == {"position": size, "size": size}

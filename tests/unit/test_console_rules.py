@@ -80,3 +80,28 @@ def test_the_art30_record_names_every_rule_recipient_and_measure() -> None:
     assert next(a for a in doc["activities"] if a["rule"] == "content")["records_held"] == 1
     text = as_csv(doc)
     assert text.splitlines()[0].startswith("section,name") and "recipient,cloud" in text
+
+
+def test_folding_retention_s_log_in_pieces_equals_folding_it_at_once() -> None:
+    """Generated logs (creations, deadlines, closings, repeats) folded in chunks of every size."""
+    import random
+
+    from services.console.folds import fold_schedules
+
+    rng = random.Random(20261202)
+    at = lambda d: dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc) + dt.timedelta(days=d)  # noqa: E731
+    for _ in range(50):
+        log = []
+        for _ in range(rng.randrange(1, 200)):
+            rid = f"r{rng.randrange(30)}"
+            kind = rng.choice(["ScheduleCreated", "DeadlineSet", "RecordExpired", "ExpiredRecordPurged",
+                               "ScheduleClosedByErasure", "RecordStored"])
+            log.append(_entry(kind, rid, category=rng.choice(["user.content", "user.contact"]),
+                              due_at=rng.choice([None, at(rng.randrange(100)).isoformat()]),
+                              state=rng.choice(["scheduled", "scheduled", "held"])))
+        whole = schedules(log)
+        for size in (1, 2, 7, len(log)):
+            live: dict = {}
+            for i in range(0, len(log), size):
+                fold_schedules(live, log[i:i + size])
+            assert live == whole

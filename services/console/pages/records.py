@@ -26,9 +26,12 @@ SECURITY = [
 ]
 
 
-def build(policy: Any, recipients: list[Any], retention_log: list[Any]) -> dict[str, Any]:
-    """The Art. 30 record as one JSON-able document."""
-    live = Counter(s["category"] for s in schedules(retention_log).values())
+def build(policy: Any, recipients: list[Any], retention_log: list[Any] | None = None,
+          live_schedules: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The Art. 30 record as one JSON-able document; the live schedules come folded
+    (``live_schedules``) or are folded here from ``retention_log``."""
+    folded = live_schedules if live_schedules is not None else schedules(retention_log or [])
+    live = Counter(s["category"] for s in folded.values())
     activities = [{
         "rule": r.rule, "description": r.description, "categories": list(r.categories),
         "purposes": list(r.purposes), "retention": r.period_text(), "at_expiry": r.at_expiry,
@@ -66,7 +69,12 @@ def routes(console: Any) -> list[Route]:
     backend = console.backend
 
     def document() -> dict[str, Any]:
-        return build(console.policy, backend.recipients(), backend.read_log("retention"))
+        fold = console.retention
+        fold.advance(backend)
+        doc = build(console.policy, backend.recipients(), live_schedules=fold.live)
+        # records_held counts the schedules folded so far: say how far (complete when equal)
+        doc["retention_log_read"] = {"position": fold.position, "size": fold.size}
+        return doc
 
     def page(request: Request) -> Response:
         return console.render(request, "records.html", "Records of processing", doc=document())

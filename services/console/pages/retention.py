@@ -1,5 +1,8 @@
 """Retention: what expires on each of the next 90 days by category (from retention's log), what
-legal holds keep past their deadline, and the last sweeps with their counts."""
+legal holds keep past their deadline, and the last sweeps with their counts.
+
+The log is folded by the console's :class:`~services.console.folds.RetentionFold`, which reads at
+most its budget of new events per page load."""
 
 from __future__ import annotations
 
@@ -11,26 +14,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from services.console.folds import fold_schedules
+
 DAYS = 90
-CLOSED = {"RecordExpired", "ExpiredRecordPurged", "ScheduleClosedByErasure"}
-
-
-def _when(value: Any) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
 def schedules(entries: list[Any]) -> dict[str, dict[str, Any]]:
     """Live schedules by record id, folded from retention's events: category and deadline."""
-    live: dict[str, dict[str, Any]] = {}
-    for e in entries:
-        a = e.attributes
-        if e.event == "ScheduleCreated" and a.get("state", "scheduled") == "scheduled":
-            live[e.originator_id] = {"category": a.get("category", ""), "due_at": _when(a.get("due_at"))}
-        elif e.event == "DeadlineSet" and e.originator_id in live:
-            live[e.originator_id]["due_at"] = _when(a.get("due_at"))
-        elif e.event in CLOSED:
-            live.pop(e.originator_id, None)
-    return live
+    return fold_schedules({}, entries)
 
 
 def calendar(live: dict[str, dict[str, Any]], today: dt.date) -> tuple[list[dict[str, Any]], list[str]]:
@@ -51,18 +42,18 @@ def routes(console: Any) -> list[Route]:
     backend = console.backend
 
     def page(request: Request) -> Response:
-        entries = backend.read_log("retention")
-        live = schedules(entries)
+        fold = console.retention
+        fold.advance(backend)
+        live = fold.live
         now = dt.datetime.now(dt.timezone.utc)
         rows, categories = calendar(live, now.date())
         overdue_kept = Counter(s["category"] for s in live.values() if s["due_at"] and s["due_at"] <= now)
         waiting = Counter(s["category"] for s in live.values() if s["due_at"] is None)
-        sweeps = [{"time": e.recorded_at, "at": e.attributes.get("at", ""), **{
-            k: e.attributes.get(k, 0) for k in ("expired", "held", "aggregated", "excluded_by_objection")}}
-            for e in entries if e.event == "SweepCompleted"][-10:][::-1]
+        sweeps = list(fold.sweeps)[::-1]
         holds = [h for h in backend.holds(include_released=False)]
         return console.render(request, "retention.html", "Retention", rows=rows, categories=categories,
                               kept=sorted(overdue_kept.items()), waiting=sorted(waiting.items()),
-                              sweeps=sweeps, holds=holds, days=DAYS, rules=console.policy.rules)
+                              sweeps=sweeps, holds=holds, days=DAYS, rules=console.policy.rules,
+                              fold=fold)
 
     return [Route("/retention", page)]
