@@ -10,7 +10,7 @@ kind           category             form        what of the interaction
 ``ORIGINAL``   user.content         original    prompt and response as given
 ``REDACTED``   user.content         redacted    prompt and response with personal data replaced
 ``METADATA``   system.operations    metadata    technical metadata (network prefix, user agent
-                                                family, session, timings)
+                                                family, session, timings, entity types redacted)
 ``CONTACT``    user.contact         contact     contact details given voluntarily (tickets)
 =============  ===================  ==========  ==================================================
 
@@ -52,9 +52,11 @@ REDACTED = RecordKind("redacted", "user.content", "redacted",
                       "prompt and response with personal data replaced by placeholders",
                       ("prompt", "response"), "redacted_content", aggregatable=True)
 METADATA = RecordKind("metadata", "system.operations", "metadata",
-                      "technical metadata: network prefix, user agent family, session, timings",
+                      "technical metadata: network prefix, user agent family, session, timings, "
+                      "entity types redacted",
                       ("session_id", "network_prefix", "user_agent_family", "occurred_at",
-                       "received_at", "region", "kind", "prompt_chars", "response_chars"),
+                       "received_at", "region", "kind", "prompt_chars", "response_chars",
+                       "entities_redacted"),
                       "technical_metadata")
 CONTACT = RecordKind("contact", "user.contact", "contact",
                      "contact details the user gave (support tickets)", ("contact",),
