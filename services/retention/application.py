@@ -127,6 +127,7 @@ class RetentionApplication(LetheApplication):
                 if not notes:
                     self._projected = start
                     return
+                forgot = False
                 with self.index.store.transaction():
                     for note in notes:
                         try:
@@ -135,9 +136,12 @@ class RetentionApplication(LetheApplication):
                             log.error("event %d of the retention log does not decode; run lethe "
                                       "audit verify", note.id)
                             continue
-                        self.index.apply(event_type(event), str(event.originator_id),
-                                         event_attributes(event))
+                        kind = event_type(event)
+                        forgot |= kind in ("ScheduleClosedByErasure", "SubjectForgotten")
+                        self.index.apply(kind, str(event.originator_id), event_attributes(event))
                     self.index.set_position(notes[-1].id)
+                if forgot:  # no old WAL frame keeps an erased record's time or interaction id
+                    self.index.store.scrub()
 
     rebuild_projections = refresh
 

@@ -24,6 +24,8 @@ from shared.errors import InvalidArgument
 from shared.ids import stable_id
 from shared.policy import Policy
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)  # the timestamp of events that must not date anything
+
 
 class RetentionError(InvalidArgument):
     """Base of the retention service's own rule violations."""
@@ -68,6 +70,11 @@ class RecordSchedule(Aggregate):
             """v2 -> v3: per-record times and the interaction id are not carried forward."""
             for name in ("stored_at", "due_at", "interaction_id"):
                 state.pop(name, None)
+
+        @staticmethod
+        def create_timestamp() -> dt.datetime:
+            """The epoch: the event's own timestamp would date the record's receipt."""
+            return EPOCH
 
     @event(ScheduleCreated)
     def __init__(self, record_id: uuid.UUID, subject_ref: str, category: str, form: str,

@@ -23,6 +23,7 @@ CATEGORIES = ("user.content", "system.operations", "user.contact")
 FORMS = ("original", "redacted", "metadata", "contact")
 SUBJECT_REF = re.compile(r"^sr_[0-9a-f]{32}$")
 MAX_CONTENT_BYTES = 1024 * 1024
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)  # the timestamp of events that must not date anything
 # Session links (session id and pseudonym key) are technical metadata of the sessions: they are
 # sealed under that category's key group, so they live and die with it.
 SESSION_CATEGORY = "system.operations"
@@ -75,7 +76,18 @@ class SubjectKeyring(Aggregate):
         """Stable id of a subject's keyring."""
         return stable_id("keyring", subject_ref)
 
-    @event("KeyringCreated")
+    class KeyringCreated(Aggregate.Created):
+        """The subject's keyring exists. Its own timestamp is the epoch: it would date the
+        subject's first interaction, which must not outlive an erasure."""
+
+        subject_ref: str
+
+        @staticmethod
+        def create_timestamp() -> dt.datetime:
+            """The epoch (see the class)."""
+            return EPOCH
+
+    @event(KeyringCreated)
     def __init__(self, subject_ref: str) -> None:
         self.subject_ref = subject_ref
         self.generation = 0
@@ -105,7 +117,19 @@ class SubjectKeyring(Aggregate):
         """True when a new key generation must be created before storing."""
         return not self.active
 
-    @event("KeyGenerationCreated")
+    class KeyGenerationCreated(Aggregate.Event):
+        """A key generation started. Its own timestamp is the epoch: it would date the first
+        interaction stored under the generation."""
+
+        generation: int
+        bucket: int
+
+        @staticmethod
+        def create_timestamp() -> dt.datetime:
+            """The epoch (see the class)."""
+            return EPOCH
+
+    @event(KeyGenerationCreated)
     def create_generation(self, generation: int, bucket: int) -> None:
         """Start generation ``generation`` (its DEK is wrapped under bucket ``bucket``)."""
         self.generation = generation
@@ -196,6 +220,11 @@ class VaultRecord(Aggregate):
             for name in ("region", "interaction_id", "received_at", "size_bytes", "occurred_at"):
                 state.pop(name, None)
             state["facts"] = ""
+
+        @staticmethod
+        def create_timestamp() -> dt.datetime:
+            """The epoch: the event's own timestamp would date the interaction's receipt."""
+            return EPOCH
 
     @event(RecordStored)
     def __init__(self, record_id: uuid.UUID, subject_ref: str, generation: int, category: str,

@@ -44,6 +44,7 @@ from shared.errors import InvalidArgument, PermissionDenied, require
 from shared.store import SqlStore
 
 STORED, DUPLICATE, ERASED = "stored", "duplicate", "erased"
+FACTS_BYTES = 512  # sealed facts plaintext, padded (interaction ids and regions are short ids)
 RECORD_COLUMNS = ("record_id, subject_ref, generation, category, form, region, interaction_id, "
                   "received_at, stored_at, size_bytes, state, facts")
 
@@ -103,12 +104,13 @@ class RecordFacts:
 def seal_facts(dek: bytes, r: RecordIn) -> bytes:
     """The record's per-interaction facts sealed under ``dek`` (AES-256-GCM, associated data
     ``b"facts|" + record_id``): JSON ``received_at``, ``occurred_at`` (ISO 8601 UTC or null; never
-    later than received_at), ``size_bytes``, ``interaction_id``, ``region``."""
+    later than received_at), ``size_bytes``, ``interaction_id``, ``region``, padded with blanks to
+    :data:`FACTS_BYTES` so that the blob's length tells nothing (e.g. the size's digit count)."""
     occurred = min(r.occurred_at or r.received_at, r.received_at)
     plain = json.dumps({"received_at": r.received_at.isoformat(), "occurred_at": occurred.isoformat(),
                         "size_bytes": len(r.content), "interaction_id": r.interaction_id,
                         "region": r.region}, sort_keys=True).encode()
-    return seal(dek, plain, _facts_aad(r.record_id))
+    return seal(dek, plain.ljust(FACTS_BYTES), _facts_aad(r.record_id))
 
 
 def open_facts(dek: bytes, record_id: str, blob: bytes) -> dict[str, Any]:
