@@ -88,10 +88,11 @@ class Facts:
 
     def count(self, reads: Iterable[tuple[str, str]]) -> int:
         """How many entries the pairs ``reads`` select (each entry counted once)."""
-        seen: set[tuple[str, int]] = set()
-        for service, event in reads:
-            seen |= {(e.service, e.position) for e in self.events(service, event)}
-        return len(seen)
+        pairs = set(reads)
+        whole = set(self.logs) if (ANY, ANY) in pairs else {s for s, e in pairs if e == ANY}
+        return sum(len(self.logs.get(s, ())) for s in whole) + sum(
+            len(self.by.get((s, event), ())) for service, event in pairs if event != ANY
+            for s in (self.logs if service == ANY else [service]) if s not in whole)
 
 
 @dataclass(frozen=True)

@@ -215,3 +215,22 @@ def test_each_invariant_quotes_a_promise_that_readme_makes(invariant: Any) -> No
     for quote in quotes:
         for piece in quote.split(" ... "):
             assert piece in readme, piece
+
+
+def test_an_invariant_counts_each_event_it_reads_once() -> None:
+    w = world()
+    report = {r.invariant.name: r for r in w.report().results}
+    total = sum(len(log) for log in w.logs.values())
+    assert report["LOG_GAP"].checked == total
+    stored = len([e for e in w.logs["vault"] if e.event == "RecordStored"])
+    scheduled = len([e for e in w.logs["retention"] if e.event == "ScheduleCreated"])
+    assert report["RECORD_WITHOUT_SCHEDULE"].checked == stored + scheduled
+    assert report["REIDENTIFICATION_HOLDS_DATA"].checked == 1
+    assert w.report().results[0].as_dict()["checked_events"] == total
+    from shared.audit import Facts
+    from shared.audit.model import ANY
+    facts = Facts(w.logs, NOW)
+    vault = len(w.logs["vault"])
+    assert facts.count([("vault", ANY), ("vault", "RecordStored")]) == vault
+    assert facts.count([(ANY, "RecordStored"), ("retention", "ScheduleCreated")]) == stored + scheduled
+    assert facts.count([(ANY, ANY), ("vault", "RecordStored")]) == total
