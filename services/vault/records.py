@@ -311,21 +311,27 @@ class RecordUseCases:
             return self._decrypt(rows, "access_request", request_id)
 
     def purge(self, record_ids: list[str], reason: str, request_id: str) -> int:
-        """Delete records' ciphertext (idempotent); returns how many were purged by this call."""
+        """Delete records' rows and ciphertext (idempotent); returns how many were purged now.
+
+        Crash-safe in two steps: ``RecordPurged`` is recorded first (once per record: a record
+        already purged in the log gets no second event), then the rows go (:func:`forget_rows`).
+        A failure between them leaves the rows ``stored``; the retry deletes them.
+        """
         require(bool(reason), "reason is required", "REASON_MISSING")
         with self.lock:
             live = [rid for rid, state in self._states(record_ids).items() if state == "stored"]
             if not live:
                 return 0
-            with self.db.transaction() as tx:
-                forget_rows(tx, "record_id=?", [(r,) for r in live])
-            self.db.scrub()
             purged = []
             for rid in live:
                 record = self.repository.get(uuid.UUID(rid))
-                record.purge(reason=reason, request_id=request_id)
-                purged.append(record)
+                if not record.purged:
+                    record.purge(reason=reason, request_id=request_id)
+                    purged.append(record)
             self.save(*purged)
+            with self.db.transaction() as tx:
+                forget_rows(tx, "record_id=?", [(r,) for r in live])
+            self.db.scrub()
             return len(live)
 
     def record_facts(self, record_ids: list[str]) -> list[RecordFacts]:
