@@ -120,7 +120,19 @@ def _submit(driver: Any, form_action: str, fields: dict[str, str]) -> None:
         else:
             element.clear()
             element.send_keys(value)
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    _navigates(driver, form.find_element(By.CSS_SELECTOR, "button[type=submit]").click)
+
+
+def _navigates(driver: Any, action: Any, *args: Any) -> None:
+    """Run ``action`` (a click, Enter in a field) and wait until the browser shows the next page
+    (a form's POST may take a while on a loaded machine: the old page must not be read)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    action(*args)
+    WebDriverWait(driver, 300).until(expected_conditions.staleness_of(old))
 
 
 def _client(driver: Any, base: str) -> httpx.Client:
@@ -171,7 +183,7 @@ def test_the_console_serves_the_dpo_in_a_real_browser(console_deployment: tuple[
     assert "CASE-2026-17" in driver.page_source
     pages["holds"] = driver.page_source
     _shot(driver, "holds")
-    driver.find_element(By.CSS_SELECTOR, "form[action$='/release'] button").click()
+    _navigates(driver, driver.find_element(By.CSS_SELECTOR, "form[action$='/release'] button").click)
     assert "released" in driver.find_element(By.CLASS_NAME, "flash").text
 
     # A refused disclosure (analytics recipients get aggregates only) is listed with its reason.
@@ -219,7 +231,7 @@ def test_the_console_serves_the_dpo_in_a_real_browser(console_deployment: tuple[
 
     # Audit: verify now.
     driver.get(base + "/audit")
-    driver.find_element(By.CSS_SELECTOR, "form[action='/audit/verify'] button").click()
+    _navigates(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/audit/verify'] button").click)
     assert "intact" in driver.find_element(By.ID, "verification-result").text
     _shot(driver, "audit-verified")
 
@@ -240,7 +252,7 @@ def test_the_console_serves_the_dpo_in_a_real_browser(console_deployment: tuple[
     _shot(driver, "requests")
     (REPO / "docs").mkdir(exist_ok=True)
     shutil.copy(SHOTS / "requests.png", REPO / "docs" / "console-requests.png")
-    driver.find_element(By.LINK_TEXT, request_id).click()
+    _navigates(driver, driver.find_element(By.LINK_TEXT, request_id).click)
     assert "RequestReceived" in driver.page_source  # the evidence table, from the signed log
     evidence = _client(driver, base).get(f"/requests/{request_id}/evidence.json")
     assert evidence.status_code == 200 and evidence.json()["events"]
@@ -280,7 +292,7 @@ def test_the_console_serves_the_dpo_in_a_real_browser(console_deployment: tuple[
     access = _submit_request(dep, "acct-other-5", "gdpr", "ACCESS")
     driver.get(f"{base}/requests/{access}")
     field = driver.find_element(By.ID, "complete-reason")
-    field.send_keys("export sent by registered post, ticket T-12", Keys.ENTER)
+    _navigates(driver, field.send_keys, "export sent by registered post, ticket T-12", Keys.ENTER)
     assert "Completed" in driver.find_element(By.CLASS_NAME, "flash").text
     assert "fulfilled" in driver.page_source and "registered post" in driver.page_source
     _shot(driver, "request-completed")
