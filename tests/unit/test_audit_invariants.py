@@ -234,3 +234,30 @@ def test_an_invariant_counts_each_event_it_reads_once() -> None:
     assert facts.count([("vault", ANY), ("vault", "RecordStored")]) == vault
     assert facts.count([(ANY, "RecordStored"), ("retention", "ScheduleCreated")]) == stored + scheduled
     assert facts.count([(ANY, ANY), ("vault", "RecordStored")]) == total
+
+
+_PIECES = ["@", ".", "a", "Z", "0", "9", "198", "_", "-", "+", " ", "/", "ü", "example", "org"]
+
+
+@pytest.mark.parametrize("value", [
+    "bob@example.org", "mail: a.b+c@sub.example.co.uk, thanks", "203.0.113.77",
+    "from 10.1.2.3 via proxy", ["x", {"deep": ["192.168.0.1"]}], {"k": {"note": "x@y.io"}}])
+def test_an_email_or_ipv4_anywhere_in_an_event_is_reported(value: Any) -> None:
+    w = world()
+    w.add("vault", "RecordPurged", "ib-metadata", reason=value, request_id="r")
+    assert _failing(w.report()) == {"PII_IN_EVENT"}
+
+
+def test_the_pii_prefilter_decides_as_the_patterns_do() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from shared.audit import shape
+
+    @settings(max_examples=3000, deadline=None)
+    @given(st.lists(st.sampled_from(_PIECES), max_size=30).map("".join))
+    def same(value: str) -> None:
+        expected = bool(shape._EMAIL.search(value) or shape._IPV4.search(value))
+        assert shape._holds_pii(value) == expected
+
+    same()
