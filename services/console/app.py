@@ -25,7 +25,7 @@ from starlette.templating import Jinja2Templates
 
 from services.console import auth
 from services.console.backend import Backend, BackendError
-from services.console.folds import RetentionFold
+from services.console.folds import RetentionFold, SubjectIndex
 from shared.policy import Policy, load_policy
 
 log = logging.getLogger("lethe.console")
@@ -47,6 +47,7 @@ class Console:
     templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
     last_verification: dict[str, Any] | None = None
     retention: RetentionFold = field(default_factory=RetentionFold)  # retention's log, by cursor
+    subjects: SubjectIndex = field(default_factory=SubjectIndex)  # where subjects' events are
 
     def __post_init__(self) -> None:
         self.tokens = auth.LoginTokens(self.state_dir / "login-token")

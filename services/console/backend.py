@@ -137,13 +137,6 @@ class Backend:
             request_id=str(uuid.uuid4()), account_id=account_id, reason=reason), timeout=120)
         return json.loads(resp.export_json)
 
-    def read_logs(self) -> dict[str, list[Any]]:
-        """Every service's log as audit entries (retention catches up first)."""
-        try:
-            return audit_mod.read_logs(self.peers)
-        except grpc.RpcError as exc:
-            raise BackendError(exc.code().name, exc.details() or "") from None
-
     def log_size(self, service: str) -> int:
         """How many events one service's log holds."""
         return _call(self.logs(service).GetLogInfo, events_pb2.GetLogInfoRequest()).size
@@ -172,14 +165,6 @@ class Backend:
         except grpc.RpcError as exc:
             raise BackendError(exc.code().name, exc.details() or "") from None
         return entries, start
-
-    def read_log(self, service: str) -> list[Any]:
-        """One service's log as audit entries (all of it: for folds that need every event)."""
-        stream = self.logs(service).ReadEvents(events_pb2.ReadEventsRequest(), timeout=600)
-        try:
-            return [audit_mod.entry_of(service, r.event) for r in stream]
-        except grpc.RpcError as exc:
-            raise BackendError(exc.code().name, exc.details() or "") from None
 
     # holds and recipients
     def holds(self, include_released: bool = True) -> list[Any]:

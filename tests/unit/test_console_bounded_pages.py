@@ -6,7 +6,7 @@ backend calling it. A client interceptor counts every call and every streamed ev
 receives: the request queue, a request with its evidence and the recipients page each read a
 number of events and requests bounded by their page size, not by the log. The vault's registry
 (``ListRecipients``) and the holds are not part of this test and answer empty lists; every
-service's log is the one large log.
+service's log is the one large log (for the Subject page's index, rights' and retention's only).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from shared.server import create_server
 from tests.unit.test_rights_rules import FakeDownstream
 
 EVENTS = 100_000
+EMPTY = {"ingestion", "anonymization", "vault"}  # for the subject index: only two large logs
 UTC = dt.timezone.utc
 
 
@@ -82,6 +83,12 @@ class LocalBackend(Backend):
     def holds(self, include_released: bool = True) -> list[Any]:  # noqa: D102
         return []
 
+    def log_size(self, service: str) -> int:  # noqa: D102
+        return 0 if service in EMPTY else super().log_size(service)
+
+    def read_log_after(self, service: str, after: int, limit: int) -> list[Any]:  # noqa: D102
+        return [] if service in EMPTY else super().read_log_after(service, after, limit)
+
     def close(self) -> None:  # noqa: D102
         self.channel.close()
 
@@ -97,7 +104,8 @@ def large_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestCl
     batch = []
     for i in range(EVENTS // 3 + 1):  # three events each: received, verified, started
         received = start + dt.timedelta(minutes=i)
-        r = DataSubjectRequest(request_id=f"req-{i:06d}", kind="access", subject_ref=f"sr_{i:032x}",
+        r = DataSubjectRequest(request_id=f"req-{i:06d}", kind="access",
+                               subject_ref=app.resolve_subject(f"acct-bulk-{i}"),
                                law="gdpr", received_at=received,
                                due_at=received + dt.timedelta(days=30), purpose="")
         r.verify(method="operator_attested")
@@ -119,8 +127,9 @@ def large_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestCl
     backend.logs("rights").GetSignedTreeHead(events_pb2.GetSignedTreeHeadRequest(), timeout=600)
     console = Console(backend, root / "console")
     client = TestClient(create_app(console))
-    sid, _ = console.sessions.start()
+    sid, session = console.sessions.start()
     client.cookies.set(auth.COOKIE, sid)
+    client.csrf, client.console = session.csrf, console  # type: ignore[attr-defined]
     yield client, counter, app
     client.close()
     backend.close()
@@ -205,3 +214,25 @@ def test_retention_and_records_read_at_most_a_budget_of_new_events_per_load(larg
     assert client.get("/retention").status_code == 200 and counter.streamed == 0
     doc = client.get("/records.json").json()
     assert counter.streamed == 0 and doc["retention_log_read"] == {"position": size, "size": size}
+
+
+def test_the_subject_timeline_reads_only_the_subject_s_events_once_indexed(large_log) -> None:
+    client, counter, app = large_log
+    client.console.subjects.budget = 50_000  # bounds each load; fewer loads for the test
+    size = app.max_position()
+    assert client.post("/subject/find", data={"csrf": client.csrf, "account_id": "acct-bulk-7"},
+                       follow_redirects=False).status_code == 303
+    reads = []
+    while True:
+        counter.reset()
+        page = client.get("/subject")
+        assert page.status_code == 200 and counter.streamed <= 50_000 + 6
+        reads.append(counter.streamed)
+        if "still being indexed" not in page.text:
+            break
+    assert len(reads) == -(-2 * size // 50_000)
+    counter.reset()
+    page = client.get("/subject")
+    assert counter.streamed == 6  # its three events, in rights' and in retention's log (the same log)
+    assert page.text.count("IdentityVerified") == 2 and "acct-bulk-7" not in page.text
+    assert counter.calls["ReadEvents"] == 2 and counter.calls["ResolveSubject"] == 1

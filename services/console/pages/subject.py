@@ -1,6 +1,10 @@
 """Subject: found by account id (POSTed, kept in the session, never in a URL); its lifecycle
 timeline from every log; its data only after an explicit reveal with a reason, which the rights
-service records as ``SubjectDataRevealed`` before returning anything."""
+service records as ``SubjectDataRevealed`` before returning anything.
+
+The timeline reads only the subject's events, where the console's
+:class:`~services.console.folds.SubjectIndex` says they are; the index itself reads at most its
+budget of new events per page load."""
 
 from __future__ import annotations
 
@@ -12,14 +16,17 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from services.console import auth
+from services.console.folds import SubjectIndex
+from shared.config import SERVICES
 from shared import audit as audit_mod
 
 HIDDEN = ("originator_topic",)
 
 
-def _timeline(backend: Any, account_id: str) -> tuple[str, list[dict[str, Any]]]:
+def _timeline(backend: Any, index: SubjectIndex, account_id: str) -> tuple[str, list[dict[str, Any]]]:
     ref = backend.resolve(account_id)
-    entries = audit_mod.timeline(backend.read_logs(), ref)
+    index.advance(backend, SERVICES)
+    entries = audit_mod.timeline({"subject": index.entries_of(backend, ref)})
     rows = [{"time": e.recorded_at, "service": e.service, "event": e.event, "id": e.originator_id,
              "details": ", ".join(f"{k}={v}" for k, v in sorted(e.attributes.items())
                                   if k not in HIDDEN and k != "subject_ref"
@@ -35,9 +42,11 @@ def routes(console: Any) -> list[Route]:
     def page(request: Request) -> Response:
         session = auth.session_of(request)
         if not session.account_id:
-            return console.render(request, "subject.html", "Subject", ref="", rows=[], revealed=None)
-        ref, rows = _timeline(backend, session.account_id)
-        return console.render(request, "subject.html", "Subject", ref=ref, rows=rows, revealed=None)
+            return console.render(request, "subject.html", "Subject", ref="", rows=[], revealed=None,
+                                  index=None)
+        ref, rows = _timeline(backend, console.subjects, session.account_id)
+        return console.render(request, "subject.html", "Subject", ref=ref, rows=rows, revealed=None,
+                              index=console.subjects)
 
     async def find(request: Request) -> Response:
         form = await auth.checked_form(request)
@@ -59,8 +68,9 @@ def routes(console: Any) -> list[Route]:
             session.flash = "A reveal needs a reason; nothing was shown."
             return RedirectResponse("/subject", status_code=303)
         export = await run_in_threadpool(backend.reveal, session.account_id, reason)
-        ref, rows = await run_in_threadpool(_timeline, backend, session.account_id)
-        return console.render(request, "subject.html", "Subject", ref=ref, rows=rows, revealed=export)
+        ref, rows = await run_in_threadpool(_timeline, backend, console.subjects, session.account_id)
+        return console.render(request, "subject.html", "Subject", ref=ref, rows=rows, revealed=export,
+                              index=console.subjects)
 
     return [Route("/subject", page), Route("/subject/find", find, methods=["POST"]),
             Route("/subject/forget", forget, methods=["POST"]),
