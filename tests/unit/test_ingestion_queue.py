@@ -254,3 +254,32 @@ def test_an_item_refused_for_good_is_parked_and_the_others_go_on(env) -> None:
     assert worker.drop_erased_parked() == 0  # its subject is still there: it stays parked
     down.erase(subject_ref(app.pepper, "acct-1"))
     assert worker.drop_erased_parked() == 1 and app.queue.count(parked=True) == 0
+
+
+def test_a_stream_keeps_one_request_id_and_an_unknown_acknowledge_is_refused(env) -> None:
+    from services.ingestion.servicer import IngestionServicer
+    from shared.errors import InvalidArgument
+    from shared.gen.lethe.v1 import ingestion_pb2 as pb
+
+    app = env[0]
+    servicer = IngestionServicer(app)
+
+    def message(n: int, request_id: str, acknowledge: int = pb.ACKNOWLEDGE_DURABLE) -> pb.IngestStreamRequest:
+        m = pb.Interaction(account_id="acct-s", region="EU", prompt=f"stream {n}", sequence=n)
+        m.occurred_at.FromDatetime(WHEN)
+        return pb.IngestStreamRequest(interaction=m, request_id=request_id, acknowledge=acknowledge)
+
+    first = servicer.IngestStream(iter([message(0, "s-1"), message(1, ""), message(2, "s-1")]), None)
+    assert [r.outcome for r in first.results] == [pb.INGEST_OUTCOME_ACCEPTED] * 3
+    with pytest.raises(InvalidArgument) as changed:
+        servicer.IngestStream(iter([message(0, "s-2"), message(1, "s-3")]), None)
+    assert changed.value.reason == "REQUEST_ID_CHANGED"
+    with pytest.raises(InvalidArgument) as bad_id:
+        servicer.IngestStream(iter([message(0, "not an id@example.org")]), None)
+    assert bad_id.value.reason == "REQUEST_ID_INVALID"
+    with pytest.raises(InvalidArgument) as unknown:
+        servicer.Ingest(pb.IngestRequest(interactions=[message(0, "").interaction], acknowledge=7), None)
+    assert unknown.value.reason == "ACKNOWLEDGE_INVALID"
+    done = servicer.Ingest(pb.IngestRequest(interactions=[message(5, "").interaction],
+                                            acknowledge=pb.ACKNOWLEDGE_DEIDENTIFIED), None)
+    assert done.results[0].outcome == pb.INGEST_OUTCOME_STORED
