@@ -3,7 +3,7 @@ PERSON, LOCATION and ORGANIZATION spans (the English model reads ``Mein Name``, 
 ``Kontoinhaber`` or ``Transferencia`` as names).
 
 Applied only where the passage's language (``identify.language_at``) is not English: a model-based
-span loses its leading and trailing words that ``labels.is_not_name`` says are not names
+span loses its leading words that ``labels.is_not_name`` says are not names and its trailing labels
 (``de Lucía Fernández`` -> ``Lucía Fernández``, ``Hallo Thomas`` -> ``Thomas``), and is dropped when
 no word is left (``Mein Name``). A PERSON or ORGANIZATION of one word is dropped when it reads as a
 common noun (``labels.is_common_noun``: ``im Feld``, ``die Lieferung``). Spans holding a digit (addresses: ``Am Kirchberg 7a``) are kept
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from .identify import language_at, plainly_english
-from .labels import is_common_noun, is_not_name
+from .labels import is_common_noun, is_label, is_not_name
 
 _TYPES = frozenset({"PERSON", "LOCATION", "ORGANIZATION", "NRP"})
 _WORD = re.compile(r"[^\s,;:()\"]+")
@@ -42,8 +42,8 @@ def drop_label_words(text: str, hard: list, soft: list) -> list:
             continue
         while words and is_not_name(words[0].group(), lang):
             words.pop(0)
-        while words and is_not_name(words[-1].group(), lang):
-            words.pop()
+        while words and is_label(words[-1].group(), lang):
+            words.pop()  # labels only: a trailing stop word may be a surname (``Lorenz Lange``)
         if not words:
             continue
         if len(words) == 1 and span[0] != "LOCATION":

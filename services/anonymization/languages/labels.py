@@ -50,11 +50,13 @@ _LABELS = {
         ontvanger afzender onderwerp aanvraag antwoord afspraak hallo hoi bedankt groeten beste geachte
         heer mevrouw""",
 }
+_CLITICS = frozenset("m' j' t' s' n' c' m’ j’ t’ s’ n’ c’".split())
 # Units and currencies: a number's unit is never a name or a place (``14 Tagen``, ``77,50 EUR``).
 _UNITS = frozenset("""eur euro euros usd chf gbp tag tage tagen woche wochen monat monate monaten jahr jahre jahren
     stunde stunden minute minuten jour jours semaine semaines mois an ans année années heure heures día días
     semana semanas mes meses año años hora horas dia dias ano anos giorno giorni settimana settimane mese mesi
-    anno anni ora ore dag dagen week weken maand maanden jaar jaren uur stuk stück""".split())
+    anno anni ora ore dag dagen week weken maand maanden jaar jaren uur stuk stück version versie versión
+    versão versione""".split())
 # Words naming an order, invoice or customer reference in the six languages, shortly before a number:
 # ``Mon numéro de commande est 48213577``, ``numero d'ordine è 4821357``, ``Bestellnummer 48213``.
 _REFERENCE_BEFORE = re.compile(
@@ -115,6 +117,8 @@ def _labels(lang: str) -> frozenset[str]:
 def is_label(word: str, lang: str) -> bool:
     """True when ``word`` labels a field in ``lang`` (``Geburtsdatum``, ``titular``, ``Steuer-ID``)."""
     w = word.lower().strip(".:,;")
+    if w[:2] in _CLITICS or w[:3] in ("qu'", "qu’"):
+        return True  # ``m'appelle``, ``j'habite``, ``c'est``: a pronoun and its verb
     if w[:2] in ("d'", "l'", "d’", "l’"):
         w = w[2:]  # ``d'ordine``, ``l'adresse``
     if w in _labels(lang) or w in _UNITS:

@@ -88,8 +88,9 @@ def is_valid(key: str, value: str) -> bool:
 
 
 def invalid_national_id(text: str, start: int, end: int) -> bool:
-    """True when ``text[start:end]`` has the shape of a national identifier named by a cue just
-    before it but fails that identifier's checksum (so no other rule reports it as an identifier)."""
+    """True when ``text[start:end]`` has the shape of a national identifier (for the digit-only kinds:
+    and that identifier's cue just before it) but fails its checksum, so that no other rule reports
+    it as an identifier: ``DNI 31939071X`` is not an identity number."""
     value = text[start:end]
-    return any(_SHAPES[k].match(value) and has_id_cue(k, text, start) and not is_valid(k, value)
-               for k in NATIONAL_IDS)
+    return any(_SHAPES[k].match(value) and (not v.needs_cue or has_id_cue(k, text, start))
+               and not is_valid(k, value) for k, v in NATIONAL_IDS.items())

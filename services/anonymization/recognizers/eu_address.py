@@ -37,7 +37,7 @@ _TIME_WORD = (r"(?:Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|Sonntag|W
               r"Oktober|November|Dezember|Kapitel|Abschnitt|Punkt|Seite|Schritt|Level|Team|Projekt)(?![\w])")
 _DE_NAMES = r"(?!" + _TIME_WORD + r")" + _NAMES
 _ROMANCE_PREFIX = (
-    r"(?:C/|Calle|Avenida|Avda\.|Av\.?|Paseo|Cuesta|Rambla|Acceso|Urbanización|Cañada|Ronda|Plaza|Pza\.|Camino|Carretera|Ctra\.|Ronda|Travesía|Pasaje|"
+    r"(?:C/|C\.|Calle|Pasadizo|Bajada|Subida|Costanilla|Senda|Vial|Plazuela|Polígono|Avenida|Avda\.|Av\.?|Paseo|Cuesta|Rambla|Acceso|Urbanización|Cañada|Ronda|Plaza|Pza\.|Camino|Carretera|Ctra\.|Ronda|Travesía|Pasaje|"
     r"Glorieta|Callejón|Vía|Rua|R\.|Praça|Pç\.|Travessa|Largo|Estrada|Alameda|Beco|Calçada|Rotunda|"
     r"Praceta|Via|V\.|Viale|Piazza|P\.zza|Piazzale|Corso|C\.so|Vicolo|Contrada|Borgo|Strada|Lungomare|"
     r"Salita|Vico|Località|Stretto|Incrocio|Canale|Rotonda|Circonvallazione|Lungolago|Traversa)"
@@ -45,7 +45,7 @@ _ROMANCE_PREFIX = (
 _COMPOUND = (
     r"[^\W\d_a-z][\w'’-]*(?i:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|steig|pfad|chaussee|"
     r"laan|straat|gracht|plein|kade|singel|dijk|hof|park|pad|steeg|markt|dreef|wal|burgwal|kanaal|baan|"
-    r"pleintje|erf|hoven|veld|akker|weide)"
+    r"pleintje|erf|hoven|veld|akker|weide|boulevard|promenade|passage|zijde|straatje)"
 )
 _FR_WORD = (
     r"(?:rue|avenue|av\.|boulevard|bd|place|pl\.|allée|impasse|chemin|quai|route|cours|passage|square|"

@@ -75,6 +75,8 @@ _CUES = re.compile(
     r"|(?i:(?<![\w'’-])(?P<sign>" + _SIGN_OFF + r")(?![\w'’-]))[ \t]{0,2}[,!.]?[ \t]{0,2}\n?[ \t>]{0,4}",
     re.M,
 )
+# Name particles ``scan_name`` does not read (Dutch ``'t``, ``te``, ``in 't``) and the surname after them.
+_PARTICLE_TAIL = re.compile(r"(?:[ \t](?:van|de|der|den|ter|ten|te|in|op|het|['’]t|['’]s)){1,3}[ \t][^\W\d_a-z][\w'’-]*")
 _SCORES = {"intro": 0.9, "on": 0.9, "field": 0.9, "title": 0.85, "sign": 0.85, "greet": 0.8, "weak": 0.7}
 # A greeting word that is also a plain word (``Dag`` in ``Dag 3``, ``Cara`` in ``Cara mia``): its
 # name must be one or two words followed by a comma, full stop, ``!`` or the end of the line.
@@ -91,6 +93,9 @@ class LetheEuCueNameRecognizer(LetheRuleRecognizer):
         for m in _CUES.finditer(text):
             kind = m.lastgroup
             start, end = scan_name(text, m.end(), max_tokens=4)
+            more = _PARTICLE_TAIL.match(text, end) if end > start else None
+            if more:
+                end = more.end()  # ``Milan van 't Houteveen``, ``Jan van der Berg``
             if end <= start:
                 continue
             if kind == "greet" and not _GREETING_END.match(text, end):

@@ -26,7 +26,7 @@ _CUE = re.compile(
     r"(?i)(?<![\w-])(?:erreichen|erreichbar|anrufen|ruf|rufen|telefon\w{0,6}|tel\.?|handy\w{0,6}|mobil\w{0,6}|"
     r"festnetz|rückruf|joindre|appeler|appelez|appelle[rz]?|téléphone|portable|llamar(?:me)?|llámame|llamadme|"
     r"teléfono|telefono|móvil|movil|celular|ligar|liguem|ligue|telemóvel|telemovel|telefone|chiamare|"
-    r"chiamarmi|chiamami|chiamatemi|cellulare|cell\.?|bellen|bel|telefoon|mobiel|whatsapp|sms)(?![\w-])"
+    r"chiamarmi|chiamami|chiamatemi|cellulare|cell\.?|bellen|bel|telefoon|mobiel|whatsapp|sms)(?!\w)"
 )
 CUE_WINDOW = 40
 
