@@ -84,9 +84,10 @@ def build(settings: Settings, keys: FileKeySource) -> tuple[Any, Any, Any]:
                             lambda: peers.channel("retention"))
     wake, stopping = threading.Event(), threading.Event()
     app.on_erasure_submitted = wake.set
-    gauge("lethe.requests.open", "Open data-subject requests", lambda: len(app.list()))
+    # From the projection: one request loaded per reading, not every open one.
+    gauge("lethe.requests.open", "Open data-subject requests", lambda: app.list_page(False, 1)[2])
     gauge("lethe.requests.overdue", "Data-subject requests open past their deadline",
-          lambda: sum(v.overdue(dt.datetime.now(dt.timezone.utc)) for v in app.list()))
+          lambda: app.list_page(False, 1)[3])
 
     def worker() -> None:
         while not stopping.is_set():

@@ -311,3 +311,55 @@ def test_a_request_names_the_log_positions_of_exactly_its_events(rights) -> None
         request = again._get(rid)
         assert [e.position for e in log if e.originator_id == str(request.id)] == list(positions)
         assert len(positions) == request.version
+
+
+@pytest.mark.parametrize("name", ["RequestDenied", "RequestFulfilled"])
+def test_v1_closing_events_written_before_staff_actions_still_decode(name: str) -> None:
+    """Logs hold v1 RequestDenied/RequestFulfilled (no exemption key, caller or action id)."""
+    import datetime as dt
+    import json
+
+    from eventsourcing.application import Application
+    from eventsourcing.persistence import StoredEvent
+
+    from services.rights.domain import DataSubjectRequest
+
+    t = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    request = DataSubjectRequest(request_id="r", kind="access", subject_ref="sr_x", law="gdpr",
+                                 received_at=t, due_at=t, purpose="")
+    if name == "RequestDenied":
+        request.deny(reason="legal hold: litigation", exemption="GDPR Art. 17(3)(e)", closed_at=t)
+    else:
+        request.fulfil(closed_at=t)
+    mapper = Application().mapper
+    stored = mapper.to_stored_event(request.collect_events()[-1])
+    state = json.loads(stored.state)
+    for field in ("exemption_key", "denied_by", "completed_by", "action_id", "reason", "class_version"):
+        if field != "reason" or name == "RequestFulfilled":
+            state.pop(field, None)
+    old = StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                      json.dumps(state).encode())
+    event = mapper.to_domain_event(old)
+    assert event.action_id == "" and event.closed_at == t
+    if name == "RequestDenied":
+        assert (event.exemption_key, event.denied_by, event.exemption) == ("", "", "GDPR Art. 17(3)(e)")
+    else:
+        assert (event.reason, event.completed_by) == ("", "")
+
+
+def test_the_queue_counts_open_and_overdue_requests_from_the_projection(rights) -> None:
+    """What the gauges read (lethe.requests.open / .overdue): every open request, one page loaded."""
+    import datetime as dt
+
+    start, down = rights
+    app = start()
+    ids = [_open(app, down, "access", account=f"acct-generated-{i}") for i in range(5)]
+    app.deny_request("deny-1", ids[0], "gdpr-23-restriction", "restricted", "c")
+    overdue = {ids[1], ids[2]}
+    with app.lock:
+        for rid in overdue:  # deadlines in the past, as the projection learns them from the log
+            aggregate = str(app._get(rid).id)
+            app.due[aggregate] = (dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc), rid)
+    views, _, total, late = app.list_page(False, 1)
+    assert (total, late) == (4, 2) and views[0].request_id in overdue
+    assert [v.request_id for v in app.list()][:2] == sorted(overdue)
