@@ -32,7 +32,7 @@ class HeldPartProcess:
     retention_log: Follower | None
 
     if TYPE_CHECKING:  # provided by the application and the other mixins
-        def save(self, *aggregates: Any) -> Any:  # provided by the application
+        def save(self, *aggregates: Any) -> Any:  # noqa: D102 - provided by the application
             ...
 
         def _get(self, request_id: str) -> DataSubjectRequest:  # provided by the application

@@ -56,13 +56,13 @@ class RequestQueue:
     on_erasure_submitted: Any
 
     if TYPE_CHECKING:  # provided by the application and the other mixins
-        def save(self, *aggregates: Any) -> Any:
+        def save(self, *aggregates: Any) -> Any:  # noqa: D102
             ...
 
         def _get(self, request_id: str) -> DataSubjectRequest:
             ...
 
-        def resolve_subject(self, account_id: str) -> str:
+        def resolve_subject(self, account_id: str) -> str:  # noqa: D102
             ...
 
         def _access(self, request: DataSubjectRequest, account_id: str) -> tuple[RequestView, bytes]:

@@ -22,7 +22,8 @@ class Downstream(Protocol):
     """Calls the rights service makes (gRPC in production)."""
 
     def export_subject(self, subject_ref: str, request_id: str) -> list[dict[str, Any]]:
-        """Decrypted records: record_id, interaction_id, category, form, region, received_at, stored_at, content (bytes)."""
+        """Decrypted records: record_id, interaction_id, category, form, region, received_at,
+        stored_at, content (bytes)."""
 
     def shred_subject(self, subject_ref: str, request_id: str, keep: tuple[str, ...] = (),
                       through_generation: int = 0) -> None:

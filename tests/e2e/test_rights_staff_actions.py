@@ -133,7 +133,7 @@ def test_only_the_operator_and_the_console_deny_or_complete(stopped: Deployment)
                                    else rights_pb2.REQUEST_STATE_FULFILLED), identity
                 closed.append(rid)
             else:
-                code, _, _ = _refusal(lambda: action(stub, rid))
+                code, _, _ = _refusal(lambda a=action, s=stub, r=rid: a(s, r))
                 assert code == grpc.StatusCode.PERMISSION_DENIED, identity
                 assert _state(operator, rid) == "REQUEST_STATE_IN_PROGRESS"
                 refused.append(rid)

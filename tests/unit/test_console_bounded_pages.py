@@ -15,7 +15,6 @@ import collections
 import datetime as dt
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -94,7 +93,8 @@ class LocalBackend(Backend):
 
 
 @pytest.fixture(scope="module")
-def large_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Counting, RightsApplication]]:
+def large_log(tmp_path_factory: pytest.TempPathFactory,
+              ) -> Iterator[tuple[TestClient, Counting, RightsApplication]]:
     root = tmp_path_factory.mktemp("bounded")
     settings = Settings(data_dir=root / "var", key_dir=root / "keys", tls=False)
     keys = FileKeySource(settings.key_dir)

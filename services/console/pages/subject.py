@@ -17,8 +17,8 @@ from starlette.routing import Route
 
 from services.console import auth
 from services.console.folds import SubjectIndex
-from shared.config import SERVICES
 from shared import audit as audit_mod
+from shared.config import SERVICES
 
 HIDDEN = ("originator_topic",)
 
