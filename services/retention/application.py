@@ -43,7 +43,7 @@ from services.retention.domain import (
 from services.retention.index import ScheduleIndex
 from shared.app import LetheApplication, event_attributes, event_type, log
 from shared.config import Settings
-from shared.errors import NotFound, require
+from shared.errors import NotFound, Unavailable, require
 from shared.follower import Batch, UpstreamEvent
 from shared.keysource import FileKeySource
 from shared.policy import load_policy
@@ -261,7 +261,10 @@ class RetentionApplication(LetheApplication):
         record's category, sorted), ``hold_reason`` (the first of those naming the subject or
         record, else the first; "" when none) and ``hold_names_subject``."""
         self.catch_up()
-        self.fill_facts()
+        try:
+            self.fill_facts()
+        except Unavailable:  # listed without the times the vault has not answered yet
+            log.warning("the vault cannot answer record facts; schedules listed without them")
         holds = self.index.holds(include_released=False)
         entries = self.index.for_subject(subject_ref)
         for entry in entries:

@@ -140,6 +140,8 @@ def test_while_the_vault_cannot_answer_nothing_is_due_and_the_next_sweep_catches
     with pytest.raises(Unavailable):
         world.retention.sweep(late, "sweep-1")
     assert world.retention.index.pending(100)  # still asked for, never guessed
+    listed = world.retention.list_schedules(VICTIM)  # listed, without the unknown times
+    assert len(listed) == 10 and {(s["stored_at"], s["due_at"]) for s in listed} == {(None, None)}
     world.down = False
     assert world.retention.sweep(late, "sweep-2")["expired"] == 10
 
