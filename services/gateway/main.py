@@ -111,10 +111,14 @@ def build(config: GatewayConfig, settings: Settings) -> tuple[Gateway, DeliveryW
     if config.forward == "redacted":
         from services.anonymization.application import DEFAULT_DETECTION_BUDGET_S
         from services.anonymization.engine import DetectionEngine
+        from services.anonymization.guard import DetectionBudgetExceeded
 
         budget_s = number_setting("LETHE_DETECTION_BUDGET_S", DEFAULT_DETECTION_BUDGET_S)
         engine = DetectionEngine(budget_s=budget_s)  # worker processes, killed when over budget
-        engine.analyze_batch(["warm-up"])  # start a worker now, not on the first prompt
+        try:
+            engine.analyze_batch(["warm-up"])  # start a worker now, not on the first prompt
+        except DetectionBudgetExceeded:
+            pass  # a first call can be slow (lazy loading); its worker was replaced
         redactor = Redactor(engine, keys.get_or_create("gateway/pseudonym"))
 
     recorder = Recorder(spool, worker, events)
