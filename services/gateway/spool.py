@@ -20,7 +20,9 @@ the turn was interrupted.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +30,8 @@ from pathlib import Path
 from shared.crypto import DecryptionError, open_sealed, seal
 
 _AAD = b"lethe.gateway.spool\0"
+STALE_TMP_S = 60.0  # a half-written entry older than this is removed when a gateway starts
+log = logging.getLogger("lethe.gateway")
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,9 @@ class Spool:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.key = key
+        for tmp in self.directory.glob("*.tmp"):  # a write cut short by a crash: never answered
+            if time.time() - _mtime(tmp) > STALE_TMP_S:
+                tmp.unlink(missing_ok=True)
 
     def _path(self, request_id: str) -> Path:
         return self.directory / f"{uuid.UUID(request_id)}.bin"
@@ -91,6 +98,7 @@ class Spool:
             except FileNotFoundError:
                 continue  # delivered meanwhile by another worker
             except (DecryptionError, ValueError, TypeError):
+                log.error("spool entry %s does not open (wrong key or tampered): kept as .bad", path.stem)
                 path.rename(path.with_suffix(".bad"))
         return items
 
