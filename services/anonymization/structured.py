@@ -1,9 +1,11 @@
-"""Keys of structured fragments (JSON, ``key: value`` lines, query strings, XML) and what they mean.
+"""Keys of structured fragments (JSON, ``key: value`` lines, query strings, XML, CSV) and what they mean.
 
 A value's key says what it is: ``"first_name": "marta"`` is a person whatever its case, and
 ``"order_id": 5551234567`` is no telephone whatever its digits. ``key_meaning`` maps a key (any
 style: ``firstName``, ``first-name``, ``FIRST_NAME``) to an entity type, ``NOT_PERSONAL`` for keys of
-ids, counts and times, or None; ``key_before`` finds the key a value starts after.
+ids, counts and times, or None; ``key_before`` finds the key a value starts after; ``csv_tables``
+finds CSV fragments (a header row naming the columns, then rows with as many cells) with each cell's
+offsets.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ _PERSON_QUALIFIERS = frozenset("""first last given family full middle display co
 recipient sender holder owner maiden person user account client employee legal real birth sur""".split())
 _PERSON_KEYS = frozenset("""firstname lastname surname fullname givenname familyname middlename
 displayname cardholder accountholder forename forenames nachname vorname nom prenom apellido""".split())
+# A person's role alone names a person (``customer``, ``patient``); with ``id``/``number`` it is an id.
+_PERSON_ROLES = frozenset("""customer client patient employee contact owner holder recipient sender
+cardholder accountholder attendee speaker author applicant tenant guest passenger member""".split())
+_ORG_TOKENS = frozenset("""company employer organization organisation org firm business
+companyname employername""".split())
 _EMAIL_TOKENS = frozenset({"email", "mail", "emailaddress", "e"})
 _PHONE_TOKENS = frozenset({"phone", "tel", "telephone", "mobile", "cell", "cellphone", "fax", "msisdn",
                            "phonenumber", "landline", "whatsapp"})
@@ -49,8 +56,11 @@ def key_meaning(key: str) -> str | None:
         return "PHONE_NUMBER"
     if any(t in _EMAIL_TOKENS for t in tokens) and tokens != ["e"]:
         return "EMAIL_ADDRESS"
+    if any(t in _ORG_TOKENS for t in tokens) and tokens[-1] not in ("id", "type", "count", "size"):
+        return "ORGANIZATION"
     if joined in _PERSON_KEYS or ("name" in tokens and (len(tokens) == 1 or any(
-            t in _PERSON_QUALIFIERS for t in tokens))):
+            t in _PERSON_QUALIFIERS for t in tokens))) or (len(tokens) <= 2 and tokens[0] in _PERSON_ROLES
+                                                           and tokens[-1] in (tokens[0], "name")):
         return "PERSON"
     if any(t in _PLACE_TOKENS for t in tokens) and not tokens[-1] in ("id", "type", "count"):
         return "LOCATION"
@@ -71,3 +81,100 @@ def key_before(text: str, start: int) -> str | None:
     if m is None:
         return None
     return m.group("k") or m.group("t")
+
+
+# --- CSV fragments: a header row and rows with the same number of cells (RFC 4180 quoting) ---------
+
+CSV_DELIMITERS = (",", ";", "\t")
+# A header cell: a field name of at most three words (``first_name``, ``E-mail``, ``Phone (mobile)``).
+_HEADER_CELL = re.compile(r"[ \t]*[A-Za-z_][A-Za-z0-9_./#()-]{0,30}(?:[ ][A-Za-z0-9_./#()-]{1,30}){0,2}[ \t]*")
+MAX_CSV_CELLS = 64
+
+
+class CsvTable:
+    """One CSV fragment: ``delimiter``, ``header`` (the key of each column) and ``rows`` (each a list of
+    ``(start, end)`` cell contents: offsets into the text, inside the quotes of a quoted cell)."""
+
+    def __init__(self, delimiter: str, header: list[str], rows: list[list[tuple[int, int]]],
+                 start: int, end: int) -> None:
+        self.delimiter, self.header, self.rows, self.start, self.end = delimiter, header, rows, start, end
+
+    def cells(self) -> list[tuple[int, int]]:
+        """Every data cell's content span (header excluded)."""
+        return [c for row in self.rows for c in row]
+
+
+def split_csv_line(text: str, start: int, end: int, delimiter: str) -> list[tuple[int, int]] | None:
+    """The cells of one line ``text[start:end]`` as content spans, or None when its quoting is broken
+    (a quote left open, or text after a closing quote). Linear in the line's length."""
+    cells, i = [], start
+    while True:
+        if len(cells) >= MAX_CSV_CELLS:
+            return None
+        j = i
+        while j < end and text[j] == " ":
+            j += 1
+        if j < end and text[j] == '"':
+            k = j + 1
+            while True:
+                k = text.find('"', k, end)
+                if k < 0:
+                    return None
+                if k + 1 < end and text[k + 1] == '"':
+                    k += 2
+                    continue
+                break
+            cells.append((j + 1, k))
+            k += 1
+            while k < end and text[k] in " \r":
+                k += 1
+            if k < end and text[k] != delimiter:
+                return None
+            i = k
+        else:
+            k = text.find(delimiter, i, end)
+            k = end if k < 0 else k
+            cells.append((i, k))
+            i = k
+        if i >= end:
+            return cells
+        i += 1  # past the delimiter
+
+
+def csv_tables(text: str) -> list[CsvTable]:
+    """CSV fragments in ``text``: a line of 2+ header-like cells (names of fields, no digits first)
+    followed by 1+ lines with the same delimiter and as many cells. Each line is read once per
+    delimiter, so time is linear in the text."""
+    lines, pos = [], 0
+    while pos <= len(text):
+        nl = text.find("\n", pos)
+        nl = len(text) if nl < 0 else nl
+        end = nl - 1 if nl > pos and text[nl - 1] == "\r" else nl
+        lines.append((pos, end))
+        pos = nl + 1
+    tables: list[CsvTable] = []
+    i = 0
+    while i < len(lines):
+        found = None
+        for delim in CSV_DELIMITERS:
+            s, e = lines[i]
+            if delim not in text[s:e]:
+                continue
+            header = split_csv_line(text, s, e, delim)
+            if not header or len(header) < 2 or not all(_HEADER_CELL.fullmatch(text, a, b) for a, b in header):
+                continue
+            rows, j = [], i + 1
+            while j < len(lines):
+                row = split_csv_line(text, *lines[j], delim)
+                if row is None or len(row) != len(header):
+                    break
+                rows.append(row)
+                j += 1
+            if rows:
+                found = CsvTable(delim, [text[a:b].strip() for a, b in header], rows, lines[i][0], lines[j - 1][1])
+                i = j - 1
+                break
+        if found:
+            tables.append(found)
+        i += 1
+    return tables

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Callable
 
 from .coordination import coordinated_persons
+from .csv_cells import keep_csv_cells
+from .cue_typing import type_names_by_cues
 from .house_numbers import attach_house_numbers
 from .name_propagation import propagate_person_names
 from ..languages.label_words import drop_label_words
@@ -21,5 +23,7 @@ HEURISTICS: dict[str, Heuristic] = {
     "coordinated_persons": coordinated_persons,
     "propagate_person_names": propagate_person_names,
     "house_numbers": attach_house_numbers,
+    "cue_typing": type_names_by_cues,
     "label_words": drop_label_words,  # languages other than English: labels are never names
+    "csv_cells": keep_csv_cells,  # last: cuts what the others made at CSV cell edges
 }

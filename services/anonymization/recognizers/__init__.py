@@ -11,6 +11,7 @@ from presidio_analyzer import EntityRecognizer
 from .age import LetheAgeRecognizer
 from .contact_name import LetheContactNameRecognizer
 from .credit_card import LetheCreditCardRecognizer
+from .csv_fragment import LetheCsvFragmentRecognizer
 from .crypto_wallet import LetheCryptoWalletRecognizer
 from .date_time import LetheDateTimeRecognizer
 from .email import LetheEmailRecognizer
@@ -79,6 +80,7 @@ RECOGNIZERS: dict[str, type[EntityRecognizer]] = {
     "firm_name": LetheFirmNameRecognizer,
     "spacy_ner": LetheSpacyNerRecognizer,
     "keyed_value": LetheKeyedValueRecognizer,
+    "csv_fragment": LetheCsvFragmentRecognizer,
 }
 
 

@@ -1,0 +1,114 @@
+"""Names typed by their cues: people the model called organisations or places, companies it called
+people, and streets it called people.
+
+- A person cue types the capitalised run after it PERSON: ``please change it to <name>`` after the
+  word *name* in the same sentence, ``account holder to/is <name>``, ``speaker ... is <name>``,
+  ``Hi, this is <name>``, and a run followed by ``works at``/``worked for``.
+- A company has a company's shape: ``Booth LLC``, ``Green Inc``, ``Shelton and Sons`` (a suffix),
+  and, after ``at``, ``<name> (from/of`` or ``works at/for``, ``Robinson, Barker and Poole`` (partners) or
+  ``Palmer-Farley`` (a hyphenated pair): typed ORGANIZATION, the model's pieces inside it removed,
+  and the run before ``from/of/at`` typed PERSON.
+- A street has a street's shape after an address cue: ``I live on Allen Road``, ``our office is on
+  Davis Road``, ``my address is 412 Martin Lane``, or with a house number anywhere (``12 Slater
+  Road``): typed LOCATION.
+
+A span overlapping a pattern-validated entity is never touched. Runs start at their first letter
+(lookbehind) and every repetition is bounded, so matching is linear in the text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..resolution import SpanIndex
+
+_NAMED = frozenset({"PERSON", "ORGANIZATION", "LOCATION", "NRP"})
+_CONNECTORS = frozenset({"of", "from", "at", "and", "the"})
+_CAP = r"[^\W\d_a-z](?:[^\W\d_]|['’](?=[^\W\d_])){1,30}"
+_HYPH = _CAP + r"(?:-" + _CAP + r")?"
+_NAME = r"(?P<n>" + _HYPH + r"(?:[ \t]+" + _HYPH + r"){1,2})(?![\w-])"
+_PERSON_CUE = re.compile(
+    r"(?:(?i:\bname\b[^.!?\n]{0,60}?\b(?:to|is|as|be)|\b(?:(?:account|card)[ \t]*)?holder[ \t]+(?:to|is|as)"
+    r"|\bspeaker\b[^.!?\n]{0,30}?\bis|\b(?:hi|hello|hey),?[ \t]+(?:this[ \t]+is|i[ \t]+am|i'm|it's))"
+    r"[ \t]+)" + _NAME)
+_WORKS_AT = re.compile(r"(?<![\w-])" + _NAME + r"[ \t]+(?:works|worked|is[ \t]+working)[ \t]+(?:at|for)\b")
+_ORG_SUFFIX = (r"(?:LLC|Inc\.?|Ltd\.?|Limited|PLC|plc|Group|Corp\.?|Corporation|GmbH|LLP|Holdings|"
+               r"and[ \t]+Sons|&[ \t]+Sons)")
+_SUFFIXED = re.compile(r"(?<![\w-])(?P<o>" + _HYPH + r"(?:[ \t]+" + _HYPH + r"){0,2},?[ \t]+" + _ORG_SUFFIX
+                       + r")(?![\w-])")
+_PARTNERS = re.compile(
+    r"(?:(?<![\w-])" + _NAME + r"[ \t]+\(?(?:from|of|at)|\b(?:works|worked|working)[ \t]+(?:at|for)|\bjoined|\bat)"
+    r"[ \t]+(?P<o>" + _HYPH + r"(?:,[ \t]+" + _HYPH + r"){0,6},?[ \t]+(?:and|&)[ \t]+" + _HYPH
+    + r"|" + _CAP + r"-" + _CAP + r")(?![\w-])")
+# ``<name> of|from|at <company>``, ``<name>, who works for <company>``: the name before a company.
+_NAME_BEFORE_ORG = re.compile(r"(?<![\w-])" + _NAME + r"(?:,?[ \t]+who)?[ \t]+(?:(?:works|worked)[ \t]+(?:at|for)"
+                              r"|from|of|at)[ \t]+$")
+_STREET_SUFFIX = (r"(?:Street|St\.|Road|Rd\.|Avenue|Ave\.|Lane|Drive|Boulevard|Way|Court|Place|Terrace|"
+                  r"Close|Crescent|Square|Parkway|Row|Gardens|Grove|Mews)")
+_STREET = re.compile(
+    r"(?:(?i:\b(?:live[sd]?|living|reside[sd]?|located|based|house|flat)[ \t]+(?:on|at|in)|\b(?:on|along|off)"
+    r"|\baddress[ \t]+is|\baddress:|\bmoved[ \t]+to)[ \t]+(?:\d{1,5}[A-Za-z]?[ \t]+)?"
+    r"|(?<![\w.,-])\d{1,5}[A-Za-z]?[ \t]+)"
+    r"(?P<s>" + _CAP + r"(?:[ \t]+" + _CAP + r"){0,2}?[ \t]+" + _STREET_SUFFIX + r")(?![\w-])")
+_NUMBER_BEFORE = re.compile(r"(?<![\w.,-])\d{1,5}[A-Za-z]?[ \t]+$")
+
+
+def type_names_by_cues(text: str, hard: list[list], soft: list[list]) -> list[list]:
+    """Retype and add name spans by their cues and shapes (see the module docstring)."""
+    if not any(c.isupper() for c in text):
+        return soft
+    hard_index = SpanIndex(hard)
+    index = SpanIndex(soft)
+
+    def put(etype: str, s: int, e: int, score: float) -> bool:
+        if hard_index.overlapping(s, e):
+            return False
+        clash = index.overlapping(s, e)
+        if any(c[0] not in _NAMED and not (c[1] >= s and c[2] <= e) for c in clash):
+            return False
+        for c in clash:
+            index.remove(c)
+            soft.remove(c)
+            for piece in _outside(text, c, s, e):
+                soft.append(piece)
+                index.add(piece)
+        c = [etype, s, e, score]
+        soft.append(c)
+        index.add(c)
+        return True
+
+    for m in _SUFFIXED.finditer(text):
+        if put("ORGANIZATION", *m.span("o"), 0.87):
+            before = _NAME_BEFORE_ORG.search(text, max(0, m.start("o") - 120), m.start("o"))
+            if before:
+                put("PERSON", *before.span("n"), 0.86)
+    for m in _PARTNERS.finditer(text):
+        if put("ORGANIZATION", *m.span("o"), 0.87) and m.group("n"):
+            put("PERSON", *m.span("n"), 0.86)
+    for rx in (_PERSON_CUE, _WORKS_AT):
+        for m in rx.finditer(text):
+            put("PERSON", *m.span("n"), 0.86)
+    for m in _STREET.finditer(text):
+        s, e = m.span("s")
+        number = _NUMBER_BEFORE.search(text, max(0, s - 8), s)
+        put("LOCATION", number.start() if number else s, e, 0.88)
+    return soft
+
+
+def _outside(text: str, c: list, s: int, e: int) -> list[list]:
+    """The parts of span ``c`` outside ``[s, e)``, without connecting words at the cut, if still names."""
+    out = []
+    for a, b in ((c[1], min(c[2], s)), (max(c[1], e), c[2])):
+        while a < b and text[a] in " \t,":
+            a += 1
+        while True:
+            while b > a and text[b - 1] in " \t,":
+                b -= 1
+            word = text[max(a, text.rfind(" ", a, b) + 1):b]
+            if word not in _CONNECTORS or b - len(word) <= a:
+                break
+            b -= len(word)
+        piece = text[a:b]
+        if b - a >= 2 and sum(ch.isalnum() for ch in piece) >= 2 and any(ch.isupper() for ch in piece):
+            out.append([c[0], a, b, c[3]])
+    return out
