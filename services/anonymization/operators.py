@@ -92,9 +92,16 @@ class MaskOperator(Operator):
 
 
 class PseudonymOperator(Operator):
-    """Replace a value by ``<TYPE_xxxxxxxx>`` derived with HMAC-SHA256 under a 32-byte key."""
+    """Replace a value by ``<TYPE_xxxxxxxx>`` derived with HMAC-SHA256 under a 32-byte key.
+
+    :param mapping: when given, every surrogate made is recorded in it (surrogate -> ``(type,
+        original)``, the first original kept), for a caller that puts the originals back.
+    """
 
     name = "pseudonym"
+
+    def __init__(self, mapping: dict[str, tuple[str, str]] | None = None) -> None:
+        self.mapping = mapping
 
     def validate(self, pseudonym_key: bytes | None) -> None:
         """:raises ValueError: when the key is missing, not bytes, or not exactly 32 bytes."""
@@ -106,7 +113,10 @@ class PseudonymOperator(Operator):
         assert pseudonym_key is not None
         message = f"{entity_type}\x1f{normalise_value(entity_type, value)}".encode("utf-8")
         digest = hmac.new(bytes(pseudonym_key), message, hashlib.sha256).hexdigest()
-        return f"<{entity_type}_{digest[:8]}>"
+        surrogate = f"<{entity_type}_{digest[:8]}>"
+        if self.mapping is not None:
+            self.mapping.setdefault(surrogate, (entity_type, value))
+        return surrogate
 
 
 class PresidioPseudonymOperator(_PresidioOperator):

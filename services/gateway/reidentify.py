@@ -82,25 +82,21 @@ class Redactor:
     """
 
     def __init__(self, engine: Any, secret: bytes) -> None:
-        from services.anonymization.engine import merge_overlapping
-        from services.anonymization.operators import PseudonymOperator
+        from services.anonymization.engine import deidentify
 
         self.engine = engine
         self.secret = secret
-        self._merge = merge_overlapping
-        self._operator = PseudonymOperator()
+        self._deidentify = deidentify
 
     def redact(self, texts: list[str], session_id: str, surrogates: Surrogates) -> list[str]:
         """The texts with surrogates in place of detected entities; fills ``surrogates``."""
+        from services.anonymization.operators import PseudonymOperator
+
         key = session_key(self.secret, session_id)
-        out = []
-        for text, found in zip(texts, self.engine.analyze_batch(texts) if texts else [], strict=True):
-            parts, cursor = [], 0
-            for d in self._merge(found):
-                value = text[d.start:d.end]
-                surrogate = self._operator.operate(d.type, value, key)
-                surrogates.originals.setdefault(surrogate, value)
-                parts += [text[cursor:d.start], surrogate]
-                cursor = d.end
-            out.append("".join(parts) + text[cursor:])
+        made: dict[str, tuple[str, str]] = {}
+        operator = PseudonymOperator(mapping=made)  # the engine's operator records what it replaced
+        out = [self._deidentify(text, found, operator, key)
+               for text, found in zip(texts, self.engine.analyze_batch(texts) if texts else [], strict=True)]
+        for surrogate, (_type, value) in made.items():
+            surrogates.originals.setdefault(surrogate, value)
         return out

@@ -63,8 +63,8 @@ def test_text_with_surrogates_round_trips_exactly_through_a_sealed_map(seed):
     op = SurrogateOperator()
     redacted = deidentify(text, entities, op, key)
     for _t, value in values:
-        if len(value) > 4:
-            assert value not in redacted
+        if len(value) > 4:  # a short date or age may be drawn as another value's surrogate, no more
+            assert value not in redacted or value in op.mapping
     opened = unseal(seal(op.mapping, key, session), key, session)
     back, counts = reidentify(redacted, opened)
     assert back == text
