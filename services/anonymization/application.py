@@ -85,6 +85,9 @@ class AnonymizationApplication(LetheApplication):
             require(pseudonym_keys is not None and len(pseudonym_keys) == len(texts)
                     and all(len(k) == 32 for k in pseudonym_keys),
                     "pseudonym operator needs one 32-byte key per text", "PSEUDONYM_KEY_INVALID")
+        if operator == "surrogate":
+            require(sessions is not None and len(sessions) == len(texts) and all(s for s, _ in sessions),
+                    "surrogate operator needs a session_id per text", "SESSION_ID_INVALID")
         try:
             found = self.engine.analyze_batch(texts) if texts else []
         except DetectionBudgetExceeded as e:
@@ -96,7 +99,8 @@ class AnonymizationApplication(LetheApplication):
             key = pseudonym_keys[i] if operator in KEYED_OPERATORS and pseudonym_keys else None
             if operator == "surrogate":
                 assert key is not None
-                session_id, earlier = sessions[i] if sessions else ("", b"")
+                assert sessions is not None
+                session_id, earlier = sessions[i]
                 op = SurrogateOperator(self._open_maps(key, session_id, [earlier] if earlier else []))
                 try:
                     redacted = deidentify(text, entities, op, key)

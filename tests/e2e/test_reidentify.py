@@ -84,3 +84,20 @@ def test_reidentify_is_refused_to_the_ingestion_service(sqlite_deployment: Deplo
         with pytest.raises(grpc.RpcError) as exc:
             stub.Reidentify(pb.ReidentifyRequest(session_id="s", session_key=bytes(32)), timeout=60)
         assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_surrogates_need_a_session_id_and_a_map_of_the_same_session(sqlite_deployment: Deployment) -> None:
+    key = os.urandom(32)
+    with _channel(sqlite_deployment, "operator") as channel:
+        stub = anonymization_pb2_grpc.AnonymizationServiceStub(channel)
+        first = stub.Anonymize(pb.AnonymizeRequest(item=pb.TextItem(
+            text="Call Jane Roe at jane.roe@example.com", pseudonym_key=key, session_id="a"),
+            operator=pb.OPERATOR_SURROGATE), timeout=60).result
+        for item in [pb.TextItem(text="Hi Jane Roe", pseudonym_key=key),
+                     pb.TextItem(text="Hi Jane Roe", pseudonym_key=key, session_id="b",
+                                 surrogate_map=first.surrogate_map),
+                     pb.TextItem(text="Hi Jane Roe", pseudonym_key=key[:31], session_id="a")]:
+            with pytest.raises(grpc.RpcError) as exc:
+                stub.Anonymize(pb.AnonymizeRequest(item=item, operator=pb.OPERATOR_SURROGATE), timeout=60)
+            assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "Jane" not in (exc.value.details() or "") and "Roe" not in (exc.value.details() or "")
