@@ -61,6 +61,7 @@ def flow(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> It
     deployment.lethe("ingest", str(work / "in.jsonl"))
     out: dict[str, Any] = {"backend": deployment.backend}
     out["before"] = _verify(deployment)
+    out["before_text"] = deployment.lethe("audit", "verify").stdout.decode()
     try:
         _gateway_records(deployment, [(str(uuid.uuid4()), {"EMAIL_ADDRESS": n, "PERSON": 1})
                                       for n in range(3)])
@@ -95,6 +96,13 @@ def test_verify_lists_every_invariant_with_the_events_it_read(flow: dict[str, An
     assert by_name["RECORD_WITHOUT_SCHEDULE"]["checked_events"] > 0
     assert by_name["ERASED_KEY_ALIVE"]["status"] == "pass"  # the local key source is visible
     assert "unsigned_logs" not in doc  # no gateway log yet
+
+
+def test_verify_prints_each_invariants_outcome(flow: dict[str, Any]) -> None:
+    lines = flow["before_text"].splitlines()
+    for inv in INVARIANTS:
+        assert any(line.split()[:2] == ["pass", inv.name] for line in lines), inv.name
+    assert lines[-1] == "intact"
 
 
 def test_replay_and_verify_read_the_gateway_log(flow: dict[str, Any]) -> None:
