@@ -30,6 +30,7 @@ from shared.keysource import FileKeySource
 
 log = logging.getLogger("lethe.gateway")
 IDENTITY = "client"
+LINGER_S = 0.05  # delivery starts this long after a burst's first spooled turn
 
 
 class Recorder:
@@ -50,6 +51,7 @@ class Recorder:
         self._lock = threading.Lock()
         self._failing = False
         self._probed = 0.0
+        self._nudged = False
 
     def __call__(self, item: SpooledInteraction, surrogates: Surrogates, streamed: bool) -> Future[None]:
         """Queue ``item`` for the spool; the future is done once it is durable (or failed)."""
@@ -87,11 +89,28 @@ class Recorder:
         finally:
             with self._lock:
                 self._queued -= 1
-        self.worker.notify()
+        self._nudge()
         if surrogates.reidentified:
             self.events.record_reidentification(item.request_id, dict(surrogates.reidentified), streamed)
         if item.interrupted:
             self.events.record_interruption(item.request_id, item.interrupted, len(item.response))
+
+    def _nudge(self) -> None:
+        """Wake the delivery worker :data:`LINGER_S` after the first of a burst of writes, so
+        that turns go to ingestion in batches and its fsyncs do not queue behind each answer's."""
+        with self._lock:
+            if self._nudged:
+                return
+            self._nudged = True
+
+        def wake() -> None:
+            with self._lock:
+                self._nudged = False
+            self.worker.notify()
+
+        timer = threading.Timer(LINGER_S, wake)
+        timer.daemon = True
+        timer.start()
 
     def state(self) -> dict[str, Any]:
         """Spool length, whether it is writable, delivery outcomes so far (no personal data)."""
