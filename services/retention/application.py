@@ -9,8 +9,9 @@ Collection times (docs/design.md, retention): neither the vault's ``RecordStored
 carries a per-record time or interaction id, since both logs outlive an erasure. The deadline is
 computed from the collection time that the vault answers (``record_facts``, the vault's
 ``GetRecordFacts``, opened from the record's sealed facts while its key lives) and kept only in
-the mutable index (:meth:`RetentionApplication.fill_facts`, before every sweep and read), which
-forgets it when the record is erased. Rebuilding the index from the log asks the vault again.
+the mutable index (:mod:`services.retention.facts`, after following the vault and before every
+sweep and read), which forgets it when the record is erased. Rebuilding the index from the log
+asks the vault again.
 
 Sweeps work in chunks of :data:`CHUNK` records. Each chunk is purged in the vault under its own
 request id, derived from the chunk's record ids, and its ``RecordExpired`` events are recorded only
@@ -40,6 +41,7 @@ from services.retention.domain import (
     holds_keeping,
     names_target,
 )
+from services.retention.facts import FactFilling, RecordFactsSource
 from services.retention.index import ScheduleIndex
 from shared.app import LetheApplication, event_attributes, event_type, log
 from shared.config import Settings
@@ -52,10 +54,6 @@ from shared.store import open_store
 OBJECTION_TO_TRAINING = "model-training"
 CHUNK = 5000  # records per vault Purge call (and per recorded batch of RecordExpired events)
 CACHED_AGGREGATES = 500  # a schedule is read about twice in its life: caching thousands buys nothing
-
-
-RecordFactsSource = Callable[[list[str]], dict[str, tuple[dt.datetime, str]]]
-FACTS_PAGE = 1000  # records per GetRecordFacts call
 
 
 def _now() -> dt.datetime:
@@ -79,7 +77,7 @@ def chunk_request_id(kind: str, record_ids: list[str]) -> str:
     return f"{kind}.{digest}"
 
 
-class RetentionApplication(LetheApplication):
+class RetentionApplication(FactFilling, LetheApplication):
     """The retention service's application.
 
     ``read_redacted(ids)`` returns [(subject_ref, text)] for aggregation, ``aggregate(inputs,
@@ -205,44 +203,6 @@ class RetentionApplication(LetheApplication):
         return closed
 
     # ---- use cases ----
-    def fill_facts(self) -> int:
-        """Ask the vault for the collection time and interaction id of every live schedule that
-        lacks them, :data:`FACTS_PAGE` records per call, and write them (with the rule's deadline)
-        to the index; returns how many were asked. Raises Unavailable (from the adapter) when the
-        vault cannot answer: the rows stay pending and are asked again."""
-        if self.record_facts is None:
-            return 0
-        asked = 0
-        with self.lock:
-            while page := self.index.pending(FACTS_PAGE):
-                answers = self.record_facts([rid for rid, _ in page])
-                known = []
-                for rid, category in page:
-                    if rid in answers:
-                        collected, iid = answers[rid]
-                        known.append((rid, collected, self.policy.rule_for(category).due_at(collected), iid))
-                missing = [rid for rid, _ in page if rid not in answers]
-                self.index.fill(known, missing)
-                self._close_erased(missing)
-                asked += len(page)
-        return asked
-
-    def _close_erased(self, record_ids: list[str]) -> None:
-        """Close the schedules of records the vault no longer has when an erasure of their
-        subject covers them (e.g. one noted before their RecordStored was followed)."""
-        closed = []
-        for rid in record_ids:
-            schedule = self.repository.get(uuid.UUID(rid))
-            try:
-                status = self.repository.get(SubjectStatus.create_id(schedule.subject_ref))
-            except AggregateNotFoundError:
-                continue
-            request_id = status.erasure_covering(schedule.category, schedule.generation)
-            if request_id and schedule.state == "scheduled":
-                schedule.close_for_erasure(request_id=request_id)
-                closed.append(schedule)
-        self.save(*closed)
-
     def forget_subject(self, subject_ref: str, request_id: str, erased_at: dt.datetime,
                        scope: ErasureScope | None = None) -> int:
         """Close the schedules of an erased subject that ``scope`` covers (default: all of

@@ -72,7 +72,14 @@ def build(settings: Settings, keys: FileKeySource) -> tuple[Any, Any, Any]:
                 for f in resp.facts}
 
     app = RetentionApplication(settings, keys, read_redacted, aggregate, purge, record_facts)
-    followers = [Follower(app, "vault", lambda: peers.channel("vault"), app.on_vault_event),
+    def fill_facts(_: object) -> None:
+        try:
+            app.fill_facts()  # the new schedules' collection times, while the vault is up
+        except Unavailable:
+            pass  # asked again after the next batch and before every sweep
+
+    followers = [Follower(app, "vault", lambda: peers.channel("vault"), app.on_vault_event,
+                          on_saved=fill_facts),
                  Follower(app, "rights", lambda: peers.channel("rights"), app.on_rights_event)]
     for f in followers:
         f.start()

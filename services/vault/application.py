@@ -1,7 +1,8 @@
 """The vault's application: wiring of its stores and key hierarchy, and its projections.
 
 The use cases live by concern: :mod:`services.vault.records` (sessions, store, read, export,
-purge), :mod:`services.vault.releases` (recipient registry, disclosure, transfer) and
+purge), :mod:`services.vault.facts` (sealed per-record facts, retention's question),
+:mod:`services.vault.releases` (recipient registry, disclosure, transfer) and
 :mod:`services.vault.erasure` (shred, reclaim, rotate). Each use case: validate, load aggregates,
 one domain call each, save, return.
 """
@@ -14,12 +15,12 @@ from typing import Any
 
 from services.vault.domain import KeyGroups
 from services.vault.erasure import ErasureUseCases
+from services.vault.facts import FactUseCases, RecordFacts
 from services.vault.keys import KeyHierarchy
 from services.vault.records import (
     DUPLICATE,
     ERASED,
     STORED,
-    RecordFacts,
     RecordIn,
     RecordOut,
     RecordUseCases,
@@ -37,7 +38,8 @@ __all__ = ["DUPLICATE", "ERASED", "STORED", "RecordFacts", "RecordIn", "RecordOu
            "VaultApplication"]
 
 
-class VaultApplication(RecordUseCases, ReleaseUseCases, ErasureUseCases, LetheApplication):
+class VaultApplication(RecordUseCases, FactUseCases, ReleaseUseCases, ErasureUseCases,
+                       LetheApplication):
     """The vault service's application."""
 
     service = "vault"

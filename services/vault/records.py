@@ -11,8 +11,8 @@ crash safety: rows are written ``pending``, then events are saved, then rows are
 A purged or erased record leaves no row behind: its ``records`` and ``blobs`` rows are deleted
 (the SQLite store zeroes freed pages, ``PRAGMA secure_delete=ON``, and truncates its WAL; see
 :mod:`shared.store` for PostgreSQL) and only its id goes to ``gone``, so that a retried store of
-it is still answered "duplicate". Retention learns collection times from
-:meth:`RecordUseCases.record_facts`, answered from the sealed facts while the key lives.
+it is still answered "duplicate". The sealed facts and retention's question about them:
+:mod:`services.vault.facts`.
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ from services.vault.domain import (
     VaultRecord,
     check_subject_ref,
 )
+from services.vault.facts import seal_facts
 from services.vault.keys import KeyDestroyed, KeyHierarchy
 from shared.crypto import DecryptionError, keyed_digest, open_sealed, seal
 from shared.errors import InvalidArgument, PermissionDenied, require
 from shared.store import SqlStore
 
 STORED, DUPLICATE, ERASED = "stored", "duplicate", "erased"
-FACTS_BYTES = 512  # sealed facts plaintext, padded (interaction ids and regions are short ids)
 RECORD_COLUMNS = ("record_id, subject_ref, generation, category, form, region, interaction_id, "
                   "received_at, stored_at, size_bytes, state, facts")
 
@@ -84,39 +84,6 @@ def now() -> dt.datetime:
 
 def _aad(record_id: str, subject_ref: str, category: str, form: str) -> bytes:
     return f"{record_id}|{subject_ref}|{category}|{form}".encode()
-
-
-def _facts_aad(record_id: str) -> bytes:
-    return f"facts|{record_id}".encode()
-
-
-@dataclass(frozen=True)
-class RecordFacts:
-    """What retention needs of a live record: ``received_at`` and ``collected_at`` (UTC; the
-    interaction's own time, never later than received_at) and its ``interaction_id``."""
-
-    record_id: str
-    received_at: dt.datetime
-    collected_at: dt.datetime
-    interaction_id: str
-
-
-def seal_facts(dek: bytes, r: RecordIn) -> bytes:
-    """The record's per-interaction facts sealed under ``dek`` (AES-256-GCM, associated data
-    ``b"facts|" + record_id``): JSON ``received_at``, ``occurred_at`` (ISO 8601 UTC or null; never
-    later than received_at), ``size_bytes``, ``interaction_id``, ``region``, padded with blanks to
-    :data:`FACTS_BYTES` so that the blob's length tells nothing (e.g. the size's digit count)."""
-    occurred = min(r.occurred_at or r.received_at, r.received_at)
-    plain = json.dumps({"received_at": r.received_at.isoformat(), "occurred_at": occurred.isoformat(),
-                        "size_bytes": len(r.content), "interaction_id": r.interaction_id,
-                        "region": r.region}, sort_keys=True).encode()
-    return seal(dek, plain.ljust(FACTS_BYTES), _facts_aad(r.record_id))
-
-
-def open_facts(dek: bytes, record_id: str, blob: bytes) -> dict[str, Any]:
-    """The JSON object of :func:`seal_facts`; raises DecryptionError on a wrong key or tampering."""
-    return dict(json.loads(open_sealed(dek, blob, _facts_aad(record_id))))
-
 
 
 class RecordUseCases:
@@ -223,7 +190,8 @@ class RecordUseCases:
                     continue
                 dek = self.keyring.dek(r.subject_ref, generation, self.groups.of(r.category))
                 blob = seal(dek, r.content, _aad(r.record_id, r.subject_ref, r.category, r.form))
-                facts = seal_facts(dek, r)
+                facts = seal_facts(dek, r.record_id, r.received_at, r.occurred_at,
+                                   len(r.content), r.interaction_id, r.region)
                 if state is None:
                     rows.append((r.record_id, r.subject_ref, generation, r.category, r.form,
                                  r.region, r.interaction_id, r.received_at.isoformat(),
@@ -333,35 +301,6 @@ class RecordUseCases:
                 forget_rows(tx, "record_id=?", [(r,) for r in live])
             self.db.scrub()
             return len(live)
-
-    def record_facts(self, record_ids: list[str]) -> list[RecordFacts]:
-        """Retention facts of the live records among ``record_ids``, opened from their sealed
-        facts while the key lives; erased, purged, unknown and undecryptable records are absent.
-        A record stored before sealed facts (no ``facts`` value) answers from its row:
-        collected_at = received_at. Records no event (no content is read)."""
-        out: list[RecordFacts] = []
-        with self.lock:
-            for i in range(0, len(record_ids), 500):
-                chunk = record_ids[i:i + 500]
-                rows = self.db.execute(
-                    "SELECT record_id, subject_ref, generation, category, interaction_id, "
-                    "received_at, facts FROM records WHERE state IN ('stored','pending') AND "
-                    f"record_id IN ({','.join('?' * len(chunk))})", chunk)
-                for rid, subject_ref, generation, category, iid, received, sealed in rows:
-                    if sealed is None:
-                        at = dt.datetime.fromisoformat(received)
-                        out.append(RecordFacts(rid, at, at, iid))
-                        continue
-                    try:
-                        dek = self.keyring.dek(subject_ref, generation, self.groups.of(category))
-                        facts = open_facts(dek, rid, bytes(sealed))
-                    except (KeyDestroyed, DecryptionError):
-                        continue
-                    out.append(RecordFacts(
-                        rid, dt.datetime.fromisoformat(facts["received_at"]),
-                        dt.datetime.fromisoformat(facts["occurred_at"] or facts["received_at"]),
-                        str(facts["interaction_id"])))
-        return out
 
 
 def forget_rows(tx: SqlStore, where: str, args: list[tuple[Any, ...]]) -> None:

@@ -37,7 +37,7 @@ from cli.main import resolve_subject
 from cli.sample import generate
 from services.vault.application import VaultApplication
 from services.vault.keys import KeyDestroyed
-from services.vault.records import open_facts
+from services.vault.facts import open_facts
 from shared.config import Settings
 from shared.crypto import DecryptionError
 from shared.keysource import FileKeySource, KeySourceError
