@@ -92,12 +92,14 @@ MAX_CSV_CELLS = 64
 
 
 class CsvTable:
-    """One CSV fragment: ``delimiter``, ``header`` (the key of each column) and ``rows`` (each a list of
-    ``(start, end)`` cell contents: offsets into the text, inside the quotes of a quoted cell)."""
+    """One CSV fragment: ``delimiter``, ``header`` (the key of each column), ``header_cells`` (their
+    spans) and ``rows`` (each a list of ``(start, end)`` cell contents: offsets into the text, inside
+    the quotes of a quoted cell)."""
 
     def __init__(self, delimiter: str, header: list[str], rows: list[list[tuple[int, int]]],
-                 start: int, end: int) -> None:
+                 start: int, end: int, header_cells: list[tuple[int, int]] | None = None) -> None:
         self.delimiter, self.header, self.rows, self.start, self.end = delimiter, header, rows, start, end
+        self.header_cells = header_cells or []
 
     def cells(self) -> list[tuple[int, int]]:
         """Every data cell's content span (header excluded)."""
@@ -171,7 +173,8 @@ def csv_tables(text: str) -> list[CsvTable]:
                 rows.append(row)
                 j += 1
             if rows:
-                found = CsvTable(delim, [text[a:b].strip() for a, b in header], rows, lines[i][0], lines[j - 1][1])
+                found = CsvTable(delim, [text[a:b].strip() for a, b in header], rows, lines[i][0], lines[j - 1][1],
+                                 header)
                 i = j - 1
                 break
         if found:

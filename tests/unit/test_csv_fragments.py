@@ -116,3 +116,42 @@ def test_any_cells_keep_the_shape(engine, cells, delimiter, names):
     csv.writer(buf, delimiter=delimiter, lineterminator="\n").writerows(rows)
     out = deidentify(buf.getvalue(), engine.analyze(buf.getvalue()))
     assert [len(r) for r in _parse(out, delimiter)] == [len(r) for r in _parse(buf.getvalue(), delimiter)]
+
+
+def test_a_column_takes_the_type_most_of_its_cells_have():
+    from services.anonymization.heuristics.csv_cells import keep_csv_cells
+
+    text = "a,b\nJordan Lee,1\nMary Fox,2\nAnn Roe,3\n"
+    spans = {v: [text.index(v), text.index(v) + len(v)] for v in ("Jordan Lee", "Mary Fox", "Ann Roe")}
+    soft = [["LOCATION", *spans["Jordan Lee"], 0.8], ["PERSON", *spans["Mary Fox"], 0.85],
+            ["PERSON", *spans["Ann Roe"], 0.85]]
+    assert {c[0] for c in keep_csv_cells(text, [], soft)} == {"PERSON"}
+    # no majority (one of three): the model's types stay
+    soft = [["LOCATION", *spans["Jordan Lee"], 0.8], ["PERSON", *spans["Mary Fox"], 0.85]]
+    assert sorted(c[0] for c in keep_csv_cells(text, [], soft)) == ["LOCATION", "PERSON"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.lists(_CELL, min_size=2, max_size=2), min_size=1, max_size=4),
+       spans=st.lists(st.tuples(st.integers(0, 200), st.integers(1, 40), st.booleans()), max_size=6))
+def test_any_span_is_cut_to_cells_and_never_splits_an_escaped_quote(rows, spans):
+    from services.anonymization.heuristics.csv_cells import keep_csv_cells
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([["name", "city"], *[[c.strip() for c in r] for r in rows]])
+    text = buf.getvalue()
+    hard, soft = [], []
+    for start, length, is_hard in spans:
+        start = min(start, len(text) - 1)
+        end = min(len(text), start + length)
+        if end > start:
+            (hard if is_hard else soft).append(["PHONE_NUMBER" if is_hard else "PERSON", start, end, 0.9])
+    soft = keep_csv_cells(text, hard, soft)
+    out, cursor = [], 0
+    for c in sorted(hard + soft, key=lambda c: c[1]):
+        if c[1] < cursor or c[2] <= c[1]:  # resolution drops empty spans
+            continue
+        out += [text[cursor:c[1]], "<X>"]
+        cursor = c[2]
+    redacted = "".join(out) + text[cursor:]
+    assert [len(r) for r in _parse(redacted, ",")] == [len(r) for r in _parse(text, ",")]

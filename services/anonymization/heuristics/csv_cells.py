@@ -33,12 +33,13 @@ def keep_csv_cells(text: str, hard: list[list], soft: list[list]) -> list[list]:
     tables = csv_tables(text)
     if not tables:
         return soft
-    cells = sorted(c for table in tables for c in table.cells())
+    cells = sorted(c for table in tables for c in table.cells() + table.header_cells)
     starts = [s for s, _ in cells]
+    ranges = [(t.start, t.end) for t in tables]
     for spans in (hard, soft):
         kept = []
         for c in spans:
-            kept += _cut(text, c, cells, starts)
+            kept += _cut(text, c, cells, starts, ranges)
         spans[:] = kept
     not_personal = {_stripped(text, *row[col]) for t in tables for col, key in enumerate(t.header)
                     if key_meaning(key) == NOT_PERSONAL for row in t.rows}
@@ -50,20 +51,33 @@ def keep_csv_cells(text: str, hard: list[list], soft: list[list]) -> list[list]:
     return soft
 
 
-def _cut(text: str, c: list, cells: list[tuple[int, int]], starts: list[int]) -> list[list]:
-    """``c`` itself when it lies inside one cell or outside every table; else its pieces per cell.
-    ``cells`` are sorted and disjoint, so the ones ``c`` meets are found by bisection."""
+def _cut(text: str, c: list, cells: list[tuple[int, int]], starts: list[int],
+         tables: list[tuple[int, int]]) -> list[list]:
+    """``c`` itself when it lies inside one cell or outside every table; else its pieces: one per
+    cell it meets and one per stretch outside the tables. ``cells`` are sorted and disjoint, so the
+    ones ``c`` meets are found by bisection; what lies between cells (delimiters, quotes, line
+    ends) is never part of a piece."""
+    if not any(s < c[2] and c[1] < e for s, e in tables):
+        return [c]
     lo = max(0, bisect.bisect_right(starts, c[1]) - 1)
     hi = bisect.bisect_left(starts, c[2])
     inside = [(s, e) for s, e in cells[lo:hi] if s < c[2] and c[1] < e]
-    if not inside or (len(inside) == 1 and inside[0][0] <= c[1] and c[2] <= inside[0][1]):
-        return [_whole_quotes(text, c)] if inside else [c]
+    if len(inside) == 1 and inside[0][0] <= c[1] and c[2] <= inside[0][1]:
+        return [_whole_quotes(text, c)]
+    outside, cursor = [], c[1]
+    for s, e in tables:
+        if s < c[2] and cursor < e:
+            if cursor < s:
+                outside.append((cursor, s))
+            cursor = max(cursor, e)
+    if cursor < c[2]:
+        outside.append((cursor, c[2]))
     pieces = []
-    for s, e in inside:
+    for s, e in inside + outside:
         a, b = max(s, c[1]), min(e, c[2])
-        while a < b and text[a] in " \t":
+        while a < b and text[a] in " \t\r\n":
             a += 1
-        while b > a and text[b - 1] in " \t":
+        while b > a and text[b - 1] in " \t\r\n":
             b -= 1
         piece = text[a:b]
         if c[0] in _NAMED and not any(ch.isupper() for ch in piece):
@@ -76,7 +90,10 @@ def _cut(text: str, c: list, cells: list[tuple[int, int]], starts: list[int]) ->
 def _whole_quotes(text: str, c: list) -> list:
     """Move the span's edges off the middle of an escaped quote pair (``""``)."""
     while c[2] > c[1] and text.count('"', c[1], c[2]) % 2 == 1:
-        c[2] = text.rindex('"', c[1], c[2])
+        if text[c[1]] == '"':
+            c[1] += 1  # started on a pair's second quote
+        else:
+            c[2] = text.rindex('"', c[1], c[2])
     return c
 
 
