@@ -28,17 +28,37 @@ from shared.config import Settings
 from shared.errors import Unavailable
 from shared.follower import Batch, UpstreamEvent
 from shared.keysource import FileKeySource
+from shared.store import open_store
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 DAY = dt.timedelta(days=1)
 VICTIM, OTHER = f"sr_{1:032x}", f"sr_{2:032x}"
 
 
+PG = {"POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": "5432", "POSTGRES_USER": "postgres",
+      "POSTGRES_DBNAME": "test", "POSTGRES_PASSWORD": ""}
+
+
+def _settings(root: Path, backend: str) -> Settings:
+    if backend == "sqlite":
+        return Settings(data_dir=root / "var", key_dir=root / "keys")
+    return Settings(data_dir=root / "var", key_dir=root / "keys", persistence="postgres",
+                    postgres=PG, schema_prefix=f"t{uuid.uuid4().hex[:10]}")
+
+
+def _drop_schemas(settings: Settings) -> None:
+    import psycopg
+
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="test", autocommit=True) as db:
+        for service in ("vault", "retention"):
+            db.execute(f'DROP SCHEMA IF EXISTS "{settings.schema(service)}" CASCADE')
+
+
 class World:
     """A vault and a retention service on one data dir, retention following the vault's log."""
 
-    def __init__(self, root: Path) -> None:
-        self.settings = Settings(data_dir=root / "var", key_dir=root / "keys")
+    def __init__(self, root: Path, backend: str = "sqlite") -> None:
+        self.settings = _settings(root, backend)
         self.keys = FileKeySource(self.settings.key_dir)
         self.vault = VaultApplication(self.settings, self.keys, buckets=2)
         self.down = False
@@ -76,12 +96,15 @@ class World:
         return records
 
 
-@pytest.fixture()
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path)
+@pytest.fixture(params=["sqlite", "postgres"])
+def world(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[World]:
+    """The same tests on each backend of the mutable stores and event logs."""
+    w = World(tmp_path, request.param)
     yield w
     w.retention.close()
     w.vault.close()
+    if request.param == "postgres":
+        _drop_schemas(w.settings)
 
 
 def _deadlines(app: RetentionApplication, subject: str) -> dict[str, tuple[Any, Any, str]]:
@@ -105,6 +128,11 @@ def test_an_index_rebuilt_from_the_log_asks_the_vault_for_the_same_deadlines(wor
     world.store(OTHER, 25, seed=3)
     before = {s: _deadlines(world.retention, s) for s in (VICTIM, OTHER)}
     world.retention.close()
+    if world.settings.persistence == "postgres":  # the index's tables, on their own
+        store = open_store(world.settings, "retention", "index")
+        for table in ("schedules", "holds", "objections", "subjects", "projection"):
+            store.execute(f"DROP TABLE {table}")
+        store.close()
     for path in world.settings.service_dir("retention").glob("index.db*"):
         path.unlink()
     world.retention = world.open_retention()
@@ -126,6 +154,7 @@ def test_an_erasure_leaves_no_time_nor_interaction_id_in_the_index_or_its_files(
         "SELECT stored_us, due_us, interaction_id FROM schedules WHERE subject_ref=?", (VICTIM,))
     assert len(rows) == 30 and set(rows) == {(None, None, None)}
     raw = b"".join(p.read_bytes() for p in world.settings.service_dir("retention").glob("index.db*"))
+    raw += repr(world.retention.index.store.execute("SELECT * FROM schedules")).encode()
     for r in mine:
         assert str(to_us(r.occurred_at)).encode() not in raw
         assert r.interaction_id.encode() not in raw
