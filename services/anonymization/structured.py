@@ -20,7 +20,7 @@ _PERSON_QUALIFIERS = frozenset("""first last given family full middle display co
 recipient sender holder owner maiden person user account client employee legal real birth sur""".split())
 _PERSON_KEYS = frozenset("""firstname lastname surname fullname givenname familyname middlename
 displayname cardholder accountholder forename forenames nachname vorname nom prenom apellido""".split())
-# A person's role alone names a person (``customer``, ``patient``); with ``id``/``number`` it is an id.
+# In a CSV header, a person's role alone names a person (``customer``, ``patient``).
 _PERSON_ROLES = frozenset("""customer client patient employee contact owner holder recipient sender
 cardholder accountholder attendee speaker author applicant tenant guest passenger member""".split())
 _ORG_TOKENS = frozenset("""company employer organization organisation org firm business
@@ -56,11 +56,8 @@ def key_meaning(key: str) -> str | None:
         return "PHONE_NUMBER"
     if any(t in _EMAIL_TOKENS for t in tokens) and tokens != ["e"]:
         return "EMAIL_ADDRESS"
-    if any(t in _ORG_TOKENS for t in tokens) and tokens[-1] not in ("id", "type", "count", "size"):
-        return "ORGANIZATION"
     if joined in _PERSON_KEYS or ("name" in tokens and (len(tokens) == 1 or any(
-            t in _PERSON_QUALIFIERS for t in tokens))) or (len(tokens) <= 2 and tokens[0] in _PERSON_ROLES
-                                                           and tokens[-1] in (tokens[0], "name")):
+            t in _PERSON_QUALIFIERS for t in tokens))):
         return "PERSON"
     if any(t in _PLACE_TOKENS for t in tokens) and not tokens[-1] in ("id", "type", "count"):
         return "LOCATION"
@@ -72,6 +69,20 @@ def key_meaning(key: str) -> str | None:
 # A key right before a value: ``"order_id": ``, ``order_id=``, ``Order ID: ``, ``<order_id>``.
 _KEY_BEFORE = re.compile(r"""(?:["']|\\")?(?P<k>[A-Za-z_][A-Za-z0-9_.-]{0,40}|[A-Za-z][A-Za-z ]{0,30}[A-Za-z])"""
                          r"""(?:["']|\\")?[ \t]*[:=][ \t]*(?:["']|\\")?$|<(?P<t>[A-Za-z_][A-Za-z0-9_.-]{0,40})>$""")
+
+
+def column_meaning(header: str) -> str | None:
+    """A CSV column's meaning: ``key_meaning``, and also a person's role alone (``customer``,
+    ``patient``) for PERSON and a company word (``company``, ``employer``) for ORGANIZATION. Only
+    for column headers: after ``Contact:`` in prose a phone number follows as often as a name."""
+    tokens = key_tokens(header)
+    if tokens and len(tokens) <= 3 and any(t in _ORG_TOKENS for t in tokens) and tokens[-1] not in (
+            "id", "type", "count", "size", "number", "no"):
+        return "ORGANIZATION"
+    meaning = key_meaning(header)
+    if meaning is None and tokens and len(tokens) <= 2 and tokens[0] in _PERSON_ROLES:
+        return "PERSON"
+    return meaning
 
 
 def key_before(text: str, start: int) -> str | None:

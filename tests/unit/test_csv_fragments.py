@@ -155,3 +155,9 @@ def test_any_span_is_cut_to_cells_and_never_splits_an_escaped_quote(rows, spans)
         cursor = c[2]
     redacted = "".join(out) + text[cursor:]
     assert [len(r) for r in _parse(redacted, ",")] == [len(r) for r in _parse(text, ",")]
+
+
+@pytest.mark.parametrize("text", ["Contact: 555-123-4567", "Customer: (555) 765-4321 after 5pm",
+                                  "Company: 202-555-0143"])
+def test_role_and_company_words_type_csv_columns_only_not_prose_labels(engine, text):
+    assert any(d.type == "PHONE_NUMBER" for d in engine.analyze(text))

@@ -12,7 +12,7 @@ from typing import Optional
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from ..structured import csv_tables, key_meaning
+from ..structured import column_meaning, csv_tables
 from .keyed_value import _NAME_VALUE, _SCORE, LetheKeyedValueRecognizer
 
 _ORG_VALUE = re.compile(r"[^\W_][\w'’&.,()/+-]*(?:[ \t]+[\w'’&.,()/+-]+){0,7}")
@@ -40,7 +40,7 @@ class LetheCsvFragmentRecognizer(EntityRecognizer):
         out = []
         for table in csv_tables(text):
             for col, key in enumerate(table.header):
-                etype = key_meaning(key)
+                etype = column_meaning(key)
                 if etype not in self.ENTITIES or (entities and etype not in entities):
                     continue
                 for row in table.rows:
