@@ -59,6 +59,7 @@ EXPECTED: dict[str, set[str]] = {
     "lethe.v1.VaultService/Read": {"retention"},
     "lethe.v1.VaultService/ExportSubject": {"rights"},
     "lethe.v1.VaultService/Purge": {"retention"},
+    "lethe.v1.VaultService/GetRecordFacts": {"retention"},
     "lethe.v1.VaultService/ShredSubject": {"rights"},
     "lethe.v1.VaultService/RotateKey": {"operator"},
     "lethe.v1.VaultService/RegisterRecipient": {"operator"},
