@@ -78,3 +78,8 @@ class LetheEuAddressRecognizer(LetheRegexRecognizer):
          + r")[ \t]{1,2}" + _NAMES + _TAIL, 0.9),
         ("cued_postcode", _CUE + r"[ \t]{0,2}:?[ \t]{0,2}(?P<v>" + _POSTCODE_CITY + r")", 0.8),
     ]
+
+    def analyze(self, text, entities, nlp_artifacts=None):  # noqa: D102 - a number or ``S/N`` is needed
+        if not any(c.isdigit() for c in text) and "/n" not in text.lower():
+            return []  # skip the regex scans on text without a house number (most chat prose)
+        return super().analyze(text, entities, nlp_artifacts)

@@ -62,3 +62,8 @@ class LetheEuPhoneRecognizer(LetheRegexRecognizer):
         except phonenumbers.NumberParseException:
             return None
         return None
+
+    def analyze(self, text, entities, nlp_artifacts=None):  # noqa: D102 - every pattern needs a digit
+        if not any(c.isdigit() for c in text):
+            return []  # skip the regex scans on digit-free text (most chat prose)
+        return super().analyze(text, entities, nlp_artifacts)

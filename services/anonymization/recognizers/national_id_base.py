@@ -33,3 +33,8 @@ class NationalIdRecognizer(LetheRegexRecognizer):
         if has_id_cue(self.KEY, text, start):
             return 1.0
         return None if self._needs_cue else score
+
+    def analyze(self, text, entities, nlp_artifacts=None):  # noqa: D102 - every pattern needs a digit
+        if not any(c.isdigit() for c in text):
+            return []  # skip the regex scans on digit-free text (most chat prose)
+        return super().analyze(text, entities, nlp_artifacts)
