@@ -9,8 +9,8 @@ never hold ``, ; " < > \\`` tabs or newlines, so they fit in CSV cells, JSON str
 
 ``seal(mapping, key, session_id)`` encrypts a surrogate map (surrogate -> ``(type, original)``) with
 AES-256-GCM (NIST SP 800-38D) under ``HKDF-SHA256(key, info="lethe surrogate map v1")`` (RFC 5869),
-authenticating the session id; the layout is ``0x01 | nonce (12 bytes) | ciphertext+tag`` with a
-UTF-8 JSON plaintext. ``unseal`` reverses it and raises ``ValueError`` (no detail) when the key or
+authenticating the session id; the layout is ``0x01 | nonce (12 bytes) | ciphertext+tag`` with an
+ASCII JSON plaintext. ``unseal`` reverses it and raises ``ValueError`` (no detail) when the key or
 session id is wrong or the blob was altered: the map is recoverable only with the session key.
 """
 
@@ -104,7 +104,8 @@ def _aad(session_id: str) -> bytes:
 def seal(mapping: dict[str, tuple[str, str]], key: bytes, session_id: str) -> bytes:
     """Encrypt ``mapping`` (surrogate -> (type, original)) under ``key`` (32 bytes) for ``session_id``."""
     nonce = os.urandom(_NONCE_BYTES)
-    plain = json.dumps({s: list(v) for s, v in mapping.items()}, ensure_ascii=False).encode("utf-8")
+    # ASCII JSON: a lone surrogate code point in a value (possible in-process) is escaped, not lost.
+    plain = json.dumps({s: list(v) for s, v in mapping.items()}).encode("ascii")
     return bytes([SEAL_VERSION]) + nonce + _aead(key).encrypt(nonce, plain, _aad(session_id))
 
 

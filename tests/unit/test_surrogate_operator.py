@@ -159,3 +159,17 @@ def test_surrogates_keep_csv_and_json_well_formed():
         rows = list(csv.reader(io.StringIO(csv_part)))
         assert [len(r) for r in rows] == [4, 4]
         assert set(json.loads(json_part)) == {"name", "company"}
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=40), max_size=10),
+       session=st.text(max_size=20))
+def test_any_map_seals_and_opens_to_itself(values, session):
+    """Any values, lone surrogate code points and NULs included, and any session id round-trip."""
+    key = os.urandom(32)
+    mapping = {s: ("PERSON", v) for s, v in values.items()}
+    try:
+        session.encode("utf-8")
+    except UnicodeEncodeError:
+        return  # a session id arrives over gRPC as valid UTF-8
+    assert unseal(seal(mapping, key, session), key, session) == mapping
