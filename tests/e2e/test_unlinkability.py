@@ -268,6 +268,25 @@ def test_no_table_nor_decrypted_event_names_them(erased: dict[str, Any]) -> None
     assert checked >= 2 * len(record_ids)  # RecordStored and ScheduleCreated, at least
 
 
+def test_the_vault_and_retention_stores_keep_only_the_subject_s_ids(erased: dict[str, Any]) -> None:
+    """No row of the vault's stores names the subject or its records but ``gone`` (ids only: no
+    size, no time); retention's index keeps its schedules with no time and no interaction id."""
+    data, ref, ids = erased["dep"].data_dir, erased["ref"], erased["record_ids"]
+    named: dict[str, int] = {}
+    for db in ("vault/records.db", "vault/keys.db"):
+        for table, row in _rows(data / db):
+            text = " ".join(map(str, row))
+            if ref in text or any(rid in text for rid in ids):
+                named[f"{db}:{table}"] = named.get(f"{db}:{table}", 0) + 1
+    assert named == {"vault/records.db:gone": len(ids)}
+    gone = {row[0] for table, row in _rows(data / "vault/records.db") if table == "gone"}
+    assert gone == ids
+    index = [row for table, row in _rows(data / "retention/index.db") if table == "schedules"
+             and row[1] == ref]
+    assert len(index) == len(ids)
+    assert {(row[5], row[6], row[7]) for row in index} == {(None, None, None)}  # iid, times
+
+
 def test_with_every_key_left_no_sealed_fact_of_the_subject_opens(erased: dict[str, Any]) -> None:
     """A vault opened on the stopped data dir holds every key that still exists."""
     dep = erased["dep"]
