@@ -127,6 +127,21 @@ class DetectionEngine:
             atexit.register(self.close)
         return self._pool
 
+    def start_workers(self, timeout_s: float = 300.0) -> None:
+        """Start every worker process of the unbudgeted pool and return once each has loaded its
+        engine (models, language identification), so that no later batch pays for a start-up.
+
+        One task per worker meets at a barrier, which only a task per distinct process can pass.
+        :raises threading.BrokenBarrierError: when a worker did not start within ``timeout_s``.
+        """
+        if self._budgeted is not None or self.workers <= 1:
+            return
+        pool = self._get_pool()
+        with multiprocessing.get_context("spawn").Manager() as manager:
+            barrier = manager.Barrier(self.workers)
+            for future in [pool.submit(_worker_meet, barrier, timeout_s) for _ in range(self.workers)]:
+                future.result()
+
     @property
     def supported_entities(self) -> list[str]:
         """All entity names the registered recognizers can report."""
@@ -215,6 +230,11 @@ def _worker_init(model_name: str, threshold: float, entities: tuple[str, ...]) -
     """Load one in-process engine per worker process (runs once per worker)."""
     global _WORKER_ENGINE
     _WORKER_ENGINE = DetectionEngine(model_name, threshold, entities or None, workers=1)
+
+
+def _worker_meet(barrier, timeout_s: float) -> None:
+    """Wait in a worker until every worker is up (see ``DetectionEngine.start_workers``)."""
+    barrier.wait(timeout_s)
 
 
 def _worker_analyze(texts: list[str], batch_size: int) -> list[list[tuple]]:
