@@ -15,6 +15,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+# Events stamped with the epoch on purpose: their own time would date a data subject's activity
+# after an erasure (docs/design.md §4.9); the audit shows them undated, placed by log order.
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 ANY = "*"  # in ``Invariant.reads``: every event (type) of a log (service)
 BucketVersions = Callable[[int], list[int]]
 
@@ -31,10 +34,15 @@ class Entry:
     recorded_at: dt.datetime
     attributes: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def dated(self) -> bool:
+        """False for an event stamped with :data:`EPOCH` (undated on purpose)."""
+        return self.recorded_at > EPOCH
+
     def as_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
+        """JSON-able form; ``time`` is None for an undated event."""
         attrs = {k: v for k, v in self.attributes.items() if k != "originator_topic"}
-        return {"time": self.recorded_at.isoformat(), "service": self.service,
+        return {"time": self.recorded_at.isoformat() if self.dated else None, "service": self.service,
                 "position": self.position, "event": self.event, "id": self.originator_id,
                 "attributes": attrs}
 
