@@ -8,6 +8,7 @@ its services as ``console``, keeps its state (login token, last verification) in
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import sys
 from pathlib import Path
@@ -43,16 +44,28 @@ def state_dir(data_dir: Path, listen: str) -> Path:
     return data_dir / "console" / str(split_listen(listen)[1])
 
 
+def on_loopback(host: str) -> bool:
+    """True when ``host`` (an address or ``localhost``) is only reachable from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def serve(data_dir: str | None, key_dir: str | None, listen: str, show_link: bool = False) -> None:
     """Serve until interrupted (SIGTERM/SIGINT end it gracefully).
 
     The login link is printed on stderr only with ``show_link`` (``lethe console`` on a terminal);
     a console started by ``lethe up`` logs no credential: ``lethe status --json`` gives its link.
+    Off loopback the session cookie is ``Secure`` (RFC 6265 §4.1.2.5): such a console is reached
+    through a TLS-terminating ingress or proxy (README.md, the console in Kubernetes).
     """
     host, port = split_listen(listen)
     settings = load_settings(data_dir, key_dir)
     backend = Backend(settings, FileKeySource(settings.key_dir))
-    console = Console(backend, state_dir(settings.data_dir, listen), secure_cookie=False)
+    console = Console(backend, state_dir(settings.data_dir, listen), secure_cookie=not on_loopback(host))
     link = login_url(listen, console.tokens.current) if show_link else "the url of `lethe status --json`"
     print(f"lethe console on {listen}; sign in once with {link}", file=sys.stderr, flush=True)
     hosts = ["*"] if host in ("0.0.0.0", "::") else sorted({host, "127.0.0.1", "localhost", "::1"})

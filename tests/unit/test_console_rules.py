@@ -105,3 +105,12 @@ def test_folding_retention_s_log_in_pieces_equals_folding_it_at_once() -> None:
             for i in range(0, len(log), size):
                 fold_schedules(live, log[i:i + size])
             assert live == whole
+
+
+def test_the_session_cookie_is_secure_off_loopback() -> None:
+    from services.console.main import on_loopback
+
+    for host in ("127.0.0.1", "127.8.9.1", "::1", "[::1]", "localhost"):
+        assert on_loopback(host), host
+    for host in ("0.0.0.0", "::", "10.0.0.5", "console.example", "192.0.2.7"):
+        assert not on_loopback(host), host
