@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.ingestion.pending import Payload
+from shared import record_kinds
 from shared.errors import InvalidArgument
 from shared.ids import stable_id
 from shared.limits import MAX_BATCH_ITEMS, MAX_VAULT_ITEMS, chunks, text_bytes
@@ -84,8 +85,8 @@ class Outcome:
 
 def record_ids(interaction_id: uuid.UUID, with_contact: bool) -> list[str]:
     """The vault record ids of an interaction, in the order original, redacted, metadata, contact."""
-    forms = ["original", "redacted", "metadata"] + (["contact"] if with_contact else [])
-    return [str(stable_id("record", str(interaction_id), form)) for form in forms]
+    kinds = record_kinds.KINDS if with_contact else record_kinds.KINDS[:3]
+    return [str(stable_id("record", str(interaction_id), k.form)) for k in kinds]
 
 
 class Deidentifier:
@@ -129,17 +130,16 @@ class Deidentifier:
                     "occurred_at": p.occurred_at.isoformat(), "received_at": w.received_at.isoformat(),
                     "region": p.region, "kind": p.kind, "prompt_chars": len(p.prompt),
                     "response_chars": len(p.response), "entities_redacted": dict(sorted(found.items()))}
-        parts = [("user.content", {"prompt": p.prompt, "response": p.response}),
-                 ("user.content", {"prompt": prompt, "response": response}),
-                 ("system.operations", metadata)]
+        bodies = [(record_kinds.ORIGINAL, {"prompt": p.prompt, "response": p.response}),
+                  (record_kinds.REDACTED, {"prompt": prompt, "response": response}),
+                  (record_kinds.METADATA, metadata)]
         if p.contact:
-            parts.append(("user.contact", {"contact": p.contact}))
-        forms = ["original", "redacted", "metadata", "contact"]
-        return [VaultRecordIn(rid, w.subject_ref, category, form, p.region,
+            bodies.append((record_kinds.CONTACT, {"contact": p.contact}))
+        return [VaultRecordIn(rid, w.subject_ref, kind.category, kind.form, p.region,
                               json.dumps(body, ensure_ascii=False).encode("utf-8"), w.received_at,
                               str(w.interaction_id), p.occurred_at)
-                for rid, form, (category, body) in zip(
-                    record_ids(w.interaction_id, bool(p.contact)), forms, parts)]
+                for rid, (kind, body) in zip(record_ids(w.interaction_id, bool(p.contact)), bodies,
+                                             strict=True)]
 
     def _anonymize(self, texts: list[str], keys: list[bytes]) -> list[tuple[str, list[str]]]:
         """Anonymize in calls that fit the anonymization service's limits (count and bytes)."""

@@ -43,6 +43,7 @@ from services.retention.domain import (
 )
 from services.retention.facts import FactFilling, RecordFactsSource
 from services.retention.index import ScheduleIndex
+from shared import record_kinds
 from shared.app import LetheApplication, event_attributes, event_type, log
 from shared.config import Settings
 from shared.errors import NotFound, Unavailable, require
@@ -294,7 +295,7 @@ class RetentionApplication(FactFilling, LetheApplication):
         eligible, excluded = [], set()
         for e in expiring:
             rule = self.policy.rule_for(e["category"])
-            if rule.at_expiry != "purge_and_aggregate" or e["form"] != "redacted":
+            if rule.at_expiry != "purge_and_aggregate" or not record_kinds.by_form(e["form"]).aggregatable:
                 continue
             if (rule.objection_purpose or OBJECTION_TO_TRAINING) in self.index.objections(e["subject_ref"]):
                 excluded.add(e["subject_ref"])

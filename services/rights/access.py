@@ -14,6 +14,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from services.rights.domain import OPEN_STATES, DataSubjectRequest, Reveal
 from services.rights.views import Downstream, RequestView, now, view
+from shared import record_kinds
 from shared.errors import require
 
 EXPORT_FORMAT = "lethe.access-export/v1"
@@ -66,8 +67,7 @@ class AccessExports:
             entry = interactions.setdefault(r["interaction_id"], {
                 "interaction_id": r["interaction_id"], "region": r["region"],
                 "received_at": r["received_at"].isoformat()})
-            key = {"original": "content", "redacted": "redacted_content",
-                   "metadata": "technical_metadata", "contact": "contact_details"}[r["form"]]
+            key = record_kinds.by_form(r["form"]).export_key
             entry[key] = body
             rule = self.policy.rule_for(r["category"])
             due = schedule.get("due_at")

@@ -15,18 +15,19 @@ from collections.abc import Iterable
 
 from eventsourcing.domain import Aggregate, event
 
+from shared import record_kinds
 from shared.errors import FailedPrecondition, InvalidArgument
 from shared.ids import stable_id
 from shared.policy import Policy
 
-CATEGORIES = ("user.content", "system.operations", "user.contact")
-FORMS = ("original", "redacted", "metadata", "contact")
+CATEGORIES = record_kinds.CATEGORIES
+FORMS = record_kinds.FORMS
 SUBJECT_REF = re.compile(r"^sr_[0-9a-f]{32}$")
 MAX_CONTENT_BYTES = 1024 * 1024
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)  # the timestamp of events that must not date anything
 # Session links (session id and pseudonym key) are technical metadata of the sessions: they are
 # sealed under that category's key group, so they live and die with it.
-SESSION_CATEGORY = "system.operations"
+SESSION_CATEGORY = record_kinds.METADATA.category
 
 
 class KeyGroups:

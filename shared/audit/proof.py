@@ -21,31 +21,21 @@ from shared.proofcheck import PROOF_FORMAT
 _ORDER = (*SERVICES, GATEWAY)  # ties in time: the services' order, the gateway last
 
 
-def _order(e: Entry) -> int:
-    return _ORDER.index(e.service) if e.service in _ORDER else len(_ORDER)
-
-
-def _keys(entries: list[Entry]) -> dict[int, tuple[Any, int, int]]:
-    """Sort key per entry (by ``id``): its time, or for an undated event (epoch-stamped) the time
-    of the dated event before it in its own log, so it keeps its place in that log's order."""
-    keys: dict[int, tuple[Any, int, int]] = {}
-    last: dict[str, Any] = {}
-    for e in sorted(entries, key=lambda x: (x.service, x.position)):
-        when = e.recorded_at if e.dated else last.get(e.service, e.recorded_at)
-        last[e.service] = when
-        keys[id(e)] = (when, _order(e), e.position)
-    return keys
+def _when(e: Entry) -> tuple[Any, int, int]:
+    """Sort key: time (undated events carry the epoch, so they open the timeline), then the
+    services' order (ingestion before vault before retention...), then the log position."""
+    return (e.recorded_at, _ORDER.index(e.service) if e.service in _ORDER else len(_ORDER),
+            e.position)
 
 
 def timeline(logs: dict[str, list[Entry]], subject_ref: str | None = None) -> list[Entry]:
     """All events in time order; with ``subject_ref``, only those of that subject's aggregates.
-    An undated event (see :data:`shared.audit.model.EPOCH`) follows the event before it in its log."""
+    Undated events (see :data:`shared.audit.model.EPOCH`) come first, each log's in its order."""
     entries = [e for log in logs.values() for e in log]
-    keys = _keys(entries)
     if subject_ref:
         ids = {e.originator_id for e in entries if e.attributes.get("subject_ref") == subject_ref}
         entries = [e for e in entries if e.originator_id in ids]
-    return sorted(entries, key=lambda e: keys[id(e)])
+    return sorted(entries, key=_when)
 
 
 def prove(peers: Peers, keys: dict[str, str], record: str | None = None,
@@ -60,9 +50,8 @@ def prove(peers: Peers, keys: dict[str, str], record: str | None = None,
     """
     logs = read_logs(peers)
     if record:
-        keys = _keys([e for log in logs.values() for e in log])
         entries = sorted((e for log in logs.values() for e in log if e.originator_id == record),
-                         key=lambda e: keys[id(e)])
+                         key=_when)
     else:
         entries = timeline(logs, subject)
     if not entries:

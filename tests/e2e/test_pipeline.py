@@ -124,8 +124,10 @@ def test_replay_shows_each_step_in_order(flow: dict[str, Any]) -> None:
     life = [e["event"] for e in events if e["id"] == record]
     assert life.index("RecordStored") < life.index("ScheduleCreated") < life.index("RecordRead") \
         < life.index("RecordPurged") < life.index("RecordExpired")
-    times = [e["time"] for e in events]
+    times = [e["time"] for e in events if e["time"] is not None]  # undated events (design §4.9) first
     assert times == sorted(times)
+    undated = [e["time"] is None for e in events]
+    assert undated == sorted(undated, reverse=True)
 
 
 def test_audit_verify_finds_the_logs_intact(flow: dict[str, Any]) -> None:

@@ -1,5 +1,5 @@
 """Undated events (stamped with the epoch so as not to date a subject's activity) in the audit:
-shown without a time and kept in their own log's order within the merged timeline."""
+shown without a time, opening the merged timeline in the services' order and their log's order."""
 
 from __future__ import annotations
 
@@ -30,15 +30,19 @@ def test_undated_events_keep_their_log_order_and_have_no_time() -> None:
         merged = timeline(logs, "sr_" + "a" * 32)
         assert sorted(map(id, merged)) == sorted(id(e) for log in logs.values() for e in log)
         for service, log in logs.items():
-            # each log's events appear in position order (time is monotonic within a log)
-            assert [e.position for e in merged if e.service == service] == [e.position for e in log]
+            # a log's undated events, and its dated ones, each appear in position order
+            for dated in (True, False):
+                assert [e.position for e in merged if e.service == service and e.dated == dated] \
+                    == [e.position for e in log if e.dated == dated]
         dated = [e.recorded_at for e in merged if e.dated]
         assert dated == sorted(dated)  # dated events in time order
+        flags = [e.dated for e in merged]
+        assert flags == sorted(flags)  # every undated event before every dated one
         for e in merged:
             assert (e.as_dict()["time"] is None) == (not e.dated)
 
 
-def test_an_undated_event_with_no_dated_event_before_it_opens_the_timeline() -> None:
+def test_undated_events_open_the_timeline() -> None:
     t0 = dt.datetime(2026, 3, 1, tzinfo=UTC)
     rights = [Entry("rights", 1, "RequestReceived", "r", 1, t0, {})]
     vault = [Entry("vault", 1, "KeyringCreated", "k", 1, EPOCH, {}),
