@@ -2,10 +2,11 @@
 labelled sets kept outside it when present.
 
 Run: ``python -m services.anonymization.evaluate``. Always: the generated English set and negative set
-(``generated.py``, ``negatives.py``), and one generated set per language (German, French, Spanish,
-Portuguese, Italian, Dutch: ``generated.language_set``, ``generated.language_negatives``), printed as
-recall and precision per entity type and per language. Then, beside them, the sets under ``data/pii``
-in ``$LETHE_HANDBOOK_DIR`` (default: a folder ``shared`` beside the repository checkout) when present.
+(``generated.py``, ``negatives.py``), one generated set per language (German, French, Spanish,
+Portuguese, Italian, Dutch: ``generated.language_set``, ``generated.language_negatives``), and the
+held-out sample committed under ``eval/sample`` (presidio-research, MIT; its README says where it came
+from), printed as recall and precision per entity type and per language. Then, beside them, the sets
+under ``data/pii`` in ``$LETHE_HANDBOOK_DIR`` (default: a folder ``shared`` beside the checkout) when present.
 
 Scoring convention: an expected span is *found* when a detected span of a compatible
 type overlaps it; a detected span is *correct* when it overlaps an expected span of a compatible type.
@@ -52,12 +53,46 @@ TAB_COMPAT = {
 }
 
 
+SAMPLE = Path(__file__).resolve().parents[2] / "eval" / "sample" / "presidio_research_heldout.jsonl"
+# The sample's spans carry our types already (eval/sample/convert.py maps them as SYNTH_COMPAT does).
+SAMPLE_COMPAT = {t: {t} for types in SYNTH_COMPAT.values() for t in types}
+
+
 def handbook_dir() -> Path:
     """The handbook folder: ``$LETHE_HANDBOOK_DIR`` or ``shared`` beside the repository checkout."""
     from shared.config import setting
 
     env = setting("LETHE_HANDBOOK_DIR")
     return Path(env) if env else Path(__file__).resolve().parents[2] / ".." / "shared"
+
+
+def labelled_sets_dir() -> Path:
+    """The folder of the outside labelled sets: ``data/pii`` in ``handbook_dir()``; may be absent."""
+    return handbook_dir() / "data" / "pii"
+
+
+def load_sample(path: Path = SAMPLE, limit: int | None = None) -> list[dict]:
+    """The committed sample (``eval/sample/convert.py`` gives its shape) as ``score_synthetic`` records:
+    ``{"full_text", "spans": [{"entity_type", "start_position", "end_position"}]}``, our types only
+    (out-of-scope spans left out), in file order. :param limit: the first ``limit`` records only.
+    :raises OSError: the file is absent. :raises ValueError: a line is not JSON."""
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines()[:limit]:
+        rec = json.loads(line)
+        records.append({"full_text": rec["text"], "spans": [
+            {"entity_type": s["type"], "start_position": s["start"], "end_position": s["end"]}
+            for s in rec["spans"] if s["type"] is not None]})
+    return records
+
+
+def evaluate_sample(engine, records: list[dict] | None = None) -> dict:
+    """Print recall and precision per entity type and for the DIRECT group on the held-out sample
+    (``load_sample()`` unless ``records``). :returns: the ``score_synthetic`` result."""
+    records = load_sample() if records is None else records
+    res = score_synthetic(records, engine.analyze_batch([r["full_text"] for r in records]), SAMPLE_COMPAT)
+    _print_table(f"Held-out sample ({len(records)} texts, presidio-research synth_dataset_v2, MIT; "
+                 "eval/sample; never tuned on)", res["rows"] + [res["direct"], res["all"]])
+    return res
 
 
 def f2(p: float, r: float) -> float:
@@ -225,12 +260,19 @@ def main() -> int:
     engine = DetectionEngine()
     evaluate_generated(engine)
     evaluate_languages(engine)
-    base = handbook_dir() / "data" / "pii"
+    if SAMPLE.is_file():
+        evaluate_sample(engine)
+    else:
+        print(f"\nHeld-out sample not found at {SAMPLE} (it is in the repository, not the package).")
+    base = labelled_sets_dir()
     if not base.is_dir():
         print(f"\nHandbook data not found at {base} (set LETHE_HANDBOOK_DIR): its sets were not evaluated.")
         return 0
     print()
     synth = json.loads((base / "synth_pii_dev.json").read_text(encoding="utf-8"))
+    if SAMPLE.is_file():
+        shared_texts = {r["full_text"] for r in synth} & {r["full_text"] for r in load_sample()}
+        print(f"Held-out sample sentences also in synth_pii_dev.json: {len(shared_texts)} (must be 0)")
     t0 = time.perf_counter()
     preds = engine.analyze_batch([r["full_text"] for r in synth])
     elapsed = time.perf_counter() - t0
