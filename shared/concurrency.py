@@ -9,6 +9,9 @@ A server has :data:`MAX_WORKERS` worker threads; each call holds one until it en
   a quarter of the workers, so that streams never starve unary calls;
 * beyond :data:`MAX_PENDING_CALLS` calls queued or running, gRPC itself answers at once.
 
+The pool is sized so that 32 concurrent callers of one identity (an AI service's replicas behind one
+certificate) fit without refusals; a worker waiting on I/O costs a thread, not a core.
+
 A call over a cap is answered RESOURCE_EXHAUSTED at once (reason ``TOO_MANY_CONCURRENT_CALLS`` or
 ``TOO_MANY_STREAMS``) and the caller retries with backoff; other callers are not affected.
 """
@@ -23,7 +26,7 @@ import grpc
 
 from shared.errors import LetheError
 
-MAX_WORKERS = 32
+MAX_WORKERS = 64
 MAX_PENDING_CALLS = 4 * MAX_WORKERS
 MAX_CALLS_PER_IDENTITY = MAX_WORKERS // 2
 MAX_STREAMS = MAX_WORKERS // 4

@@ -10,11 +10,16 @@ replaced, and its texts are re-run one by one, each with ``budget_s``, to find t
 Fail closed: a text over budget is never returned undetected. ``analyze_batch`` raises
 ``DetectionBudgetExceeded`` naming the indices of those texts (never their content); the other texts'
 results are discarded with them, and the caller may resubmit the batch without those texts.
+
+Priority: de-identification mostly runs behind acknowledged ingests (the ingestion worker), so the
+workers run at a lower CPU priority (:data:`NICENESS`, nice(2)) and the calls that answer callers
+(acknowledgements, reads, health checks) get the CPU first on a busy machine.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import threading
 from typing import Sequence
@@ -23,6 +28,8 @@ from typing import Sequence
 CHUNK = 32
 # A worker loads the spaCy model before its first job: allowed this long, budget aside.
 STARTUP_S = 300.0
+# Added to a worker's nice value at start (0-19 on Linux; higher is lower priority).
+NICENESS = 10
 
 
 class DetectionBudgetExceeded(Exception):
@@ -42,6 +49,7 @@ def _serve(conn, model_name: str, threshold: float, entities: tuple[str, ...]) -
     """Worker process body: load one engine, then answer ``(texts, batch_size)`` jobs with rows."""
     from .engine import DetectionEngine
 
+    os.nice(NICENESS)
     engine = DetectionEngine(model_name, threshold, entities or None, workers=1)
     conn.send("ready")
     while True:

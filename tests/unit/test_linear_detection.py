@@ -7,6 +7,8 @@ or 100x per 10x (a run rescanned from each of its positions).
 
 from __future__ import annotations
 
+import os
+
 import time
 
 import pytest
@@ -80,3 +82,10 @@ def test_a_text_over_its_budget_is_refused_and_the_worker_replaced():
         assert "Jane" not in str(over.value) and "Elm" not in str(over.value)
         engine._budgeted.budget_s = 30.0
         assert [d.type for d in engine.analyze("Mail jane@example.com")] == ["EMAIL_ADDRESS"]
+        # the replacement worker, like every worker, yields the CPU to the calls that answer callers
+        from services.anonymization.guard import NICENESS
+
+        for worker in engine._budgeted._all:
+            if worker.alive:
+                assert os.getpriority(os.PRIO_PROCESS, worker.process.pid) \
+                    == os.getpriority(os.PRIO_PROCESS, 0) + NICENESS
