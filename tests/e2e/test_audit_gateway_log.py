@@ -53,6 +53,31 @@ def _verify(dep: Deployment) -> tuple[int, dict[str, Any]]:
     return proc.returncode, json.loads(proc.stdout)
 
 
+def _flip(state: bytes) -> bytes:
+    flipped = bytearray(state)
+    flipped[len(flipped) // 2] ^= 0x01
+    return bytes(flipped)
+
+
+def _flip_a_byte_of_the_second_event(dep: Deployment) -> None:
+    """Tamper with the gateway's stored event at position 2, in its SQLite file or its
+    PostgreSQL table (found by its ``notification_id`` column in the gateway's schema)."""
+    if dep.backend == "sqlite":
+        with sqlite3.connect(dep.data_dir / "gateway" / "events.db") as con:
+            (state,) = con.execute("SELECT state FROM stored_events WHERE rowid = 2").fetchone()
+            con.execute("UPDATE stored_events SET state = ? WHERE rowid = 2", (_flip(state),))
+        return
+    import psycopg
+
+    schema = f'{dep.env["LETHE_POSTGRES_SCHEMA_PREFIX"]}_gateway'
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="test", autocommit=True) as db:
+        (table,) = db.execute("SELECT table_name FROM information_schema.columns WHERE table_schema"
+                              " = %s AND column_name = 'notification_id'", (schema,)).fetchone()
+        name = f'"{schema}"."{table}"'
+        (state,) = db.execute(f"SELECT state FROM {name} WHERE notification_id = 2").fetchone()
+        db.execute(f"UPDATE {name} SET state = %s WHERE notification_id = 2", (_flip(bytes(state)),))
+
+
 @pytest.fixture(scope="module")
 def flow(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     work = tmp_path_factory.mktemp("gw")
@@ -69,13 +94,8 @@ def flow(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> It
         out["with_gateway"] = _verify(deployment)
         _gateway_records(deployment, [(str(uuid.uuid4()), {NAME: 1})])
         out["holding_a_name"] = _verify(deployment)
-        if deployment.backend == "sqlite":
-            with sqlite3.connect(deployment.data_dir / "gateway" / "events.db") as con:
-                (state,) = con.execute("SELECT state FROM stored_events WHERE rowid = 2").fetchone()
-                flipped = bytearray(state)
-                flipped[len(flipped) // 2] ^= 0x01
-                con.execute("UPDATE stored_events SET state = ? WHERE rowid = 2", (bytes(flipped),))
-            out["flipped"] = _verify(deployment)
+        _flip_a_byte_of_the_second_event(deployment)
+        out["flipped"] = _verify(deployment)
         yield out
     finally:
         if deployment.backend == "postgres":
@@ -126,8 +146,6 @@ def test_a_reidentification_holding_a_name_is_reported_without_it(flow: dict[str
 
 
 def test_a_flipped_byte_in_the_gateway_store_is_reported(flow: dict[str, Any]) -> None:
-    if flow["backend"] != "sqlite":
-        pytest.skip("the byte is flipped in the SQLite file")
     code, doc = flow["flipped"]
     assert code == 1
     kinds = {(v["kind"], v["service"], v["position"]) for v in doc["violations"]}
