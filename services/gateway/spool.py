@@ -87,7 +87,8 @@ class Spool:
             os.close(dir_fd)
 
     def pending(self, limit: int) -> list[SpooledInteraction]:
-        """Up to ``limit`` entries, oldest first. An entry that does not open is left in place
+        """Up to ``limit`` entries, oldest first (by modification time, to the file system's
+        timestamp granularity: entries written within one tick come in any order). An entry that does not open is left in place
         (renamed ``.bad``) and skipped: a wrong key or tampering never blocks the others."""
         paths = sorted(self.directory.glob("*.bin"), key=_mtime)[:limit]
         items = []
