@@ -10,6 +10,7 @@ offsets.
 
 from __future__ import annotations
 
+import bisect
 import re
 
 NOT_PERSONAL = "NOT_PERSONAL"
@@ -105,7 +106,7 @@ MAX_CSV_CELLS = 64
 class CsvTable:
     """One CSV fragment: ``delimiter``, ``header`` (the key of each column), ``header_cells`` (their
     spans) and ``rows`` (each a list of ``(start, end)`` cell contents: offsets into the text, inside
-    the quotes of a quoted cell)."""
+    the quotes of a quoted cell; a quoted cell's content may span lines)."""
 
     def __init__(self, delimiter: str, header: list[str], rows: list[list[tuple[int, int]]],
                  start: int, end: int, header_cells: list[tuple[int, int]] | None = None) -> None:
@@ -117,75 +118,91 @@ class CsvTable:
         return [c for row in self.rows for c in row]
 
 
-def split_csv_line(text: str, start: int, end: int, delimiter: str) -> list[tuple[int, int]] | None:
-    """The cells of one line ``text[start:end]`` as content spans, or None when its quoting is broken
-    (a quote left open, or text after a closing quote). Linear in the line's length."""
+def _line_end(text: str, pos: int) -> int:
+    """The end of the line holding ``pos``: its ``\\n`` (or the text's end), a ``\\r`` before it excluded."""
+    nl = text.find("\n", pos)
+    nl = len(text) if nl < 0 else nl
+    return nl - 1 if nl > pos and text[nl - 1] == "\r" else nl
+
+
+def split_csv_record(text: str, start: int, eol: int,
+                     delimiter: str) -> tuple[list[tuple[int, int]], int] | None:
+    """One record from ``start`` (a line's start; ``eol`` that line's end, see ``_line_end``) as
+    csv's default dialect reads it (RFC 4180 §2): a cell is quoted only when its first character
+    is ``"``; a quoted cell holds anything (delimiters, ``""`` for a quote, CR and LF, so a record
+    may span lines) up to its closing quote, which only spaces and then a delimiter or the line's
+    end may follow; an unquoted cell runs to the next delimiter and holds no CR.
+
+    :returns: the cells' content spans and the end of the record's last line, or None when the
+        quoting is broken or the record has more than ``MAX_CSV_CELLS`` cells. A quoted cell's
+        closing quote ends the first run of quotes of odd length after its opening; another
+        record's opening quote inside a cell starts a run of even length, so a scan from it ends
+        in that run: scans overlap by one run at most, and time is linear in the text.
+    """
     cells, i = [], start
     while True:
         if len(cells) >= MAX_CSV_CELLS:
             return None
-        j = i
-        while j < end and text[j] == " ":
-            j += 1
-        if j < end and text[j] == '"':
-            k = j + 1
+        if i < eol and text[i] == '"':
+            k = i + 1
             while True:
-                k = text.find('"', k, end)
+                k = text.find('"', k)
                 if k < 0:
                     return None
-                if k + 1 < end and text[k + 1] == '"':
+                if k + 1 < len(text) and text[k + 1] == '"':
                     k += 2
                     continue
                 break
-            cells.append((j + 1, k))
+            cells.append((i + 1, k))
+            if k > eol:  # the cell held a line end: the record goes on on the closing quote's line
+                eol = _line_end(text, k)
             k += 1
-            while k < end and text[k] in " \r":
+            while k < eol and text[k] == " ":
                 k += 1
-            if k < end and text[k] != delimiter:
+            if k < eol and text[k] != delimiter:
                 return None
-            i = k
         else:
-            k = text.find(delimiter, i, end)
-            k = end if k < 0 else k
+            k = text.find(delimiter, i, eol)
+            k = eol if k < 0 else k
+            if "\r" in text[i:k]:  # csv ends a record at a lone CR
+                return None
             cells.append((i, k))
-            i = k
-        if i >= end:
-            return cells
-        i += 1  # past the delimiter
+        if k >= eol:
+            return cells, eol
+        i = k + 1  # past the delimiter
 
 
 def csv_tables(text: str) -> list[CsvTable]:
     """CSV fragments in ``text``: a line of 2+ header-like cells (names of fields, no digits first)
-    followed by 1+ lines with the same delimiter and as many cells. Each line is read once per
-    delimiter, so time is linear in the text."""
-    lines, pos = [], 0
+    followed by 1+ records with the same delimiter and as many cells (a record may span lines inside
+    quotes). Each line starts a record at most twice per delimiter, so time is linear in the text."""
+    starts, pos = [], 0
     while pos <= len(text):
+        starts.append(pos)
         nl = text.find("\n", pos)
-        nl = len(text) if nl < 0 else nl
-        end = nl - 1 if nl > pos and text[nl - 1] == "\r" else nl
-        lines.append((pos, end))
-        pos = nl + 1
+        pos = len(text) + 1 if nl < 0 else nl + 1
     tables: list[CsvTable] = []
     i = 0
-    while i < len(lines):
+    while i < len(starts):
         found = None
         for delim in CSV_DELIMITERS:
-            s, e = lines[i]
+            s, e = starts[i], _line_end(text, starts[i])
             if delim not in text[s:e]:
                 continue
-            header = split_csv_line(text, s, e, delim)
-            if not header or len(header) < 2 or not all(_HEADER_CELL.fullmatch(text, a, b) for a, b in header):
+            header = split_csv_record(text, s, e, delim)
+            if not header or header[1] != e or len(header[0]) < 2 or not all(
+                    _HEADER_CELL.fullmatch(text, a, b) for a, b in header[0]):
                 continue
-            rows, j = [], i + 1
-            while j < len(lines):
-                row = split_csv_line(text, *lines[j], delim)
-                if row is None or len(row) != len(header):
+            rows, end, j = [], e, i + 1
+            while j < len(starts):
+                row = split_csv_record(text, starts[j], _line_end(text, starts[j]), delim)
+                if row is None or len(row[0]) != len(header[0]):
                     break
-                rows.append(row)
-                j += 1
+                rows.append(row[0])
+                end = row[1]
+                j = bisect.bisect_right(starts, end)  # the line after the record's last
             if rows:
-                found = CsvTable(delim, [text[a:b].strip() for a, b in header], rows, lines[i][0], lines[j - 1][1],
-                                 header)
+                found = CsvTable(delim, [text[a:b].strip() for a, b in header[0]], rows, s, end, header[0])
                 i = j - 1
                 break
         if found:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import random
 
 import pytest
 from faker import Faker
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from services.anonymization.engine import DetectionEngine, deidentify
@@ -131,15 +132,55 @@ def test_a_column_takes_the_type_most_of_its_cells_have():
     assert sorted(c[0] for c in keep_csv_cells(text, [], soft)) == ["LOCATION", "PERSON"]
 
 
-@settings(max_examples=200, deadline=None)
-@given(rows=st.lists(st.lists(_CELL, min_size=2, max_size=2), min_size=1, max_size=4),
-       spans=st.lists(st.tuples(st.integers(0, 200), st.integers(1, 40), st.booleans()), max_size=6))
-def test_any_span_is_cut_to_cells_and_never_splits_an_escaped_quote(rows, spans):
+# Any cell content csv can write (RFC 4180 §2): quotes, every delimiter, CR and LF (quoted), spaces
+# at either end, letters beyond ASCII, and line separators csv does not split at.
+_ANY_CELL = st.text(alphabet=st.sampled_from(list('abXYZ Jo,;\t"\'.-@01\r\né\x85\u2028')), max_size=14)
+_EXAMPLES = max(300, int(os.environ.get("LETHE_FUZZ_EXAMPLES", "0")))
+
+
+def _csv_text(header: list[str], rows: list[list[str]], delimiter: str, quoting: int, eol: str) -> str:
+    """The fragment as ``csv.writer`` writes it. That writer quotes a cell for the characters of its
+    line terminator only, so with LF it leaves a CR unquoted, which ``csv.reader`` refuses: not CSV."""
+    assume(eol == "\r\n" or quoting == csv.QUOTE_ALL or not any("\r" in c for r in rows for c in r))
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=delimiter, quoting=quoting, lineterminator=eol).writerows([header, *rows])
+    return buf.getvalue()
+
+
+_TABLES = st.integers(2, 4).flatmap(lambda n: st.tuples(
+    st.lists(st.lists(_ANY_CELL, min_size=n, max_size=n), min_size=1, max_size=4),
+    st.just(["name", "city", "Phone Number", "notes"][:n]), st.sampled_from([",", ";", "\t"]),
+    st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]), st.sampled_from(["\n", "\r\n"])))
+
+
+@settings(max_examples=_EXAMPLES, deadline=None)
+@example(table=([['"0J",0', '']], ["name", "city"], ",", csv.QUOTE_MINIMAL, "\n"))
+@example(table=([["a\r\nb", 'x""y'], ['"', "\n"]], ["name", "city"], ";", csv.QUOTE_ALL, "\r\n"))
+@given(table=_TABLES)
+def test_any_rows_are_read_as_csv_reads_them(table):
+    """Quoted cells holding quotes, delimiters and line ends (a record over several lines) are read
+    cell for cell as ``csv.reader`` reads them."""
+    rows, header, delimiter, quoting, eol = table
+    text = "Export:\n" + _csv_text(header, rows, delimiter, quoting, eol) + "thanks"
+    tables = csv_tables(text)
+    assert len(tables) == 1 and tables[0].header == header
+    got = [[text[a:b].replace('""', '"') if text[a - 1] == '"' else text[a:b] for a, b in r]
+           for r in tables[0].rows]
+    assert got == _parse(text[text.index("\n") + 1:text.rindex("thanks")], delimiter)[1:]
+
+
+@settings(max_examples=_EXAMPLES, deadline=None)
+@example(table=([['"0J",0', '']], ["name", "city"], ",", csv.QUOTE_MINIMAL, "\n"), spans=[(0, 16, False)])
+@example(table=([['a""b', '"",""']], ["name", "city"], ",", csv.QUOTE_ALL, "\n"), spans=[(13, 3, True)])
+@given(table=_TABLES, spans=st.lists(st.tuples(st.integers(0, 400), st.integers(1, 400), st.booleans()),
+                                     max_size=6))
+def test_any_span_is_cut_to_cells_and_never_splits_an_escaped_quote(table, spans):
+    """Spans anywhere (over delimiters, quotes, escaped quotes and quoted line ends) are cut so that
+    the redacted fragment has the same records and cells per record as csv reads them."""
     from services.anonymization.heuristics.csv_cells import keep_csv_cells
 
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows([["name", "city"], *[[c.strip() for c in r] for r in rows]])
-    text = buf.getvalue()
+    rows, header, delimiter, quoting, eol = table
+    text = _csv_text(header, rows, delimiter, quoting, eol)
     hard, soft = [], []
     for start, length, is_hard in spans:
         start = min(start, len(text) - 1)
@@ -154,7 +195,7 @@ def test_any_span_is_cut_to_cells_and_never_splits_an_escaped_quote(rows, spans)
         out += [text[cursor:c[1]], "<X>"]
         cursor = c[2]
     redacted = "".join(out) + text[cursor:]
-    assert [len(r) for r in _parse(redacted, ",")] == [len(r) for r in _parse(text, ",")]
+    assert [len(r) for r in _parse(redacted, delimiter)] == [len(r) for r in _parse(text, delimiter)]
 
 
 @pytest.mark.parametrize("text", ["Contact: 555-123-4567", "Customer: (555) 765-4321 after 5pm",

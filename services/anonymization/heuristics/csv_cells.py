@@ -4,8 +4,8 @@ share its type.
 A redaction that swallowed a delimiter or a quote would change a row's shape (``Doe,Main St`` as one
 PERSON leaves a row with a cell less). So every span that crosses a cell's content is cut at the
 cell's edges (pieces with fewer than 2 letters or digits, and name pieces without a capital, are
-dropped), and a span never splits the
-two quotes of an escaped quote (``""``). A model span inside the header row (``Company Name``) is
+dropped), and a span never splits the two quotes of an escaped quote (``""``, paired from the start
+of a quoted cell's content, RFC 4180 §2.7). A model span inside the header row (``Company Name``) is
 a field name and dropped; a phone or id number filling a cell of a column whose header names ids,
 counts or times (``order_id``, ``qty``, ``ts``) is that column's number, not personal data. Then the content types the columns the header did not: when
 at least 60% of a column's non-empty cells (2 or more) hold a PERSON, LOCATION or ORGANIZATION
@@ -35,7 +35,7 @@ def keep_csv_cells(text: str, hard: list[list], soft: list[list]) -> list[list]:
         return soft
     cells = sorted(c for table in tables for c in table.cells() + table.header_cells)
     starts = [s for s, _ in cells]
-    ranges = [(t.start, t.end) for t in tables]
+    ranges = [(t.start, _past_line_end(text, t.end)) for t in tables]
     for spans in (hard, soft):
         kept = []
         for c in spans:
@@ -63,7 +63,8 @@ def _cut(text: str, c: list, cells: list[tuple[int, int]], starts: list[int],
     hi = bisect.bisect_left(starts, c[2])
     inside = [(s, e) for s, e in cells[lo:hi] if s < c[2] and c[1] < e]
     if len(inside) == 1 and inside[0][0] <= c[1] and c[2] <= inside[0][1]:
-        return [_whole_quotes(text, c)]
+        c = _whole_quotes(text, c, inside[0][0])
+        return [c] if c[2] > c[1] else []
     outside, cursor = [], c[1]
     for s, e in tables:
         if s < c[2] and cursor < e:
@@ -73,7 +74,7 @@ def _cut(text: str, c: list, cells: list[tuple[int, int]], starts: list[int],
     if cursor < c[2]:
         outside.append((cursor, c[2]))
     pieces = []
-    for s, e in inside + outside:
+    for n, (s, e) in enumerate(inside + outside):
         a, b = max(s, c[1]), min(e, c[2])
         while a < b and text[a] in " \t\r\n":
             a += 1
@@ -83,18 +84,34 @@ def _cut(text: str, c: list, cells: list[tuple[int, int]], starts: list[int],
         if c[0] in _NAMED and not any(ch.isupper() for ch in piece):
             continue  # ``Mary Thomas,2583238321,quos`` as one PERSON: only the name's cell keeps it
         if sum(ch.isalnum() for ch in piece) >= 2:
-            pieces.append(_whole_quotes(text, [c[0], a, b, c[3]]))
+            piece_span = [c[0], a, b, c[3]]
+            pieces.append(_whole_quotes(text, piece_span, s) if n < len(inside) else piece_span)
     return [p for p in pieces if p[2] > p[1]]
 
 
-def _whole_quotes(text: str, c: list) -> list:
-    """Move the span's edges off the middle of an escaped quote pair (``""``)."""
-    while c[2] > c[1] and text.count('"', c[1], c[2]) % 2 == 1:
-        if text[c[1]] == '"':
-            c[1] += 1  # started on a pair's second quote
-        else:
-            c[2] = text.rindex('"', c[1], c[2])
+def _whole_quotes(text: str, c: list, content: int) -> list:
+    """Move the span's edges off the middle of an escaped quote pair (``""``) of the cell whose
+    content starts at ``content``. In a quoted cell (RFC 4180 §2.7) the pairs are read from the
+    content's start, so an edge splits a pair when an odd number of quotes stand right before it
+    within the content; an unquoted cell's quotes are plain characters."""
+    if content > 0 and text[content - 1] == '"':
+        if _quotes_before(text, content, c[1]) % 2:
+            c[1] += 1
+        if _quotes_before(text, content, c[2]) % 2:
+            c[2] -= 1
     return c
+
+
+def _past_line_end(text: str, pos: int) -> int:
+    """Past the ``\r\n`` or ``\n`` at ``pos`` (a table's end), so the last record's line end is the table's."""
+    return pos + 2 if text.startswith("\r\n", pos) else pos + 1 if text.startswith("\n", pos) else pos
+
+
+def _quotes_before(text: str, content: int, pos: int) -> int:
+    n = pos
+    while n > content and text[n - 1] == '"':
+        n -= 1
+    return pos - n
 
 
 def _type_columns(text: str, table, soft: list[list]) -> None:
