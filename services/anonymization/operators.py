@@ -17,9 +17,12 @@ the surrogate reveals nothing about the value without the key.
 Reversible surrogates (``SurrogateOperator``, ``"surrogate"``): a realistic value of the same type
 (``services.anonymization.surrogates``: Faker-made) drawn with the seed HMAC-SHA256(HKDF-derived
 seed key, type 0x1F normalised value 0x1F attempt), so it is stable per (session key, value) and
-unrelated across keys. The operator collects surrogate -> (type, original) in ``mapping``; a draw
-already taken by another value in the same map is redrawn (attempt + 1), so re-identification is
-unambiguous. ``reidentify`` puts originals back; ``surrogates.seal`` keeps the map under the key.
+unrelated across keys. The operator collects surrogate -> (type, original) in ``mapping``; a value
+the map already holds keeps its surrogate, and a draw the map refuses (``surrogates.SurrogateMap``:
+taken, a prefix of another surrogate or one its prefix, showing an original of the map, itself or
+a part of its own value, or standing in a text to ``avoid``) is redrawn (attempt + 1), so putting
+the originals back is exact. ``reidentify`` puts originals back; ``surrogates.seal`` keeps the map
+under the key.
 """
 
 from __future__ import annotations
@@ -141,33 +144,40 @@ class SurrogateOperator(PseudonymOperator):
     """Replace a value by a realistic surrogate of its type, stable per (key, value); the map back to
     the originals is kept in ``mapping`` (surrogate -> ``(type, original)``).
 
-    :param mapping: an earlier map of the same session (its surrogates are kept and never reused for
-        another value), or None.
+    :param mapping: an earlier map of the session: a value it holds keeps its surrogate, and its
+        surrogates are never reused for another value; or None.
+    :param avoid: strings no surrogate may show or collide with (``surrogates.SurrogateMap``):
+        pass the text being de-identified so that its own words and later values are avoided too.
     """
 
     name = "surrogate"
-    MAX_ATTEMPTS = 64
+    MAX_ATTEMPTS = 256
 
-    def __init__(self, mapping: dict[str, tuple[str, str]] | None = None) -> None:
-        self.mapping: dict[str, tuple[str, str]] = dict(mapping or {})
+    def __init__(self, mapping: dict[str, tuple[str, str]] | None = None,
+                 avoid: tuple[str, ...] = ()) -> None:
+        from .surrogates import SurrogateMap
+
+        self._map = SurrogateMap(mapping, avoid)
+        self.mapping = self._map.mapping
 
     def operate(self, entity_type: str, value: str, pseudonym_key: bytes | None) -> str:
-        """Return the surrogate. :raises ValueError: when no free surrogate was drawn (a map that
-        large is refused rather than made ambiguous)."""
+        """Return the surrogate: the one ``value`` already has in the map, else the first free draw
+        (attempt 0, 1, ... of the seed). :raises ValueError: when no free surrogate was drawn (a map
+        that large is refused rather than made ambiguous)."""
         from .surrogates import fake_value
 
         assert pseudonym_key is not None
+        given = self._map.given(entity_type, value)
+        if given is not None:
+            return given
         seed_key = hmac.new(bytes(pseudonym_key), b"lethe surrogate seed v1", hashlib.sha256).digest()
         wanted = normalise_value(entity_type, value)
         for attempt in range(self.MAX_ATTEMPTS):
             message = f"{entity_type}\x1f{wanted}\x1f{attempt}".encode("utf-8")
             seed = int.from_bytes(hmac.new(seed_key, message, hashlib.sha256).digest()[:8], "big")
             candidate = fake_value(entity_type, value, seed)
-            if candidate is None:
-                continue
-            taken = self.mapping.get(candidate)
-            if taken is None or (taken[0] == entity_type and normalise_value(*taken) == wanted):
-                self.mapping.setdefault(candidate, (entity_type, value))
+            if candidate is not None and self._map.free(candidate, value):
+                self._map.add(candidate, entity_type, value)
                 return candidate
         raise ValueError("no free surrogate")
 
@@ -179,19 +189,15 @@ def reidentify(text: str, mapping: dict[str, tuple[str, str]]) -> tuple[str, Cou
     :returns: the text and the number of values put back per entity type. Time is linear in
         ``len(text)`` times the surrogates sharing a 2-character prefix.
     """
+    from .surrogates import stands_at
+
     by_prefix: dict[str, list[str]] = {}
     for s in sorted(mapping, key=len, reverse=True):
         by_prefix.setdefault(s[:2], []).append(s)
     counts: Counter[str] = Counter()
     parts, cursor, i = [], 0, 0
     while i < len(text) - 1:
-        hit = None
-        for s in by_prefix.get(text[i:i + 2], ()):
-            end = i + len(s)
-            if (text.startswith(s, i) and not (s[0].isalnum() and i > 0 and text[i - 1].isalnum())
-                    and not (s[-1].isalnum() and end < len(text) and text[end].isalnum())):
-                hit = s
-                break
+        hit = next((s for s in by_prefix.get(text[i:i + 2], ()) if stands_at(text, s, i)), None)
         if hit is None:
             i += 1
             continue
