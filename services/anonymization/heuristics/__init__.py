@@ -15,6 +15,7 @@ from .csv_cells import keep_csv_cells
 from .cue_typing import type_names_by_cues
 from .house_numbers import attach_house_numbers
 from .name_propagation import propagate_person_names
+from .not_persons import retype_non_persons
 from ..languages.label_words import drop_label_words
 
 Heuristic = Callable[[str, list, list], list]
@@ -24,6 +25,7 @@ HEURISTICS: dict[str, Heuristic] = {
     "propagate_person_names": propagate_person_names,
     "house_numbers": attach_house_numbers,
     "cue_typing": type_names_by_cues,
+    "not_persons": retype_non_persons,
     "label_words": drop_label_words,  # languages other than English: labels are never names
     "csv_cells": keep_csv_cells,  # last: cuts what the others made at CSV cell edges
 }

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 
 from ..resolution import SpanIndex
+from .shape_words import LEGAL_FORM, NAME_JOIN, ORG_HEAD, PARTNER_WORD, STREET_KIND, STREET_KIND_NUMBERED
 
 _NAMED = frozenset({"PERSON", "ORGANIZATION", "LOCATION", "NRP"})
 _CONNECTORS = frozenset({"of", "from", "at", "and", "the"})
@@ -29,13 +30,24 @@ _HYPH = _CAP + r"(?:-" + _CAP + r")?"
 _NAME = r"(?P<n>" + _HYPH + r"(?:[ \t]+" + _HYPH + r"){1,2})(?![\w-])"
 _PERSON_CUE = re.compile(
     r"(?:(?i:\bname\b[^.!?\n]{0,60}?\b(?:to|is|as|be)|\b(?:(?:account|card)[ \t]*)?holder[ \t]+(?:to|is|as)"
-    r"|\bspeaker\b[^.!?\n]{0,30}?\bis|\b(?:hi|hello|hey),?[ \t]+(?:this[ \t]+is|i[ \t]+am|i'm|it's))"
+    r"|\bspeaker\b[^.!?\n]{0,30}?\bis|\b(?:hi|hello|hey),?[ \t]+(?:this[ \t]+is|i[ \t]+am|i'm|it's)"
+    r"|\b(?:it's|it[ \t]+is|booked|registered|reserved|listed|filed|held)[ \t]+under"
+    r"|\b(?:transfer(?:red)?|pay|paid|assign(?:ed)?|made[ \t]+out|reassign(?:ed)?)(?:[ \t]+[a-z]+){0,3}?[ \t]+to"
+    r"|\bcontact[ \t]+person[ \t]*:|\breply[ \t]+from|\binterview[ \t]+with)"
     r"[ \t]+)" + _NAME)
+# A sign-off, then the name alone on the next line: ``Thanks,\n<name>``.
+_SIGN_OFF = re.compile(r"(?i:\b(?:thanks|thank[ \t]+you|regards|best|cheers|sincerely|yours))[ \t]*,?[ \t]*\n[ \t]*"
+                       + _NAME + r"[ \t]*(?=\n|$)")
+# ``<name> from <company> is the keynote speaker``, ``<name> (from <company>) will present``.
+_SPEAKER_FROM = re.compile(
+    r"(?<![\w-])" + _NAME + r"[ \t]+\(?from[ \t]+" + _HYPH + r"(?:[ \t]+" + _HYPH + r"){0,3}\)?[ \t]+"
+    r"(?:(?:is|was|will[ \t]+be)[ \t]+(?:the|a|an|our)[ \t]+(?:(?:keynote|guest|main|featured|opening|"
+    r"closing|invited|next)[ \t]+)?(?:speaker|presenter|host|moderator|panell?ist|lecturer|trainer)"
+    r"|will[ \t]+(?:present|speak|talk|host|moderate|join|lead|open|close|attend|chair))\b")
 _WORKS_AT = re.compile(r"(?<![\w-])" + _NAME + r"[ \t]+(?:works|worked|is[ \t]+working)[ \t]+(?:at|for)\b")
-_ORG_SUFFIX = (r"(?:LLC|Inc\.?|Ltd\.?|Limited|PLC|plc|Group|Corp\.?|Corporation|GmbH|LLP|Holdings|"
-               r"and[ \t]+Sons|&[ \t]+Sons)")
-_SUFFIXED = re.compile(r"(?<![\w-])(?P<o>" + _HYPH + r"(?:[ \t]+" + _HYPH + r"){0,2},?[ \t]+" + _ORG_SUFFIX
-                       + r")(?![\w-])")
+_SUFFIXED = re.compile(r"(?<![\w-])(?P<o>" + _HYPH + r"(?:" + NAME_JOIN + r"(?:" + _HYPH + "|" + PARTNER_WORD
+                       + r")){0,3},?[ \t]+(?:" + LEGAL_FORM
+                       + r"))(?![\w-])|(?<![\w-])(?P<h>" + ORG_HEAD + r"(?:[ \t]+" + _HYPH + r"){1,3})(?![\w-])")
 _PARTNERS = re.compile(
     r"(?:(?<![\w-])" + _NAME + r"[ \t]+\(?(?:from|of|at)|\b(?:works|worked|working)[ \t]+(?:at|for)|\bjoined|\bat)"
     r"[ \t]+(?P<o>" + _HYPH + r"(?:,[ \t]+" + _HYPH + r"){0,6},?[ \t]+(?:and|&)[ \t]+" + _HYPH
@@ -43,13 +55,12 @@ _PARTNERS = re.compile(
 # ``<name> of|from|at <company>``, ``<name>, who works for <company>``: the name before a company.
 _NAME_BEFORE_ORG = re.compile(r"(?<![\w-])" + _NAME + r"(?:,?[ \t]+who)?[ \t]+(?:(?:works|worked)[ \t]+(?:at|for)"
                               r"|from|of|at)[ \t]+$")
-_STREET_SUFFIX = (r"(?:Street|St\.|Road|Rd\.|Avenue|Ave\.|Lane|Drive|Boulevard|Way|Court|Place|Terrace|"
-                  r"Close|Crescent|Square|Parkway|Row|Gardens|Grove|Mews)")
 _STREET = re.compile(
-    r"(?:(?i:\b(?:live[sd]?|living|reside[sd]?|located|based|house|flat)[ \t]+(?:on|at|in)|\b(?:on|along|off)"
-    r"|\baddress[ \t]+is|\baddress:|\bmoved[ \t]+to)[ \t]+(?:\d{1,5}[A-Za-z]?[ \t]+)?"
-    r"|(?<![\w.,-])\d{1,5}[A-Za-z]?[ \t]+)"
-    r"(?P<s>" + _CAP + r"(?:[ \t]+" + _CAP + r"){0,2}?[ \t]+" + _STREET_SUFFIX + r")(?![\w-])")
+    r"(?i:\b(?:live[sd]?|living|reside[sd]?|located|based|house|flat)[ \t]+(?:on|at|in)|\b(?:on|along|off|onto)"
+    r"|\baddress[ \t]+is|\baddress:|\bmoved[ \t]+to)[ \t]+"
+    r"(?P<s>" + _CAP + r"(?:[ \t]+" + _CAP + r"){0,2}?[ \t]+" + STREET_KIND + r")(?![\w-])"
+    r"|(?<![\w.,-])\d{1,5}[A-Za-z]?[ \t]+"
+    r"(?P<t>" + _CAP + r"(?:[ \t]+" + _CAP + r"){0,2}?[ \t]+" + STREET_KIND_NUMBERED + r")(?![\w-])")
 _NUMBER_BEFORE = re.compile(r"(?<![\w.,-])\d{1,5}[A-Za-z]?[ \t]+$")
 
 
@@ -66,6 +77,8 @@ def type_names_by_cues(text: str, hard: list[list], soft: list[list]) -> list[li
         clash = index.overlapping(s, e)
         if any(c[0] not in _NAMED and not (c[1] >= s and c[2] <= e) for c in clash):
             return False
+        if etype == "PERSON" and any(c[0] == "ORGANIZATION" and c[3] >= 0.87 for c in clash):
+            return False  # a company by its shape (``Booth LLC``) stays one
         for c in clash:
             index.remove(c)
             soft.remove(c)
@@ -78,18 +91,20 @@ def type_names_by_cues(text: str, hard: list[list], soft: list[list]) -> list[li
         return True
 
     for m in _SUFFIXED.finditer(text):
-        if put("ORGANIZATION", *m.span("o"), 0.87):
+        if m.group("h"):
+            put("ORGANIZATION", *m.span("h"), 0.87)
+        elif put("ORGANIZATION", *m.span("o"), 0.87):
             before = _NAME_BEFORE_ORG.search(text, max(0, m.start("o") - 120), m.start("o"))
             if before:
                 put("PERSON", *before.span("n"), 0.86)
     for m in _PARTNERS.finditer(text):
         if put("ORGANIZATION", *m.span("o"), 0.87) and m.group("n"):
             put("PERSON", *m.span("n"), 0.86)
-    for rx in (_PERSON_CUE, _WORKS_AT):
+    for rx in (_PERSON_CUE, _WORKS_AT, _SPEAKER_FROM, _SIGN_OFF):
         for m in rx.finditer(text):
             put("PERSON", *m.span("n"), 0.86)
     for m in _STREET.finditer(text):
-        s, e = m.span("s")
+        s, e = m.span("s" if m.group("s") else "t")
         number = _NUMBER_BEFORE.search(text, max(0, s - 8), s)
         put("LOCATION", number.start() if number else s, e, 0.88)
     return soft

@@ -2,7 +2,8 @@
 
 Three or more capitalised names coordinated by commas and ``and``/``&`` but followed by a singular verb
 (``is``, ``was``, ``has``) or a company word (``Orchestra``, ``LLP``) name one organisation, not three
-people: people in a list take ``are``/``were``. Reported as ORGANIZATION above the model's PERSON
+people: people in a list take ``are``/``were``. So do three names after ``is from``/``works at`` or
+alone on a line of a contact block (people there are listed one a line). Reported as ORGANIZATION above the model's PERSON
 guesses for the single names inside it.
 """
 
@@ -18,7 +19,15 @@ _ITEM = r"[^\W\d_a-z][^\W\d_]+(?:-[^\W\d_a-z][^\W\d_]+)?"
 _FIRM = re.compile(
     r"(?<![\w-])(?P<f>" + _ITEM + r"(?:,[ \t]+" + _ITEM + r"){1,20},?[ \t]+(?:and|&)[ \t]+" + _ITEM
     + r"(?:[ \t]+(?:Orchestra|LLP|LLC|Inc\.?|Ltd\.?|Associates|Partners|Group|Company|Co\.?))?)"
-    r"(?=[ \t]+(?:is|was|has|had|employs|offers|provides|announced|reported)\b|['’]s\b)"
+    r"(?=[ \t]+(?:is|was|has|had|employs|offers|provides|announced|reported|acquired|launched|hired|"
+    r"released|manufactures|sells|makes|merged)\b|['’]s\b)"
+)
+# Three partners after a workplace cue (``Tomomi is from Hawkins, Richardson and Santana``), or alone on a
+# line of a signature or contact block (``>Marshall, Hernandez and Simpson``).
+_PARTNERS = re.compile(
+    r"(?:\b(?:is|was|comes|came|works|worked|working)[ \t]+(?:from|at|for)[ \t]+|^[ \t>|*]*)"
+    r"(?P<f>" + _ITEM + r",[ \t]+" + _ITEM + r",?[ \t]+(?:and|&)[ \t]+" + _ITEM + r")"
+    r"(?=[ \t]*[.!?]?[ \t]*$)", re.M
 )
 
 
@@ -28,4 +37,5 @@ class LetheFirmNameRecognizer(LetheRuleRecognizer):
     ENTITY = "ORGANIZATION"
 
     def find(self, text: str, nlp_artifacts=None) -> list[RecognizerResult]:  # noqa: D102 - see the class docstring
-        return [RecognizerResult(self.ENTITY, m.start("f"), m.end("f"), 0.87) for m in _FIRM.finditer(text)]
+        found = {m.span("f") for rx in (_FIRM, _PARTNERS) for m in rx.finditer(text)}
+        return [RecognizerResult(self.ENTITY, s, e, 0.87) for s, e in sorted(found)]

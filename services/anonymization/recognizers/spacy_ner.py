@@ -233,7 +233,8 @@ class LetheSpacyNerRecognizer(EntityRecognizer):
                 continue
             if etype == "PERSON" and _common_noun_here(text, value, cache):
                 continue
-            if etype == "ORGANIZATION" and _LOCATIVE.search(text, max(0, start - 40), start):
+            if (etype == "ORGANIZATION" and _LOCATIVE.search(text, max(0, start - 40), start)
+                    and text[end:end + 2] not in ("'s", "’s")):  # ``I'm in Grace Hughes's office``
                 etype = "LOCATION"
             elif (etype == "PERSON" and _LOCATIVE_STRONG.search(text, max(0, start - 40), start)
                   and text[end:end + 2] not in ("'s", "’s")):
