@@ -20,7 +20,7 @@ seed key, type 0x1F normalised value 0x1F attempt), so it is stable per (session
 unrelated across keys. The operator collects surrogate -> (type, original) in ``mapping``; a value
 the map already holds keeps its surrogate, and a draw the map refuses (``surrogates.SurrogateMap``:
 taken, a prefix of another surrogate or one its prefix, showing an original of the map, itself or
-a part of its own value, or standing in a text to ``avoid``) is redrawn (attempt + 1), so putting
+a part of its own value, or standing in the ``text`` being de-identified) is redrawn (attempt + 1), so putting
 the originals back is exact. ``reidentify`` puts originals back; ``surrogates.seal`` keeps the map
 under the key.
 """
@@ -32,6 +32,7 @@ import hmac
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from typing import ClassVar
 
 from presidio_anonymizer.operators import Mask, OperatorType, Replace
@@ -146,18 +147,19 @@ class SurrogateOperator(PseudonymOperator):
 
     :param mapping: an earlier map of the session: a value it holds keeps its surrogate, and its
         surrogates are never reused for another value; or None.
-    :param avoid: strings no surrogate may show or collide with (``surrogates.SurrogateMap``):
-        pass the text being de-identified so that its own words and later values are avoided too.
+    :param text: the text being de-identified, and ``values`` its values (``text[d.start:d.end]``
+        of every entity): given, no surrogate stands in the text's own words or shows any of its
+        values, later ones included (``surrogates.SurrogateMap``).
     """
 
     name = "surrogate"
     MAX_ATTEMPTS = 256
 
     def __init__(self, mapping: dict[str, tuple[str, str]] | None = None,
-                 avoid: tuple[str, ...] = ()) -> None:
+                 text: str = "", values: Iterable[str] = ()) -> None:
         from .surrogates import SurrogateMap
 
-        self._map = SurrogateMap(mapping, avoid)
+        self._map = SurrogateMap(mapping, text, values)
         self.mapping = self._map.mapping
 
     def operate(self, entity_type: str, value: str, pseudonym_key: bytes | None) -> str:
