@@ -140,7 +140,8 @@ class Gateway:
         return await self._whole(upstream, turn, back)
 
     async def _whole(self, upstream: httpx.Response, turn: Turn, back: dict[str, str]) -> Response:
-        """A non-streamed answer: read, re-identified, made durable, then sent."""
+        """A non-streamed answer: read, re-identified, made durable, then sent (as received
+        when not redacted: no re-encoding)."""
         try:
             raw = await upstream.aread()
         except httpx.TimeoutException:
@@ -159,6 +160,8 @@ class Gateway:
         except SpoolFailed:
             return _error(503, "SPOOL_UNAVAILABLE", "the turn could not be recorded; the gateway "
                           "refuses turns until its spool is writable", back)
+        if self.redactor is None:  # nothing was put back: the upstream's bytes as they came
+            return Response(raw, headers=back, media_type="application/json")
         return JSONResponse(data, headers=back)
 
 

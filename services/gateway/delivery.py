@@ -7,6 +7,10 @@ removed from the spool once ingestion answered for it: STORED, DUPLICATE (delive
 ERASED (the subject was erased meanwhile: dropped, as ingestion says) or REJECTED (it can never
 be accepted; counted, its reason logged, never its content). UNAVAILABLE, DEADLINE_EXCEEDED and
 RESOURCE_EXHAUSTED keep the batch in the spool and back off (0.2 s doubling up to 5 s).
+
+Woken by a new entry, the worker waits :data:`LINGER_S` first, so that turns go to ingestion in
+batches and its fsyncs do not queue behind each answer's; idle, it looks every
+:data:`IDLE_S` for spool segments left by a gateway that stopped or died, and delivers them too.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from shared.ids import stable_id
 
 log = logging.getLogger("lethe.gateway")
 BATCH = 64
+LINGER_S = 0.05  # delivery starts this long after a burst's first spooled turn
+IDLE_S = 5.0
 TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
              grpc.StatusCode.RESOURCE_EXHAUSTED)
 _NAMES = {pb.INGEST_OUTCOME_STORED: "stored", pb.INGEST_OUTCOME_DUPLICATE: "duplicate",
@@ -102,8 +108,11 @@ class DeliveryWorker:
                 if self.deliver_once():
                     backoff = 0.2
                     continue
-                self._wake.wait(5.0)
-                self._wake.clear()
+                if self._wake.wait(IDLE_S):
+                    self._wake.clear()
+                    self._stop.wait(LINGER_S)
+                else:
+                    self.spool.adopt()
             except grpc.RpcError as exc:
                 if exc.code() not in TRANSIENT:
                     log.error("delivery failed: %s", exc.code().name)

@@ -12,17 +12,15 @@ refused, never forwarded unredacted.
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from services.gateway.app import Gateway
 from services.gateway.delivery import DeliveryWorker
 from services.gateway.door import GatewayConfig
 from services.gateway.record import GatewayLog
-from services.gateway.reidentify import Redactor, Surrogates
-from services.gateway.spool import Spool, SpooledInteraction
+from services.gateway.recorder import Recorder
+from services.gateway.reidentify import Redactor
+from services.gateway.spool import Spool
 from shared.clients import Peers
 from shared.config import Settings, number_setting, setting
 from shared.gen.lethe.v1 import ingestion_pb2_grpc
@@ -30,92 +28,6 @@ from shared.keysource import FileKeySource
 
 log = logging.getLogger("lethe.gateway")
 IDENTITY = "client"
-LINGER_S = 0.05  # delivery starts this long after a burst's first spooled turn
-
-
-class Recorder:
-    """Spools each turn, wakes the worker, and logs re-identifications and interruptions.
-
-    Writes happen on one writer thread (the event loop never waits on a disk); the app awaits
-    the returned future before it sends the end of an answer, so an answered turn is durable.
-    :meth:`refusing` says whether the spool is writable: it is probed at most once a second
-    (every 0.2 s after a failure), and a failed write marks it unwritable at once.
-    """
-
-    def __init__(self, spool: Spool, worker: DeliveryWorker, events: GatewayLog) -> None:
-        self.spool = spool
-        self.worker = worker
-        self.events = events
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="lethe-spool-writer")
-        self._queued = 0  # submitted, not yet written
-        self._lock = threading.Lock()
-        self._failing = False
-        self._probed = 0.0
-        self._nudged = False
-
-    def __call__(self, item: SpooledInteraction, surrogates: Surrogates, streamed: bool) -> Future[None]:
-        """Queue ``item`` for the spool; the future is done once it is durable (or failed)."""
-        with self._lock:
-            self._queued += 1
-        return self._writer.submit(self._write, item, surrogates, streamed)
-
-    def close(self) -> None:
-        """Finish the queued writes."""
-        self._writer.shutdown(wait=True)
-
-    def refusing(self) -> bool:
-        """True while the spool cannot be written (then new turns are refused, never lost)."""
-        now = time.monotonic()
-        if now - self._probed >= (0.2 if self._failing else 1.0):
-            self._probed = now
-            try:
-                self.spool.probe()
-                self._failing = False
-            except OSError:
-                if not self._failing:
-                    log.error("the spool is not writable: new turns are refused")
-                self._failing = True
-        return self._failing
-
-    def _write(self, item: SpooledInteraction, surrogates: Surrogates, streamed: bool) -> None:
-        """Durably spool ``item``; record its re-identifications (counts per type only) and its
-        interruption. Raises (after logging, never the content) when the spool write fails."""
-        try:
-            self.spool.put(item)
-        except Exception:
-            self._failing = True
-            log.exception("could not spool an interaction")
-            raise
-        finally:
-            with self._lock:
-                self._queued -= 1
-        self._nudge()
-        if surrogates.reidentified:
-            self.events.record_reidentification(item.request_id, dict(surrogates.reidentified), streamed)
-        if item.interrupted:
-            self.events.record_interruption(item.request_id, item.interrupted, len(item.response))
-
-    def _nudge(self) -> None:
-        """Wake the delivery worker :data:`LINGER_S` after the first of a burst of writes, so
-        that turns go to ingestion in batches and its fsyncs do not queue behind each answer's."""
-        with self._lock:
-            if self._nudged:
-                return
-            self._nudged = True
-
-        def wake() -> None:
-            with self._lock:
-                self._nudged = False
-            self.worker.notify()
-
-        timer = threading.Timer(LINGER_S, wake)
-        timer.daemon = True
-        timer.start()
-
-    def state(self) -> dict[str, Any]:
-        """Spool length, whether it is writable, delivery outcomes so far (no personal data)."""
-        return {"spooled": self._queued + len(self.spool), "spool_writable": not self._failing,
-                "delivered": dict(self.worker.counts)}
 
 
 def build(config: GatewayConfig, settings: Settings) -> tuple[Gateway, DeliveryWorker, Any]:
@@ -145,6 +57,7 @@ def build(config: GatewayConfig, settings: Settings) -> tuple[Gateway, DeliveryW
     def close() -> None:
         recorder.close()
         worker.stop()
+        spool.close()
         if redactor is not None:
             redactor.engine.close()
         peers.close()

@@ -312,34 +312,3 @@ def test_an_upstream_silent_before_its_first_token_times_out_and_an_unreachable_
     resp = unreachable.post(chat_body())
     assert resp.status_code == 502 and resp.json()["error"]["code"] == "UPSTREAM_UNAVAILABLE"
     assert unreachable.recorded.items == []
-
-
-# ------------------------------------------------------------------ the spool's own files
-
-
-def test_a_write_cut_short_is_cleaned_up_and_a_tampered_entry_never_blocks_the_others(tmp_path: Any) -> None:
-    import os
-    import time
-    import uuid
-
-    from services.gateway.spool import STALE_TMP_S, Spool
-
-    key = os.urandom(32)
-    spool = Spool(tmp_path, key)
-    items = [SpooledInteraction(str(uuid.uuid4()), "acct-1", uuid.uuid4().hex, "192.0.2.0/24", "ua", "EU",
-                                "2026-01-01T00:00:00+00:00", f"user: q{n} {CANARY}", f"a{n}") for n in range(3)]
-    for item in items:
-        spool.put(item)
-    stale, fresh = tmp_path / f"{uuid.uuid4()}.tmp", tmp_path / f"{uuid.uuid4()}.tmp"
-    stale.write_bytes(b"half"), fresh.write_bytes(b"half")
-    os.utime(stale, (time.time() - STALE_TMP_S - 5,) * 2)
-    tampered = tmp_path / f"{items[1].request_id}.bin"
-    blob = bytearray(tampered.read_bytes())
-    blob[20] ^= 1
-    tampered.write_bytes(bytes(blob))
-    again = Spool(tmp_path, key)  # a gateway starting on the same folder
-    assert not stale.exists() and fresh.exists()
-    # (oldest first only to the file system's timestamp granularity: two puts may share an mtime)
-    assert sorted(i.request_id for i in again.pending(10)) == sorted([items[0].request_id,
-                                                                      items[2].request_id])
-    assert (tmp_path / f"{items[1].request_id}.bad").exists() and len(again) == 2
