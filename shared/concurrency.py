@@ -14,6 +14,10 @@ certificate) fit without refusals; a worker waiting on I/O costs a thread, not a
 
 A call over a cap is answered RESOURCE_EXHAUSTED at once (reason ``TOO_MANY_CONCURRENT_CALLS`` or
 ``TOO_MANY_STREAMS``) and the caller retries with backoff; other callers are not affected.
+
+:class:`Coalescer` is group commit (leader/follower): concurrent callers' small units of work run as
+one batch (one transaction, one fsync, one downstream call), each caller answered with its own
+results once that batch is done.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import grpc
 
@@ -31,6 +36,8 @@ MAX_PENDING_CALLS = 4 * MAX_WORKERS
 MAX_CALLS_PER_IDENTITY = MAX_WORKERS // 2
 MAX_STREAMS = MAX_WORKERS // 4
 MAX_STREAMS_PER_IDENTITY = 4
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class TooManyCalls(LetheError):
@@ -84,3 +91,69 @@ class CallLimits:
         counts[identity] -= 1
         if not counts[identity]:
             del counts[identity]
+
+
+class _Ticket(Generic[T, R]):
+    def __init__(self, items: list[T]) -> None:
+        self.items = items
+        self.results: list[R] | None = None
+        self.error: BaseException | None = None
+
+
+class Coalescer(Generic[T, R]):
+    """``submit(items) -> results`` with the same results as ``run(items)``, batched across callers.
+
+    The oldest waiting caller leads once fewer than ``leaders`` batches are running: it takes its
+    own items and those queued after them (up to ``max_items``, never splitting a caller's items),
+    runs one batch and answers each caller of it; so no caller runs a batch beyond its own. With
+    ``leaders`` = 2 one batch can wait on a downstream call while another commits (``run`` must
+    then be safe to call concurrently). An exception in a batch is raised in each of its callers.
+    """
+
+    def __init__(self, run: Callable[[list[T]], list[R]], max_items: int = 128,
+                 leaders: int = 1) -> None:
+        self.run = run
+        self.max_items = max_items
+        self.leaders = leaders
+        self._cond = threading.Condition()
+        self._queue: list[_Ticket[T, R]] = []
+        self._leading = 0
+
+    def submit(self, items: list[T]) -> list[R]:
+        """Results for ``items``, in order; raises what the batch raised."""
+        ticket: _Ticket[T, R] = _Ticket(items)
+        with self._cond:
+            self._queue.append(ticket)
+            while ticket.results is None and ticket.error is None:
+                if self._queue and self._queue[0] is ticket and self._leading < self.leaders:
+                    self._lead()
+                else:
+                    self._cond.wait()
+        if ticket.error is not None:
+            raise ticket.error
+        assert ticket.results is not None
+        return ticket.results
+
+    def _lead(self) -> None:
+        """Run the batch at the head of the queue (called and returning with the lock held)."""
+        batch = [self._queue.pop(0)]
+        size = len(batch[0].items)
+        while self._queue and size + len(self._queue[0].items) <= self.max_items:
+            batch.append(self._queue.pop(0))
+            size += len(batch[-1].items)
+        self._leading += 1
+        self._cond.notify_all()  # the new head may lead too
+        self._cond.release()
+        try:
+            results = self.run([item for t in batch for item in t.items])
+            start = 0
+            for t in batch:
+                t.results = results[start:start + len(t.items)]
+                start += len(t.items)
+        except BaseException as exc:  # noqa: BLE001 - handed to every caller of the batch
+            for t in batch:
+                t.error = exc
+        finally:
+            self._cond.acquire()
+            self._leading -= 1
+            self._cond.notify_all()

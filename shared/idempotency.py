@@ -13,16 +13,22 @@ carry personal data are never stored here (:data:`PERSONAL_DATA_RESPONSES`; thei
 idempotent in the application), but their request ids are bound to digests all the same. Entries
 older than :data:`KEEP_DAYS` days are dropped at start-up; a response stored before digests
 existed is bound to the first request that asks for it after the upgrade.
+
+Bindings and first responses of concurrent calls are written by group commit
+(:class:`shared.concurrency.Coalescer`): one transaction, so one fsync, for all the writes that
+arrive while the previous one commits; each call goes on once its own write is durable.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from typing import Any
 
 import grpc
 from google.protobuf.message import Message
 
+from shared.concurrency import Coalescer
 from shared.errors import LetheError
 from shared.gen.lethe.v1 import anonymization_pb2, ingestion_pb2, retention_pb2, rights_pb2, vault_pb2
 from shared.store import SqlStore
@@ -34,6 +40,7 @@ PERSONAL_DATA_RESPONSES = frozenset({
     "lethe.v1.VaultService/OpenSessions", "lethe.v1.VaultService/ExportSubject"})
 # Methods whose ``request_id`` names an existing request to read, not this call.
 NOT_IDEMPOTENCY_KEYS = frozenset({"lethe.v1.RightsService/GetRequest"})
+_KEY = "caller=? AND method=? AND request_id=?"
 
 
 class RequestIdReused(LetheError):
@@ -86,24 +93,38 @@ class IdempotencyStore:
         cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=KEEP_DAYS)).isoformat()
         store.execute("DELETE FROM idempotency WHERE created_at < ?", (cutoff,))
         store.execute("DELETE FROM request_digests WHERE created_at < ?", (cutoff,))
+        self._writes: Coalescer[tuple[str, tuple[Any, ...]], str | None] = Coalescer(self._write, 256)
 
     def bind(self, caller: str, method: str, request_id: str, digest: str) -> None:
         """Bind the id to the digest on first use; raises RequestIdReused when bound to another."""
-        self.store.execute("INSERT INTO request_digests VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                           (caller, method, request_id, digest,
-                            dt.datetime.now(dt.timezone.utc).isoformat()))
-        rows = self.store.execute("SELECT digest FROM request_digests WHERE caller=? AND method=? "
-                                  "AND request_id=?", (caller, method, request_id))
-        if rows and rows[0][0] != digest:
+        key = (caller, method, request_id)
+        rows = self.store.execute(f"SELECT digest FROM request_digests WHERE {_KEY}", key)
+        bound = rows[0][0] if rows else self._writes.submit([
+            ("bind", (*key, digest, dt.datetime.now(dt.timezone.utc).isoformat()))])[0]
+        if bound != digest:
             raise RequestIdReused("request_id was already used for another request; use a new id")
 
     def get(self, caller: str, method: str, request_id: str) -> bytes | None:
         """The stored first response, or None."""
-        rows = self.store.execute("SELECT response FROM idempotency WHERE caller=? AND method=? "
-                                  "AND request_id=?", (caller, method, request_id))
+        rows = self.store.execute(f"SELECT response FROM idempotency WHERE {_KEY}",
+                                  (caller, method, request_id))
         return bytes(rows[0][0]) if rows else None
 
     def put(self, caller: str, method: str, request_id: str, response: bytes) -> None:
         """Store the first response (a concurrent duplicate keeps the earlier one)."""
-        self.store.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", (
-            caller, method, request_id, response, dt.datetime.now(dt.timezone.utc).isoformat()))
+        self._writes.submit([("put", (caller, method, request_id, response,
+                                      dt.datetime.now(dt.timezone.utc).isoformat()))])
+
+    def _write(self, writes: list[tuple[str, tuple[Any, ...]]]) -> list[str | None]:
+        """Run the writes of one group in one transaction; per write, the digest now bound (bind)
+        or None (put)."""
+        out: list[str | None] = []
+        with self.store.transaction() as tx:
+            for kind, row in writes:
+                if kind == "put":
+                    tx.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", row)
+                    out.append(None)
+                    continue
+                tx.execute("INSERT INTO request_digests VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", row)
+                out.append(tx.execute(f"SELECT digest FROM request_digests WHERE {_KEY}", row[:3])[0][0])
+        return out

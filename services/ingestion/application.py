@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 from eventsourcing.persistence import RecordConflictError
 
-from services.ingestion.coalescer import Coalescer
 from services.ingestion.deidentify import (
     ERASED,
     Deidentifier,
@@ -46,6 +45,7 @@ from services.ingestion.domain import (
 )
 from services.ingestion.pending import Payload, PendingEntry, PendingQueue, derived_key
 from shared.app import LetheApplication
+from shared.concurrency import Coalescer
 from shared.config import Settings
 from shared.crypto import keyed_digest, subject_ref
 from shared.errors import LetheError
@@ -96,7 +96,9 @@ class IngestionApplication(LetheApplication):
         self.deidentifier = Deidentifier(pipeline)
         self.queue = PendingQueue(open_store(settings, self.service, "pending"))
         self.queued = threading.Event()  # set when something was queued (wakes the worker)
-        self.coalescers = {mode: Coalescer(lambda items, m=mode: self._ingest_traced(items, m))
+        # Durable: one batch waits for the vault's sessions while the one before it commits.
+        self.coalescers = {mode: Coalescer(lambda items, m=mode: self._ingest_traced(items, m),
+                                           leaders=2 if mode == DURABLE else 1)
                            for mode in (DURABLE, DEIDENTIFIED)}
 
     @staticmethod
@@ -113,7 +115,7 @@ class IngestionApplication(LetheApplication):
 
         Raises Unavailable (from the pipeline) when a downstream service is down: then nothing
         of the batch was accepted here and a retry is safe. Small batches of concurrent callers
-        are run together (see :mod:`services.ingestion.coalescer`).
+        are run together (:class:`shared.concurrency.Coalescer`).
         """
         if acknowledge not in self.coalescers:
             raise ValueError("acknowledge must be durable or deidentified")

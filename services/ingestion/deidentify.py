@@ -24,6 +24,9 @@ from shared.ids import stable_id
 from shared.limits import MAX_BATCH_ITEMS, MAX_VAULT_ITEMS, chunks, text_bytes
 
 STORED, DUPLICATE, ERASED = "stored", "duplicate", "erased"
+# Interactions per vault Store call: the vault holds its lock for a whole call, and acknowledgements
+# wait for that lock (OpenSessions), so the worker stores in small calls (~20 ms each).
+STORE_INTERACTIONS = 8
 
 
 class DownstreamRefused(InvalidArgument):
@@ -150,12 +153,13 @@ class Deidentifier:
         return results
 
     def _store(self, records: list[VaultRecordIn]) -> list[str]:
-        """Store in calls that fit the vault's limits; an interaction's records share a call."""
+        """Store in calls of :data:`STORE_INTERACTIONS` interactions (within the vault's limits);
+        an interaction's records share a call."""
         groups: dict[str, list[VaultRecordIn]] = {}
         for r in records:
             groups.setdefault(r.interaction_id, []).append(r)
         outcomes: dict[str, str] = {}
-        for run in chunks(list(groups.values()), MAX_VAULT_ITEMS // 4,
+        for run in chunks(list(groups.values()), min(STORE_INTERACTIONS, MAX_VAULT_ITEMS // 4),
                           size=lambda g: sum(len(r.content) for r in g)):
             flat = [r for group in run for r in group]
             outcomes.update(zip([r.record_id for r in flat], self.pipeline.store(flat), strict=True))
