@@ -99,7 +99,9 @@ class PseudonymOperator(Operator):
     """Replace a value by ``<TYPE_xxxxxxxx>`` derived with HMAC-SHA256 under a 32-byte key.
 
     :param mapping: when given, every surrogate made is recorded in it (surrogate -> ``(type,
-        original)``, the first original kept), for a caller that puts the originals back.
+        original)``, the first original kept), for a caller that puts the originals back; a
+        pseudonym another value already has there (equal first 8 hex digits: about n²/2³³ for n
+        values) moves on to the digest's next 8 hex digits, so a map never names two values.
     """
 
     name = "pseudonym"
@@ -113,14 +115,21 @@ class PseudonymOperator(Operator):
             raise ValueError(f"pseudonym operator needs a {PSEUDONYM_KEY_BYTES}-byte key")
 
     def operate(self, entity_type: str, value: str, pseudonym_key: bytes | None) -> str:
-        """Return ``<TYPE_`` + 8 hex digits of HMAC-SHA256(key, type 0x1F normalised value) + ``>``."""
+        """Return ``<TYPE_`` + 8 hex digits of HMAC-SHA256(key, type 0x1F normalised value) + ``>``
+        (the first 8 unless another value of ``mapping`` has them). :raises ValueError: when all 8
+        groups of the digest are taken by other values."""
         assert pseudonym_key is not None
-        message = f"{entity_type}\x1f{normalise_value(entity_type, value)}".encode("utf-8")
+        wanted = normalise_value(entity_type, value)
+        message = f"{entity_type}\x1f{wanted}".encode("utf-8")
         digest = hmac.new(bytes(pseudonym_key), message, hashlib.sha256).hexdigest()
-        surrogate = f"<{entity_type}_{digest[:8]}>"
-        if self.mapping is not None:
-            self.mapping.setdefault(surrogate, (entity_type, value))
-        return surrogate
+        for at in range(0, len(digest), 8):
+            surrogate = f"<{entity_type}_{digest[at:at + 8]}>"
+            if self.mapping is None:
+                return surrogate
+            taken = self.mapping.setdefault(surrogate, (entity_type, value))
+            if taken[0] == entity_type and normalise_value(*taken) == wanted:
+                return surrogate
+        raise ValueError("no free pseudonym")
 
 
 class PresidioPseudonymOperator(_PresidioOperator):
