@@ -171,6 +171,10 @@ PERSON_CUE_TEMPLATES = [
     "The case was reassigned to {name} on Monday.",
     "{name} from {last} will present the roadmap.",
     "Table for four, booked under {name}.",
+    "Honestly, {name} is always so stubborn.",
+    "Please register {name} as trustee of the fund.",
+    "The account is in her husband's name {name}.",
+    "Our star player {name} signed a new contract.",
 ]
 
 
@@ -182,6 +186,35 @@ def test_people_after_person_cues_are_people(engine, seed):
               for (t, s), f in zip(cases, found))
     print(f"\npeople after person cues, seed {seed}: {hit}/{len(cases)} typed PERSON only")
     assert hit >= 0.95 * len(cases)
+
+
+@pytest.mark.parametrize("seed", [31, 3131])
+def test_a_list_led_by_a_people_word_is_all_people_and_a_list_of_firms_is_not(engine, seed):
+    rng = random.Random(seed)
+    fakers = [Faker(loc) for loc in ("en_US", "en_GB", "de_DE", "fi_FI", "cs_CZ", "hu_HU", "pl_PL", "it_IT")]
+    for i, f in enumerate(fakers):
+        f.seed_instance(seed + i)
+    texts, people, firms = [], [], []
+    for _ in range(150):
+        fake = rng.choice(fakers)
+        names = [rng.choice([fake.first_name, fake.last_name])() for _ in range(rng.randint(4, 6))]
+        lead = rng.choice(["We had {n}: ", "Her {n} kids: ", "The founders: ", "Siblings: "]).format(n=len(names))
+        text = lead + ", ".join(names[:-1]) + " and " + names[-1] + "."
+        spans, cursor = [], len(lead)
+        for n in names:
+            spans.append((cursor, cursor + len(n)))
+            cursor += len(n) + (2 if len(spans) < len(names) - 1 else 5)
+        texts.append(text)
+        people.append(spans)
+        firm = f"{fake.last_name()} {rng.choice(['GmbH', 'Oy', 'LLC', 'Kft.', 's.r.o.'])}"
+        texts.append(f"Our partners: {firm}, {fake.company()} and {fake.company()}.")
+        firms.append((14, 14 + len(firm)))
+    found = engine.analyze_batch(texts)
+    typed = [all("PERSON" in _types_over(f, sp) for sp in spans) for f, spans in zip(found[0::2], people)]
+    firm_as_person = sum("PERSON" in _types_over(f, sp) for f, sp in zip(found[1::2], firms))
+    print(f"\npeople lists, seed {seed}: {sum(typed)}/{len(typed)} all PERSON; firms typed PERSON: {firm_as_person}")
+    assert sum(typed) >= 0.9 * len(typed)
+    assert firm_as_person == 0
 
 
 def test_a_company_by_its_shape_stays_a_company_after_a_person_cue(engine):

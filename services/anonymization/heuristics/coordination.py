@@ -15,11 +15,19 @@ _COORDINATION = re.compile(
 _ITEM = re.compile(_LIST_ITEM)
 
 
+# A list that names people by what comes before it: ``They had 6: ...``, ``our 3 founders: ...``.
+_PEOPLE_LEAD = re.compile(
+    r"(?i:\b(?:(?:had|have|has)[ \t]+(?:\d{1,2}|two|three|four|five|six|seven|eight|nine|ten)"
+    r"|founders|co-founders|children|kids|sons|daughters|siblings|grandchildren|friends|guests|attendees|"
+    r"participants|speakers|players|employees|colleagues|authors)[ \t]*:[ \t]*)$")
+
+
 def coordinated_persons(text: str, hard: list[list], soft: list[list]) -> list[list]:
     """Coordinated items share a type: in a list of capitalised items led by PERSON, all are PERSON.
 
-    Applied when at least one item is PERSON and no more items carry another type than PERSON; a
-    list touching a structured entity or an address (score >= 0.88) is left alone.
+    Applied when at least one item is PERSON and no more items carry another type than PERSON, or when
+    a people word leads the list (``They had 6:``, ``our 3 founders:``); a list touching a structured
+    entity or an address (score >= 0.88) is left alone.
     """
     index = None
     for m in _COORDINATION.finditer(text):
@@ -32,6 +40,8 @@ def coordinated_persons(text: str, hard: list[list], soft: list[list]) -> list[l
         typed = [index.overlapping(*sp) for sp in items]
         persons = sum(any(c[0] == "PERSON" for c in k) for k in typed)
         others = sum(bool(k) and not any(c[0] == "PERSON" for c in k) for k in typed)
+        if _PEOPLE_LEAD.search(text, max(0, m.start() - 40), m.start()):
+            persons, others = max(persons, 1), 0  # the lead says these are people
         if not persons or others > persons or any(c in hard or c[3] >= 0.88 for k in typed for c in k
                                                   if c[0] != "PERSON"):
             continue

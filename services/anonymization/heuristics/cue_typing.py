@@ -35,6 +35,22 @@ _PERSON_CUE = re.compile(
     r"|\b(?:transfer(?:red)?|pay|paid|assign(?:ed)?|made[ \t]+out|reassign(?:ed)?)(?:[ \t]+[a-z]+){0,3}?[ \t]+to"
     r"|\bcontact[ \t]+person[ \t]*:|\breply[ \t]+from|\binterview[ \t]+with)"
     r"[ \t]+)" + _NAME)
+# An author after a work (``a mandolin coda (not by <name>)``, ``the song was written by <name>``) and the
+# name heading a labelled postal block (``Billing address: <name>\n 31401 ...``).
+_AUTHOR = re.compile(
+    r"(?i:\b(?:songs?|albums?|tracks?|singles?|covers?|coda|solo|books?|novels?|poems?|paintings?|photos?|"
+    r"films?|movies?|plays?|lyrics|verses?|letters?|articles?|posts?|essays?|remix|version)\b[^.!?\n]{0,60}?"
+    r"\bby)[ \t]+" + _NAME + r"(?=[ \t]*(?:[).,;:!?]|$))")
+_POSTAL_NAME = re.compile(
+    r"(?i:\b(?:billing|shipping|mailing|delivery|postal|home)[ \t]+address[ \t]*:)[ \t]*" + _NAME
+    + r"[ \t]*(?=\n[ \t]*\d)")
+# A personality trait (``Why is <name> so impulsive?``) and a name given as such (``under my partner's name <name>``).
+_TRAIT = re.compile(
+    r"(?<![\w-])" + _NAME.replace("{1,2}", "{0,2}") + r"[ \t]+(?:is|was|seems|seemed)[ \t]+(?:so|very|really|too|always|"
+    r"never|quite|such[ \t]+an?)[ \t]+(?:impulsive|stubborn|shy|rude|kind|generous|selfish|jealous|moody|grumpy|"
+    r"arrogant|polite|reliable|lazy|brave|honest|clumsy|cheerful|lonely|nervous|anxious|impatient|patient|"
+    r"ambitious|charming|naughty|bossy|talkative|friendly|unfriendly|cranky|mean|sweet|funny|smart|clever)\b")
+_NAMED_AS = re.compile(r"(?i:['’]s[ \t]+(?:full[ \t]+|legal[ \t]+|maiden[ \t]+)?name)[ \t]+" + _NAME)
 # A sign-off, then the name alone on the next line: ``Thanks,\n<name>``.
 _SIGN_OFF = re.compile(r"(?i:\b(?:thanks|thank[ \t]+you|regards|best|cheers|sincerely|yours))[ \t]*,?[ \t]*\n[ \t]*"
                        + _NAME + r"[ \t]*(?=\n|$)")
@@ -100,7 +116,7 @@ def type_names_by_cues(text: str, hard: list[list], soft: list[list]) -> list[li
     for m in _PARTNERS.finditer(text):
         if put("ORGANIZATION", *m.span("o"), 0.87) and m.group("n"):
             put("PERSON", *m.span("n"), 0.86)
-    for rx in (_PERSON_CUE, _WORKS_AT, _SPEAKER_FROM, _SIGN_OFF):
+    for rx in (_PERSON_CUE, _WORKS_AT, _SPEAKER_FROM, _SIGN_OFF, _AUTHOR, _POSTAL_NAME, _TRAIT, _NAMED_AS):
         for m in rx.finditer(text):
             put("PERSON", *m.span("n"), 0.86)
     for m in _STREET.finditer(text):

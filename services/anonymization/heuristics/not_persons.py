@@ -8,7 +8,7 @@
   followed by its own house number at the end of a clause (``on Peter Zuidhove 188``) or by a region
   code and postcode (``Dusino San Michele, AT 31295``).
 - A place cue before: ``I am in``, ``I'm in``, ``home city``, ``hometown``, ``a trip to``,
-  ``takes place in``, ``visiting`` (never before a possessive: ``I'm in Anna's car``).
+  ``takes place in``, ``visiting``, ``turn left onto``, ``continue to`` (never before a possessive: ``I'm in Anna's car``).
 - A company's predicate after (``<X> is a design agency``, ``<X> is the brainchild of``, ``<X> is an
   investment bank``) or a workplace cue before (``I work for``, ``a year at``, ``employed by``).
 
@@ -33,7 +33,8 @@ _OWN_NUMBER = re.compile(r"[ \t]+\d{1,4}[A-Za-z]?(?=[ \t]*(?:[,;.?!\n]|$|(?i:apt
 _REGION_POSTCODE = re.compile(r",?[ \t]+[A-Z]{2,3}\.?,?[ \t]+\d{4,6}\b")
 _PLACE_BEFORE = re.compile(
     r"(?i:\b(?:i[ \t]+am|i'm|we[ \t]+are|we're|stay(?:ing|ed)?|takes?[ \t]+place|took[ \t]+place)[ \t]+in"
-    r"|\bhome[ \t]+(?:city|town)|\bhometown|\b(?:city|town|village)[ \t]+of|\btrip[ \t]+to|\bvisit(?:ing|ed)?)"
+    r"|\bhome[ \t]+(?:city|town)|\bhometown|\b(?:city|town|village)[ \t]+of|\btrip[ \t]+to|\bvisit(?:ing|ed)?"
+    r"|\bturn(?:ed)?[ \t]+(?:left|right)[ \t]+(?:onto|into|on)|\bcontinue[ \t]+(?:to|on|along))"
     r":?[ \t]+$"
 )
 _ORG_AFTER = re.compile(

@@ -27,14 +27,14 @@ LEGAL_FORM = _alternation(
     UG KGaA OHG GbR e.V. S.A. SAS S.A.S. SARL S.A.R.L. SNC EURL S.L. S.L.U. S.A.U. S.L.L. S.Coop. S.Com.
     S.C. S.R.L. SpA S.p.A. s.r.l. S.r.l. Srl s.a.s. s.n.c. B.V. BV N.V. V.O.F. VOF C.V. Oy Oyj Ky
     A/S ApS I/S ASA hf. ehf. ry s.r.o. a.s. v.o.s. k.s. sp.j. sp.k. s.c. Kft. Zrt. Nyrt. Bt. Kkt. Kht.
-    Rt. d.o.o. d.d. s.p. Lda. Ltda. Holdings Group Groep Gruppe Groupe Gruppo Grupo"""
+    Rt. d.o.o. j.d.o.o. d.d. s.p. o.s. Osk e.G. eG HB KB Lda. Ltda. Holdings Group Groep Gruppe Groupe Gruppo Grupo"""
 ) + r"|Sp\.[ \t]+z[ \t]+o\.o\.|(?:and|&)[ \t]+Sons|AB(?![ \t]+[A-Z]\d)"
 # Joins inside a company's name: ``Nagy és társa``, ``Minería Solera y asociados``, ``Agazzi e Camicione``.
 NAME_JOIN = r"(?:,?[ \t]+(?:(?:and|&|e|y|és|und|et|en|og|och|i)[ \t]+)?)"
 PARTNER_WORD = r"(?:társa|asociados|associati|hijos|figli|fils|zonen|Söhne|Partner|Partners|Cie\.?)"
 ORG_HEAD = _alternation(
     """Stichting Fundacja Stowarzyszenie Spółdzielnia Grupa Fundación Fundação Fondation Fondazione
-    Stiftung Verein Cooperativa Coöperatie Familia Instituto Istituto"""
+    Stiftung Verein Koninklijke Cooperativa Coöperatie Familia Instituto Istituto"""
 )
 _STREET_WORDS = """Street Road Avenue Lane Drive Boulevard Terrace Crescent Square Squares Parkway Mews
     Alley Causeway Circle Crossing Expressway Extension Extensions Freeway Highway Junction Motorway Plaza

@@ -3,7 +3,8 @@
 Three or more capitalised names coordinated by commas and ``and``/``&`` but followed by a singular verb
 (``is``, ``was``, ``has``) or a company word (``Orchestra``, ``LLP``) name one organisation, not three
 people: people in a list take ``are``/``were``. So do three names after ``is from``/``works at`` or
-alone on a line of a contact block (people there are listed one a line). Reported as ORGANIZATION above the model's PERSON
+alone on a line of a contact block (people there are listed one a line), or after ``the`` or inside
+brackets (``the Mcintosh, Kelly and Yang helpdesk``, ``(Carpenter, Smith and Robertson)``). Reported as ORGANIZATION above the model's PERSON
 guesses for the single names inside it.
 """
 
@@ -25,9 +26,10 @@ _FIRM = re.compile(
 # Three partners after a workplace cue (``Tomomi is from Hawkins, Richardson and Santana``), or alone on a
 # line of a signature or contact block (``>Marshall, Hernandez and Simpson``).
 _PARTNERS = re.compile(
-    r"(?:\b(?:is|was|comes|came|works|worked|working)[ \t]+(?:from|at|for)[ \t]+|^[ \t>|*]*)"
-    r"(?P<f>" + _ITEM + r",[ \t]+" + _ITEM + r",?[ \t]+(?:and|&)[ \t]+" + _ITEM + r")"
-    r"(?=[ \t]*[.!?]?[ \t]*$)", re.M
+    r"(?:(?:\b(?:is|was|comes|came|works|worked|working)[ \t]+(?:from|at|for)[ \t]+|^[ \t>|*]*)"
+    r"(?P<f>" + _ITEM + r",[ \t]+" + _ITEM + r",?[ \t]+(?:and|&)[ \t]+" + _ITEM + r")(?=[ \t]*[.!?]?[ \t]*$)"
+    r"|(?:\b[Tt]he[ \t]+|\()(?P<g>" + _ITEM + r",[ \t]+" + _ITEM + r",?[ \t]+(?:and|&)[ \t]+" + _ITEM + r")"
+    r"(?=\)|[ \t]+[a-z]))", re.M
 )
 
 
@@ -37,5 +39,6 @@ class LetheFirmNameRecognizer(LetheRuleRecognizer):
     ENTITY = "ORGANIZATION"
 
     def find(self, text: str, nlp_artifacts=None) -> list[RecognizerResult]:  # noqa: D102 - see the class docstring
-        found = {m.span("f") for rx in (_FIRM, _PARTNERS) for m in rx.finditer(text)}
+        found = {m.span("f") for m in _FIRM.finditer(text)}
+        found |= {m.span("f" if m.group("f") else "g") for m in _PARTNERS.finditer(text)}
         return [RecognizerResult(self.ENTITY, s, e, 0.87) for s, e in sorted(found)]

@@ -18,9 +18,10 @@ _ROLE = (
 _LABEL = re.compile(
     r"(?i:\b(?:(?:" + _ROLE + r")[ _-]?)?name\b)[ \t]*(?:(?P<is>is|was|=|:|-)[ \t]*)"
     r"|(?i:\b(?:(?P<me>i[ \t]+am|i'm|im|am|go[ \t]+by)|is|was|be|get)[ \t]+(?P<called>called|named)\b"
-    r"|\b(?P<callme>call[ \t]+me|known[ \t]+as))[ \t]+(?=[^\W\d_])"
+    r"|\b(?P<callme>calls?[ \t]+me|known[ \t]+as))[ \t]+(?=[^\W\d_])"
     r"|(?i:\b(?:patient|applicant|claimant|customer|client|attn|attention|signed|from|to|cc|"
-    r"contact|respondent|defendant|plaintiff|witness|victim|suspect|beneficiary|employee)\b)[ \t]*:[ \t]*"
+    r"contact|respondent|defendant|plaintiff|witness|victim|suspect|beneficiary|employee|passenger|guest|"
+    r"attendee|traveller|traveler|visitor|assignee|requester|requestor|approver|reviewer)\b)[ \t]*:[ \t]*"
     r"|(?i:\b(?:named|called|i'm|i am|this is|it's)\b)[ \t]+(?=[^\W\d_])"
     r"|(?i:\bwhat(?:'s|[ \t]+is)[ \t]+(?:your|his|her|their)[ \t]+(?:(?:first|last|full|given|family|middle|maiden)[ \t]+)?name\?)[ \t]*"
     r"|(?i:\b(?:dear|hi|hello|hey|regards|sincerely|cheers|thanks|yours truly|best)\b)[ \t]*,?[ \t]*"

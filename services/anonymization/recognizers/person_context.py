@@ -8,7 +8,7 @@ the *context* says a person is meant, in any language's names:
 * a verb or possessive only people take just after: ``Hodge said``, ``Ley began writing``,
   ``Amanda's daughter``; two names joined by ``and`` before a plural verb (``Usamov and Bowers
   were``: a company called "Usamov and Bowers" would take ``is``);
-* a dialogue speaker at the start of a line (``Ubul: What a wife.``) or a vocative
+* a dialogue speaker at the start of a line (``Ubul: What a wife.``, ``Tuomas Lehto: are we on?``) or a vocative
   (``Warrane, can I ...``, ``Don't go to town, Brandon!``);
 * a person's works or audience just after: ``a Homero Portillo concert``, ``the Ruoho novel``,
   ``a huge Jouni Hahli fan`` (the model often calls these ORG);
@@ -54,20 +54,26 @@ _AGENT_VERB = (
 _ROLE = (
     r"songwriter|singer|actor|actress|author|novelist|poet|composer|director|producer|guitarist|"
     r"drummer|pianist|rapper|artist|painter|writer|journalist|reporter|senator|congressman|"
-    r"congresswoman|governor|mayor|president|ceo|founder|co-founder|chairman|chairwoman|professor"
+    r"congresswoman|governor|mayor|president|ceo|founder|co-founder|chairman|chairwoman|professor|player|"
+    r"athlete|footballer|coach|commenter|commentator|blogger|presenter|anchor|striker|goalkeeper|chef|"
+    r"dancer|comedian|influencer|streamer"
 )
 _LEFT = re.compile(
     r"(?i:\b(?:(?:my|our|your|his|her|their|the|a)[ \t]+(?:" + _RELATION + r")(?:[ \t]+(?:to|of|for))?"
     r"|(?:assistant|married|tribute|talk|talking|speak|speaking|spoke|listen|listening|wrote|write|"
     r"writing|belongs|engaged|introduced|replied|reply|sent|send|give|gave|handed|hand)[ \t]+to"
     r"|(?:" + _AGENT_VERB + r")[ \t]+by|starring|featuring|features|also[ \t]+features"
-    r"|(?:" + _ROLE + r")|(?:follow[ \t]+up|meet|met|meeting|spoke|speak|talk|talked|chat|chatted)[ \t]+with"
+    r"|(?:" + _ROLE + r")|(?:follow[ \t]+up|meet|met|meeting|spoke|speak|talk|talked|chat|chatted|lunch|dinner|breakfast|"
+    r"coffee|drinks|call|appointment|interview)[ \t]+with"
     r"|said|says|asked|told|shouted[ \t]+at|yelled[ \t]+at|heard|thank|thanks|congratulate|"
-    r"congratulations|call[ \t]+me|ask|tell|remind|(?:named|christened)[ \t]+(?:him|her))[ \t]*:?[ \t]+)"
+    r"congratulations|call[ \t]+me|ask|tell|remind|(?:named|christened)[ \t]+(?:him|her)|(?:had|has|have)[ \t]+given"
+    r"|(?:gender|age|birthday|nickname|real[ \t]+name|whereabouts)[ \t]+of)[ \t]*:?[ \t]+)"
 )
 _RIGHT = re.compile(
     r"(?:['’]s[ \t]+(?:" + _RELATION + r"|killers?|murderer|death|funeral|birthday|wedding|"
-    r"husband|wife|family|parents|life|career|novel|song|album|film|book|poem|version)\b"
+    r"husband|wife|family|parents|life|career|novel|song|album|film|book|poem|version|account|flight|phone|"
+    r"car|house|home|address|e-?mail|passport|ticket|booking|reservation|profile|password|salary|desk|"
+    r"appointment|signature|licen[cs]e|visa|luggage|seat|birth[ \t]+date|date[ \t]+of[ \t]+birth)\b"
     r"|[ \t]+(?:said|says|shouted|asked|told|replied|answered|whispered|yelled|laughed|smiled|cried|"
     r"sighed|nodded|lives|lived|grew[ \t]+up|was[ \t]+born|began[ \t]+(?:writing|singing|working|"
     r"playing|painting)|wrote|writes|spent[ \t]+a|married|died|speaks|spoke|will[ \t]+be[ \t]+talking|"
@@ -75,7 +81,8 @@ _RIGHT = re.compile(
     r"loves|loved|hates|hated|hopes|hoped|recalls|recalled|explained|admitted|insisted|"
     r"is[ \t]+(?:a|an)[ \t]+(?:\w+[ \t]+){0,2}(?:person|man|woman|boy|girl|guy|lady|listener|"
     r"teacher|student|father|mother))\b"
-    r"|[ \t]+as[ \t]+(?:a|an|the|my|our)[ \t]+(?:beneficiary|co-?signer|guarantor|authori[sz]ed[ \t]+user|"
+    r"|[ \t]+as[ \t]+(?:(?:a|an|the|my|our|his|her|their)[ \t]+)?(?:beneficiary|co-?signer|guarantor|guardian|"
+    r"trustee|executor|signatory|authori[sz]ed[ \t]+user|"
     r"emergency[ \t]+contact|dependent|dependant|joint[ \t]+holder)\b)"
 )
 _NAME_BEFORE_VERB = re.compile(_FULL + r"(?=" + _RIGHT.pattern + r")")
@@ -109,6 +116,9 @@ _NOT_PERSON_LABELS = frozenset(
 )
 # ``Ubul: What a wife.`` / ``Elizabeth:"I'm Amanda's daughter"`` at the start of a line.
 # (The line after the colon holds a lower-case letter and ends with punctuation: two lazy scans, linear.)
+# ``Tuomas Lehto: are we still on?`` / ``Mária: ok, see you at 5``: a chat turn; its words must not all be
+# common words (``Order Status: shipped``), checked with the lexicon.
+_CHAT_TURN = re.compile(r"(?m)^[ \t>]*(?P<n>" + _NAME + r"(?:[ \t]+" + _NAME + r"){0,2})[ \t]*:[ \t]+(?=[a-z])")
 _SPEAKER = re.compile(r"(?m)^[ \t>]*(?P<n>" + _NAME + r")[ \t]*:[ \t]*(?=[\"“'A-Z](?=[^\n:]*?[a-z])"
                       r"[^\n:]*?[.!?\"”][ \t]*$)")
 _VOCATIVE = re.compile(
@@ -236,6 +246,11 @@ class LethePersonContextRecognizer(LetheRuleRecognizer):
                 add(m.start(g), m.end(g), 0.86)
         for m in _SPEAKER.finditer(text):
             add(m.start("n"), m.end("n"), 0.86)
+        if nlp_artifacts is not None and ":" in text:
+            known = _known_words(nlp_artifacts)
+            for m in _CHAT_TURN.finditer(text):
+                if not all(w.lower() in known for w in m.group("n").split()):
+                    add(m.start("n"), m.end("n"), 0.84)
         for m in _VOCATIVE.finditer(text):
             g = "n" if m.group("n") else "m"
             add(m.start(g), m.end(g), 0.8)
