@@ -98,7 +98,7 @@ class IdempotencyStore:
     def bind(self, caller: str, method: str, request_id: str, digest: str) -> None:
         """Bind the id to the digest on first use; raises RequestIdReused when bound to another."""
         key = (caller, method, request_id)
-        rows = self.store.execute(f"SELECT digest FROM request_digests WHERE {_KEY}", key)
+        rows = self.store.read(f"SELECT digest FROM request_digests WHERE {_KEY}", key)
         bound = rows[0][0] if rows else self._writes.submit([
             ("bind", (*key, digest, dt.datetime.now(dt.timezone.utc).isoformat()))])[0]
         if bound != digest:
@@ -106,7 +106,7 @@ class IdempotencyStore:
 
     def get(self, caller: str, method: str, request_id: str) -> bytes | None:
         """The stored first response, or None."""
-        rows = self.store.execute(f"SELECT response FROM idempotency WHERE {_KEY}",
+        rows = self.store.read(f"SELECT response FROM idempotency WHERE {_KEY}",
                                   (caller, method, request_id))
         return bytes(rows[0][0]) if rows else None
 

@@ -8,6 +8,13 @@ Erasure does not depend on this (it is crypto-shredding), it only removes residu
 
 SQL is written with ``?`` placeholders and portable types (TEXT, BLOB/BYTEA via :attr:`blob`,
 BIGINT); the PostgreSQL store rewrites placeholders and uses one schema per service.
+
+Writes share one connection under a lock (a commit holds it through its fsync); :meth:`SqlStore.read`
+runs a query on one of up to ``readers`` reader connections (opened on first use) instead, so lookups on the request
+path (an idempotency binding, a queued id) do not wait behind another call's commit. A reader sees
+what was committed before the query started (SQLite WAL, PostgreSQL autocommit: READ COMMITTED);
+inside a :meth:`SqlStore.transaction` on the same thread ``read`` uses the writer, so the
+transaction sees its own writes.
 """
 
 from __future__ import annotations
@@ -16,22 +23,65 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from shared.config import Settings
+
 
 
 class SqlStore:
     """A small thread-safe SQL store: ``execute`` and ``transaction``."""
 
     blob = "BLOB"
+    readers = 4
 
     def __init__(self, path: str) -> None:
         self._lock = threading.RLock()
+        self._path = path
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
                                    timeout=30)
         for pragma in ("journal_mode=WAL", "secure_delete=ON", "synchronous=FULL"):
             self._db.execute(f"PRAGMA {pragma}")
+        self._readers: list[Any] = []  # idle reader connections
+        self._opened = 0
+        self._pool = threading.Lock()
+        self._writing = threading.local()  # .depth > 0 while this thread is in a transaction
+
+    def _open_reader(self) -> Any:
+        """A read-only connection to the same file."""
+        if self._path == ":memory:":
+            raise sqlite3.OperationalError("an in-memory database has no readers")
+        uri = f"{Path(self._path).resolve().as_uri()}?mode=ro"
+        return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=30)
+
+    def _query(self, reader: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return reader.execute(sql, params).fetchall()
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one query on a reader connection (see the module docstring); returns all rows.
+        Falls back to :meth:`execute` inside a transaction of this thread or when every reader
+        is busy."""
+        if getattr(self._writing, "depth", 0):
+            return self.execute(sql, params)
+        with self._pool:
+            reader = self._readers.pop() if self._readers else None
+            fresh = reader is None and self._opened < self.readers
+            self._opened += fresh
+        if reader is None and not fresh:
+            return self.execute(sql, params)
+        try:
+            reader = reader or self._open_reader()
+            rows = self._query(reader, sql, params)
+        except Exception:  # noqa: BLE001 - a reader that fails (read-only volume, lost server) is
+            with self._pool:  # dropped; the writer runs the query and raises its own error
+                self._opened -= 1
+            if reader is not None:
+                reader.close()
+            return self.execute(sql, params)
+        with self._pool:
+            self._readers.append(reader)
+        return rows
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one statement; returns all rows (empty for writes)."""
@@ -46,7 +96,7 @@ class SqlStore:
     @contextmanager
     def transaction(self) -> Iterator[SqlStore]:
         """All statements in the block commit together or not at all."""
-        with self._lock:
+        with self._lock, self._in_transaction():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self
@@ -55,13 +105,25 @@ class SqlStore:
                 raise
             self._db.execute("COMMIT")
 
+    @contextmanager
+    def _in_transaction(self) -> Iterator[None]:
+        self._writing.depth = getattr(self._writing, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            self._writing.depth -= 1
+
     def scrub(self) -> None:
         """Checkpoint and truncate the WAL so deleted pages leave no old copies behind."""
         with self._lock:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
+        with self._pool:
+            readers, self._readers, self._opened = self._readers, [], self.readers
+        for reader in readers:
+            reader.close()
         with self._lock:
             self._db.close()
 
@@ -70,11 +132,15 @@ class PostgresStore(SqlStore):
     """The same interface on PostgreSQL (psycopg 3), in schema ``lethe_<service>``."""
 
     blob = "BYTEA"
+    readers = 2  # each is a server process: kept few
 
     def __init__(self, settings: Settings, schema: str) -> None:  # noqa: D107
         import psycopg
 
         self._lock = threading.RLock()
+        self._readers, self._opened, self._pool = [], 0, threading.Lock()
+        self._writing = threading.local()
+        self._settings, self._schema = settings, schema
         pg = settings.postgres
         self._db = psycopg.connect(
             host=pg.get("POSTGRES_HOST"), port=pg.get("POSTGRES_PORT"),
@@ -88,6 +154,21 @@ class PostgresStore(SqlStore):
     def _sql(sql: str) -> str:
         return sql.replace("?", "%s")
 
+    def _open_reader(self) -> Any:
+        import psycopg
+
+        pg = self._settings.postgres
+        reader = psycopg.connect(
+            host=pg.get("POSTGRES_HOST"), port=pg.get("POSTGRES_PORT"),
+            dbname=pg.get("POSTGRES_DBNAME"), user=pg.get("POSTGRES_USER"),
+            password=pg.get("POSTGRES_PASSWORD") or None, autocommit=True)
+        reader.execute(f'SET search_path TO "{self._schema}"')
+        return reader
+
+    def _query(self, reader: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        cur = reader.execute(self._sql(sql), params)
+        return cur.fetchall() if cur.description else []
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:  # noqa: D102
         with self._lock:
             cur = self._db.execute(self._sql(sql), params)
@@ -99,7 +180,7 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def transaction(self) -> Iterator[SqlStore]:  # noqa: D102
-        with self._lock, self._db.transaction():
+        with self._lock, self._in_transaction(), self._db.transaction():
             yield self
 
     def scrub(self) -> None:  # noqa: D102

@@ -119,7 +119,7 @@ class PendingQueue:
         for start in range(0, len(interaction_ids), 500):
             run = interaction_ids[start:start + 500]
             marks = ",".join("?" * len(run))
-            found |= {row[0] for row in self.store.execute(
+            found |= {row[0] for row in self.store.read(
                 f"SELECT interaction_id FROM pending WHERE interaction_id IN ({marks})", run)}
         return found
 
