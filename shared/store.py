@@ -44,14 +44,14 @@ class SqlStore:
         for pragma in ("journal_mode=WAL", "secure_delete=ON", "synchronous=FULL"):
             self._db.execute(f"PRAGMA {pragma}")
         self._readers: list[Any] = []  # idle reader connections
+        if path == ":memory:":
+            self.readers = 0  # another connection would open another database
         self._opened = 0
-        self._pool = threading.Lock()
+        self._pool = threading.Condition()
         self._writing = threading.local()  # .depth > 0 while this thread is in a transaction
 
     def _open_reader(self) -> Any:
         """A read-only connection to the same file."""
-        if self._path == ":memory:":
-            raise sqlite3.OperationalError("an in-memory database has no readers")
         uri = f"{Path(self._path).resolve().as_uri()}?mode=ro"
         return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=30)
 
@@ -60,27 +60,34 @@ class SqlStore:
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one query on a reader connection (see the module docstring); returns all rows.
-        Falls back to :meth:`execute` inside a transaction of this thread or when every reader
-        is busy."""
+        Waits for a reader when all are busy; uses :meth:`execute` inside a transaction of this
+        thread, after :meth:`close`, and when a reader fails."""
         if getattr(self._writing, "depth", 0):
             return self.execute(sql, params)
         with self._pool:
+            while not self._readers and self._opened >= self.readers > 0:
+                self._pool.wait()  # a query is short: wait for a reader, not for the writer
+            if self.readers == 0:
+                return self.execute(sql, params)
             reader = self._readers.pop() if self._readers else None
-            fresh = reader is None and self._opened < self.readers
+            fresh = reader is None
             self._opened += fresh
-        if reader is None and not fresh:
-            return self.execute(sql, params)
         try:
             reader = reader or self._open_reader()
             rows = self._query(reader, sql, params)
         except Exception:  # noqa: BLE001 - a reader that fails (read-only volume, lost server) is
             with self._pool:  # dropped; the writer runs the query and raises its own error
                 self._opened -= 1
+                self._pool.notify()
             if reader is not None:
                 reader.close()
             return self.execute(sql, params)
         with self._pool:
-            self._readers.append(reader)
+            if self.readers:
+                self._readers.append(reader)
+                self._pool.notify()
+                return rows
+        reader.close()  # the store was closed meanwhile
         return rows
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -121,7 +128,8 @@ class SqlStore:
     def close(self) -> None:
         """Close the connections."""
         with self._pool:
-            readers, self._readers, self._opened = self._readers, [], self.readers
+            readers, self._readers, self.readers = self._readers, [], 0  # later reads use the writer
+            self._pool.notify_all()
         for reader in readers:
             reader.close()
         with self._lock:
@@ -138,7 +146,7 @@ class PostgresStore(SqlStore):
         import psycopg
 
         self._lock = threading.RLock()
-        self._readers, self._opened, self._pool = [], 0, threading.Lock()
+        self._readers, self._opened, self._pool = [], 0, threading.Condition()
         self._writing = threading.local()
         self._settings, self._schema = settings, schema
         pg = settings.postgres

@@ -41,7 +41,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
 
 def test_a_read_does_not_wait_for_a_commit_in_progress_and_sees_only_committed_rows(store: SqlStore) -> None:
     store.execute("INSERT INTO kv VALUES (?, ?)", ("old", "1"))
-    inside, release, seen = threading.Event(), threading.Event(), {}
+    inside, release = threading.Event(), threading.Event()
+    seen: dict[str, list[tuple[str, ...]]] = {}
 
     def writer() -> None:
         with store.transaction() as tx:
@@ -50,22 +51,28 @@ def test_a_read_does_not_wait_for_a_commit_in_progress_and_sees_only_committed_r
             inside.set()
             release.wait(60)
 
+    during: list[list[tuple[str, ...]]] = []
+
     def reader() -> None:  # runs while the writer holds the store's lock
-        seen["during"] = [store.read("SELECT k FROM kv ORDER BY k") for _ in range(3 * store.readers)]
+        during.extend(store.read("SELECT k FROM kv ORDER BY k") for _ in range(5))
 
     w = threading.Thread(target=writer)
     w.start()
     assert inside.wait(60)
-    r = threading.Thread(target=reader)
-    r.start()
-    r.join(60)
-    done_while_locked = not r.is_alive()
+    readers = [threading.Thread(target=reader) for _ in range(3 * store.readers)]  # more than the pool
+    for r in readers:
+        r.start()
+    for r in readers:
+        r.join(60)
+    done_while_locked = not any(r.is_alive() for r in readers)
     release.set()
     w.join(60)
-    r.join(60)
+    for r in readers:
+        r.join(60)
     assert done_while_locked, "a read waited for another thread's transaction"
     assert seen["own"] == [("2",)], "a transaction does not see its own write through read()"
-    assert all(rows == [("old",)] for rows in seen["during"]), "a read saw an uncommitted row"
+    assert len(during) == 15 * store.readers, "a read was lost"
+    assert all(rows == [("old",)] for rows in during), "a read saw an uncommitted row"
     assert store.read("SELECT k FROM kv ORDER BY k") == [("new",), ("old",)]
 
 
@@ -88,3 +95,10 @@ def test_many_threads_reading_and_writing_agree_with_what_was_committed(store: S
         t.join(120)
     assert not errors
     assert sorted(r[0] for r in store.read("SELECT k FROM kv")) == sorted(keys)
+
+
+def test_after_close_reads_use_the_writer_and_fail_as_it_does(store: SqlStore) -> None:
+    store.read("SELECT COUNT(*) FROM kv")  # a reader is open
+    store.close()
+    with pytest.raises(Exception):
+        store.read("SELECT COUNT(*) FROM kv")
