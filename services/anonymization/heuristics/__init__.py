@@ -14,8 +14,10 @@ from .coordination import coordinated_persons
 from .csv_cells import keep_csv_cells
 from .cue_typing import type_names_by_cues
 from .house_numbers import attach_house_numbers
+from .lexicon_names import org_names_to_persons
 from .name_propagation import propagate_person_names
 from .not_persons import retype_non_persons
+from .person_surroundings import persons_by_surroundings
 from ..languages.label_words import drop_label_words
 
 Heuristic = Callable[[str, list, list], list]
@@ -24,6 +26,8 @@ HEURISTICS: dict[str, Heuristic] = {
     "coordinated_persons": coordinated_persons,
     "propagate_person_names": propagate_person_names,
     "house_numbers": attach_house_numbers,
+    "org_names_to_persons": org_names_to_persons,
+    "persons_by_surroundings": persons_by_surroundings,
     "cue_typing": type_names_by_cues,
     "not_persons": retype_non_persons,
     "label_words": drop_label_words,  # languages other than English: labels are never names

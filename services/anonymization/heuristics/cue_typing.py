@@ -5,8 +5,8 @@ people, and streets it called people.
   word *name* in the same sentence, ``account holder to/is <name>``, ``speaker ... is <name>``,
   ``Hi, this is <name>``, and a run followed by ``works at``/``worked for``.
 - A company has a company's shape: ``Booth LLC``, ``Green Inc``, ``Shelton and Sons`` (a suffix),
-  and, after ``at``, ``<name> (from/of`` or ``works at/for``, ``Robinson, Barker and Poole`` (partners) or
-  ``Palmer-Farley`` (a hyphenated pair): typed ORGANIZATION, the model's pieces inside it removed,
+  and, after ``at``, ``<name> (from/of``, ``works at/for``, ``on behalf of`` or a ``Company:`` label,
+  ``Robinson, Barker and Poole`` (partners) or ``Palmer-Farley`` (a hyphenated pair): typed ORGANIZATION, the model's pieces inside it removed,
   and the run before ``from/of/at`` typed PERSON.
 - A street has a street's shape after an address cue: ``I live on Allen Road``, ``our office is on
   Davis Road``, ``my address is 412 Martin Lane``, or with a house number anywhere (``12 Slater
@@ -65,7 +65,8 @@ _SUFFIXED = re.compile(r"(?<![\w-])(?P<o>" + _HYPH + r"(?:" + NAME_JOIN + r"(?:"
                        + r")){0,3},?[ \t]+(?:" + LEGAL_FORM
                        + r"))(?![\w-])|(?<![\w-])(?P<h>" + ORG_HEAD + r"(?:[ \t]+" + _HYPH + r"){1,3})(?![\w-])")
 _PARTNERS = re.compile(
-    r"(?:(?<![\w-])" + _NAME + r"[ \t]+\(?(?:from|of|at)|\b(?:works|worked|working)[ \t]+(?:at|for)|\bjoined|\bat)"
+    r"(?:(?<![\w-])" + _NAME + r"[ \t]+\(?(?:from|of|at)|\b(?:works|worked|working)[ \t]+(?:at|for)|\bjoined|\bat"
+    r"|\bon[ \t]+behalf[ \t]+of|(?i:\b(?:company|employer|organi[sz]ation|business|firm)[ \t]*:))"
     r"[ \t]+(?P<o>" + _HYPH + r"(?:,[ \t]+" + _HYPH + r"){0,6},?[ \t]+(?:and|&)[ \t]+" + _HYPH
     + r"|" + _CAP + r"-" + _CAP + r")(?![\w-])")
 # ``<name> of|from|at <company>``, ``<name>, who works for <company>``: the name before a company.

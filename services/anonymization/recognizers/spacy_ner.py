@@ -193,6 +193,7 @@ class LetheSpacyNerRecognizer(EntityRecognizer):
             return []
         out = []
         cache: dict = {}
+        _word_tables(nlp_artifacts)  # loaded once, before the heuristics that read it (lexicon_names)
         for label, start, end in ner_spans(nlp_artifacts):
             etype = LABEL_MAP.get(label)
             if etype is None or (entities and etype not in entities):

@@ -1,0 +1,171 @@
+"""Names the model types as companies or places, re-typed by their shape and surroundings
+(``heuristics.lexicon_names``, ``heuristics.person_surroundings``), attacked with generated values
+(Faker, many locales, fixed seeds) in frames written for this test:
+
+- full names from many locales are PERSON more often with the heuristics than without them (a ratio
+  measured in the same test), and companies made of English words or with a legal form never are;
+- people after person cues and predicates (``regards to``, ``will call you back``, ``Is <X> available``)
+  and at the head of a postal block are PERSON; places in place frames (``Is <city> so expensive?``)
+  and firms heading a block are not made PERSON by them.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from faker import Faker
+
+from services.anonymization import heuristics
+from tests.unit.test_typing_shapes import _render, engine  # noqa: F401 - the module's engine fixture
+
+LOCALES = ["en_US", "de_DE", "fr_FR", "es_ES", "it_IT", "pl_PL", "cs_CZ", "fi_FI", "da_DK", "sv_SE", "hr_HR",
+           "hu_HU", "nl_NL", "pt_BR", "tr_TR", "sk_SK", "sl_SI", "ro_RO", "et_EE", "lv_LV", "lt_LT"]
+_OURS = ("org_names_to_persons", "persons_by_surroundings")
+# Frames per side: people the heuristics must type PERSON, places and firms they must leave alone.
+FRAMES = {
+    "people": (
+        "According to {full}, the shipment is late.",
+        "Send my regards to {first}.",
+        "Send my regards to {full}.",
+        "{first} will call you back tomorrow.",
+        "{full} will call you back tomorrow.",
+        "Is {full} available on Monday?",
+        "Why is {first} always so stubborn?",
+        "Our new manager, {first}, starts next week.",
+        "The patient, {full}, was admitted on Sunday.",
+        "Please change the name on the account to {first}",
+        "{full}\n{street}",
+        "The board thanked {full} for the report.",
+    ),
+    "not_people": (
+        "Is {city} so expensive?",
+        "Why is {city} always so crowded?",
+        "We renewed the contract with {english_co} yesterday.",
+        "{english_co} will call you back about the invoice.",
+        "Send the samples to {english_co}.",
+        "{company}\n{street}",
+        "The contract was signed on behalf of {company}.",
+        "Company: {company}\nContact: the front desk",
+    ),
+}
+
+
+def _cases(frames: tuple[str, ...], seed: int, n: int, values) -> list[tuple[str, dict]]:
+    """``n`` texts from ``frames`` filled by ``values(fake, rng)``, with their slots' spans."""
+    rng = random.Random(seed)
+    fakers = [Faker(loc) for loc in LOCALES]
+    for i, f in enumerate(fakers):
+        f.seed_instance(seed * 100 + i)
+    return [_render(rng.choice(frames), values(rng.choice(fakers), rng)) for _ in range(n)]
+
+
+def _values(fake: Faker, rng: random.Random) -> dict[str, str]:
+    first = fake.first_name()
+    return {"full": f"{first} {fake.last_name()}", "first": first, "city": fake.city(),
+            "street": fake.street_address(), "company": fake.company(),
+                    "english_co": f"{fake.last_name()} {rng.choice(_ENGLISH_WORDS)}"}
+
+
+# Words the lexicon holds as written. Plurals (``Petrov Motors``) are a known gap of the full-name rule
+# with no cue around it: it leaves stems out, since a surname in -s may stem to a lexicon noun; and
+# WordNet's nouns already hold ``roberts``, ``williams``, ``evans``, so that rule serves foreign names.
+_ENGLISH_WORDS = ["Software", "Unlimited", "Logistics", "Bakery", "Furniture", "Insurance", "Transport",
+                  "Hardware", "Security", "Electric"]
+
+
+def _share(engine, cases, slot: str, wanted) -> float:
+    found = engine.analyze_batch([t for t, _ in cases])
+    hits = total = 0
+    for (_, spans), dets in zip(cases, found):
+        for s, e in spans.get(slot, []):
+            total += 1
+            hits += bool(wanted({d.type for d in dets if d.start < e and s < d.end}))
+    return hits / total
+
+
+def _without_ours(measure):
+    saved = dict(heuristics.HEURISTICS)
+    for name in _OURS:
+        heuristics.HEURISTICS.pop(name)
+    try:
+        return measure()
+    finally:
+        heuristics.HEURISTICS.clear()
+        heuristics.HEURISTICS.update(saved)
+
+
+def _person(types: set) -> bool:
+    return "PERSON" in types
+
+
+@pytest.mark.parametrize("seed", [3, 303])
+def test_people_by_shape_and_surroundings_are_people(engine, seed):
+    cases = _cases(FRAMES["people"], seed, 360, _values)
+
+    def measure():
+        return sum(_share(engine, cases, slot, _person) for slot in ("full", "first")) / 2
+
+    after = measure()
+    before = _without_ours(measure)
+    print(f"\npeople by shape and surroundings, seed {seed}: {before:.3f} without -> {after:.3f} with")
+    assert after >= before + 0.05
+    assert after >= 0.85
+
+
+
+
+@pytest.mark.parametrize("seed", [9, 909])
+def test_places_and_companies_are_not_made_people(engine, seed):
+    cases = _cases(FRAMES["not_people"], seed, 320, _values)
+    texts = [t for t, _ in cases]
+    before = _without_ours(lambda: engine.analyze_batch(texts))
+    after = engine.analyze_batch(texts)
+    made, total = 0, 0
+    for (_, spans), b, a in zip(cases, before, after):
+        for slot in ("city", "english_co", "company"):
+            for s, e in spans.get(slot, []):
+                total += 1
+                made += (not any(d.type == "PERSON" and d.start < e and s < d.end for d in b)
+                         and any(d.type == "PERSON" and d.start < e and s < d.end for d in a))
+    print(f"\nplaces/companies made PERSON by the heuristics, seed {seed}: {made} of {total}")
+    assert made == 0
+
+
+def test_a_company_by_its_words_or_what_follows_stays_a_company(engine):
+    from services.anonymization.heuristics.lexicon_names import org_names_to_persons
+
+    engine.analyze("Warm-up for Ana Lind.")  # loads the lexicon the heuristic reads
+    for text, span, expect in [("Reviewed by Zoltán Balogh.", "Zoltán Balogh", "PERSON"),
+                               ("Ask Scale Unlimited.", "Scale Unlimited", "ORGANIZATION"),
+                               ("Ask Petrov Furniture.", "Petrov Furniture", "ORGANIZATION"),
+                               ("Ask Eemeli Jokinen.", "Eemeli Jokinen", "PERSON"),
+                               ("Ask Kragh Bakken BA.", "Kragh Bakken", "ORGANIZATION"),
+                               ("Kragh Bakken's report", "Kragh Bakken", "ORGANIZATION"),
+                               ("Hania Bazid, 43 73313", "Hania Bazid", "ORGANIZATION"),
+                               ("Ask Jensen & Lund now", "Jensen", "ORGANIZATION")]:
+        s = text.index(span)
+        soft = org_names_to_persons(text, [], [["ORGANIZATION", s, s + len(span), 0.6]])
+        assert soft[0][0] == expect, text
+
+
+@pytest.mark.parametrize("seed", [13, 1313])
+def test_a_firm_after_on_behalf_of_or_a_company_label_is_no_person_and_the_signer_is(engine, seed):
+    rng = random.Random(seed)
+    fakers = [Faker(loc) for loc in ("en_US", "en_GB", "de_DE", "fi_FI", "lt_LT", "it_IT", "da_DK")]
+    for i, f in enumerate(fakers):
+        f.seed_instance(seed + i)
+
+    def values(fake, _rng):
+        firm = rng.choice([f"{fake.last_name()}, {fake.last_name()} and {fake.last_name()}", fake.last_name(),
+                           fake.company()])
+        return {**_values(fake, _rng), "firm": firm}
+
+    frames = ["The lease was signed by {full} on behalf of {firm}.", "Customer: {full}\nCompany: {firm}",
+              "Employer: {firm}\nEmployee: {full}"]
+    cases = _cases(frames, seed, 240, values)
+    firm_as_person = _share(engine, cases, "firm", _person)
+    signer = _share(engine, cases, "full", _person)
+    print(f"\nfirms typed PERSON, seed {seed}: {firm_as_person:.3f}; signers PERSON: {signer:.3f}")
+    assert firm_as_person <= 0.05
+    assert signer >= 0.9
