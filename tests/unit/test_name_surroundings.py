@@ -37,6 +37,8 @@ FRAMES = {
         "Please change the name on the account to {first}",
         "{full}\n{street}",
         "The board thanked {full} for the report.",
+        "{full}\n{company}\n{street}",
+        "Best regards,\n{first}\n{company}\nMobile: 555 0134",
     ),
     "not_people": (
         "Is {city} so expensive?",
@@ -47,6 +49,7 @@ FRAMES = {
         "{company}\n{street}",
         "The contract was signed on behalf of {company}.",
         "Company: {company}\nContact: the front desk",
+        "{english_co}\nAccounts department\n{street}",
     ),
 }
 
@@ -169,3 +172,18 @@ def test_a_firm_after_on_behalf_of_or_a_company_label_is_no_person_and_the_signe
     print(f"\nfirms typed PERSON, seed {seed}: {firm_as_person:.3f}; signers PERSON: {signer:.3f}")
     assert firm_as_person <= 0.05
     assert signer >= 0.9
+
+
+@pytest.mark.parametrize("seed", [19, 1919])
+def test_the_company_line_of_a_contact_block_is_no_person(engine, seed):
+    cases = _cases(("{full}\n{company}\n{street}", "Thanks,\n{full}\n{company}\n{street}\n{city}"), seed, 200,
+                   _values)
+
+    def measure():
+        return _share(engine, cases, "company", _person)
+
+    after = measure()
+    before = _without_ours(measure)
+    print(f"\ncontact-block companies typed PERSON, seed {seed}: {before:.3f} without -> {after:.3f} with")
+    assert after <= 0.5 * before
+    assert _share(engine, cases, "full", _person) >= 0.95

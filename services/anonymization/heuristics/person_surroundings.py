@@ -12,6 +12,9 @@ you back``) or companies. Whatever it called them, a span is a person when:
   next line holds a number or starts with a unit word (``Elif Palman\\nStorgatan 39``; one word, as in
   ``Rönkkö\\nIlotulitusbulevardi 7``, heads a firm's block as often); it is added when the model found
   nothing there;
+- it heads a contact block: a name line (at the start or after a line ending in ``.``, ``,``, ``!``),
+  a company line with no digit, then a line with a number or a unit word; the company line's model
+  PERSON spans become ORGANIZATION (``Allan Björk\\nScale Unlimited\\nUnit 5022``);
 
 and no word of it is in the model lexicon (a place or company name made of English words, ``West
 Connor General``, ``Scale Unlimited``, is left alone; a one-word model span may be a noun, since the
@@ -60,6 +63,11 @@ _SHAPE = re.compile(_WORD + r"(?:[ \t]+(?:[A-Z]\.?[ \t]+)?" + _WORD + r"){0,2}")
 _LETTERS = re.compile(r"[^\W\d_]+")
 _POSTAL_HEAD = re.compile(r"[ \t]*(?P<n>" + _WORD + r"(?:[ \t]+" + _WORD + r"){1,2})[ \t]*\n[ \t]*"
                           r"(?=[^\n]{0,40}?\d|(?i:apt|apartment|flat|unit|suite|studio|house|po[ \t]+box)\b)")
+# A contact block: a name line (at the start or after a line ending in ``.``/``,``/``!``), a line with no
+# digit (the company), then a line with a number or a unit word: ``Oto Sproģis\nGutknecht GmbH\nElifhof 3``.
+_CARD = re.compile(r"(?:\A|(?<=[.,!]\n))[ \t]*(?P<n>" + _WORD + r"(?:[ \t]+" + _WORD + r"){0,2})[ \t]*\n"
+                   r"[ \t]*(?P<c>[^\W\d_][^\n\d]{1,60}?)[ \t]*\n[ \t]*"
+                   r"(?=[^\n]{0,40}?\d|(?i:apt|apartment|flat|unit|suite|studio|house|po[ \t]+box)\b)")
 # A sentence that opens with a name the model missed: ``Is <X> available``, ``<X> will call you back``.
 _OPENING = re.compile(r"(?:^|(?<=[.!?\n]))[ \t]*(?:(?P<q>(?:(?:Why|How|When)[ \t]+)?(?:[Ii]s|[Ww]as)[ \t]+))?"
                       r"(?P<n>" + _WORD + r"(?:[ \t]+(?:[A-Z]\.?[ \t]+)?" + _WORD + r"){0,2})(?=[ \t,])")
@@ -84,6 +92,9 @@ def persons_by_surroundings(text: str, hard: list[list], soft: list[list]) -> li
         if not taken.overlapping(s, e):
             soft.append(["PERSON", s, e, 0.8])
             taken.add(soft[-1])
+    for m in _CARD.finditer(text):
+        if _unknown(text, *m.span("n"), tables):
+            _card(m, soft, hard)
     for c in soft:
         if c[0] not in _TYPES or c[3] >= 0.87:
             continue
@@ -96,6 +107,20 @@ def persons_by_surroundings(text: str, hard: list[list], soft: list[list]) -> li
                 or (_STATE.match(text, e) and _ASKED.search(text, max(0, s - 16), s))):
             c[0], c[2] = "PERSON", e
     return soft
+
+
+def _card(m: re.Match, soft: list[list], hard: list[list]) -> None:
+    """Type a contact block's name line PERSON (added when nothing covers it) and model PERSON spans
+    inside its company line ORGANIZATION."""
+    (ns, ne), (cs, ce) = m.span("n"), m.span("c")
+    covered = False
+    for c in soft:
+        if c[1] < ne and ns < c[2] and c[3] < 0.87:
+            c[0], c[1], c[2], covered = "PERSON", max(c[1], ns), min(c[2], ne), True
+        elif c[0] == "PERSON" and cs <= c[1] and c[2] <= ce and c[3] < 0.87:
+            c[0] = "ORGANIZATION"
+    if not covered and not any(c[1] < ne and ns < c[2] for c in hard + soft):
+        soft.append(["PERSON", ns, ne, 0.8])
 
 
 _ALL = ALL_KINDS
