@@ -187,3 +187,16 @@ def test_the_company_line_of_a_contact_block_is_no_person(engine, seed):
     print(f"\ncontact-block companies typed PERSON, seed {seed}: {before:.3f} without -> {after:.3f} with")
     assert after <= 0.5 * before
     assert _share(engine, cases, "full", _person) >= 0.95
+
+
+def test_a_name_owned_by_a_firm_is_cut_from_it_and_an_owned_thing_stays(engine):
+    from services.anonymization.heuristics.person_surroundings import persons_by_surroundings
+
+    engine.analyze("Warm-up for Ana Lind.")  # loads the lexicon the heuristic reads
+    text = "including Bridgewater's Parker Suknović and Lunde-Jørgensen's Hege Pedersen, then Acme's Big Sale."
+    spans = [("LOCATION", "Parker Suknović"), ("ORGANIZATION", "Lunde-Jørgensen's Hege Pedersen"),
+             ("ORGANIZATION", "Big Sale")]
+    soft = [[t, text.index(v), text.index(v) + len(v), 0.6] for t, v in spans]
+    out = sorted((c[0], text[c[1]:c[2]]) for c in persons_by_surroundings(text, [], soft))
+    assert out == [("ORGANIZATION", "Big Sale"), ("ORGANIZATION", "Lunde-Jørgensen"),
+                   ("PERSON", "Hege Pedersen"), ("PERSON", "Parker Suknović")]

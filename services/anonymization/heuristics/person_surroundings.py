@@ -12,6 +12,9 @@ you back``) or companies. Whatever it called them, a span is a person when:
   next line holds a number or starts with a unit word (``Elif Palman\\nStorgatan 39``; one word, as in
   ``Rönkkö\\nIlotulitusbulevardi 7``, heads a firm's block as often); it is added when the model found
   nothing there;
+- it is owned by a firm or place: ``Bridgewater's Parker Suknović``, also when the model ran the owner
+  into the span (``Lunde-Jørgensen's Hege Pedersen``: the owner keeps its type, the name is cut off);
+  two or three words, none an adjective, verb or stop word, one not even a noun;
 - it heads a contact block: a name line (at the start or after a line ending in ``.``, ``,``, ``!``),
   a company line with no digit, then a line with a number or a unit word; the company line's model
   PERSON spans become ORGANIZATION (``Allan Björk\\nScale Unlimited\\nUnit 5022``);
@@ -71,6 +74,7 @@ _CARD = re.compile(r"(?:\A|(?<=[.,!]\n))[ \t]*(?P<n>" + _WORD + r"(?:[ \t]+" + _
 # A sentence that opens with a name the model missed: ``Is <X> available``, ``<X> will call you back``.
 _OPENING = re.compile(r"(?:^|(?<=[.!?\n]))[ \t]*(?:(?P<q>(?:(?:Why|How|When)[ \t]+)?(?:[Ii]s|[Ww]as)[ \t]+))?"
                       r"(?P<n>" + _WORD + r"(?:[ \t]+(?:[A-Z]\.?[ \t]+)?" + _WORD + r"){0,2})(?=[ \t,])")
+_OWNER_IN = re.compile(r"['’]s[ \t]+(?=[^\W\d_a-z])")
 _TYPES = frozenset({"LOCATION", "ORGANIZATION", "NRP"})
 
 
@@ -95,10 +99,18 @@ def persons_by_surroundings(text: str, hard: list[list], soft: list[list]) -> li
     for m in _CARD.finditer(text):
         if _unknown(text, *m.span("n"), tables):
             _card(m, soft, hard)
-    for c in soft:
+    for c in list(soft):
         if c[0] not in _TYPES or c[3] >= 0.87:
             continue
         s, e = c[1], c[2]
+        owned = _OWNER_IN.search(text, s, e)
+        if owned and owned.end() < e and _owned_name(text, owned.end(), e, tables):
+            c[2] = owned.start()  # ``Lunde-Jørgensen's Hege Pedersen``: the owner keeps the model's type
+            soft.append(["PERSON", owned.end(), e, c[3]])
+            continue
+        if text[max(0, s - 3):s] in ("'s ", "’s ") and _owned_name(text, s, e, tables):
+            c[0] = "PERSON"  # ``Bridgewater's Parker Suknović``
+            continue
         if head and s == head.start("n") and e > head.end("n"):
             e = head.end("n")  # ``Emilian Albu\nJensenskrenten``: the block's head alone
         if not _SHAPE.fullmatch(text, s, e) or not _unknown(text, s, e, tables, _ALL if " " in text[s:e] else _NOT_NOUN) or text[e:e + 2] in ("'s", "’s"):
@@ -107,6 +119,14 @@ def persons_by_surroundings(text: str, hard: list[list], soft: list[list]) -> li
                 or (_STATE.match(text, e) and _ASKED.search(text, max(0, s - 16), s))):
             c[0], c[2] = "PERSON", e
     return soft
+
+
+def _owned_name(text: str, s: int, e: int, tables: dict) -> bool:
+    """A full name after a possessive (``<firm>'s <name>``): two or three capitalised words, none an
+    adjective, verb, adverb or stop word, at least one not even a noun (``Parker Suknović``)."""
+    return (" " in text[s:e] and _SHAPE.fullmatch(text, s, e) is not None
+            and _unknown(text, s, e, tables, _NOT_NOUN)
+            and any(not known(m.group().lower(), tables) for m in _LETTERS.finditer(text, s, e)))
 
 
 def _card(m: re.Match, soft: list[list], hard: list[list]) -> None:
