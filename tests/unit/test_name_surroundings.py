@@ -200,3 +200,21 @@ def test_a_name_owned_by_a_firm_is_cut_from_it_and_an_owned_thing_stays(engine):
     out = sorted((c[0], text[c[1]:c[2]]) for c in persons_by_surroundings(text, [], soft))
     assert out == [("ORGANIZATION", "Big Sale"), ("ORGANIZATION", "Lunde-Jørgensen"),
                    ("PERSON", "Hege Pedersen"), ("PERSON", "Parker Suknović")]
+
+
+@pytest.mark.parametrize("seed", [29, 2929])
+def test_a_first_name_from_any_company_is_the_speaker_and_a_greeting_is_not(engine, seed):
+    frames = ("{first} from {company} is the keynote speaker.", "{first} (from {company}) will present the results.",
+              "Greetings from {company} will be the host.")
+    cases = _cases(frames, seed, 240, _values)
+    found = engine.analyze_batch([t for t, _ in cases])
+    hit = total = greeted = 0
+    for (text, spans), dets in zip(cases, found):
+        persons = [(d.start, d.end) for d in dets if d.type == "PERSON"]
+        for s, e in spans.get("first", []):
+            total += 1
+            hit += any(a < e and s < b for a, b in persons)
+        greeted += text.startswith("Greetings") and any(a == 0 for a, _ in persons)
+    print(f"\nfirst names before 'from <company>', seed {seed}: {hit}/{total} PERSON; greetings as PERSON: {greeted}")
+    assert hit >= 0.95 * total
+    assert greeted == 0

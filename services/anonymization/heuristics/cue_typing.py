@@ -54,9 +54,11 @@ _NAMED_AS = re.compile(r"(?i:['’]s[ \t]+(?:full[ \t]+|legal[ \t]+|maiden[ \t]+
 # A sign-off, then the name alone on the next line: ``Thanks,\n<name>``.
 _SIGN_OFF = re.compile(r"(?i:\b(?:thanks|thank[ \t]+you|regards|best|cheers|sincerely|yours))[ \t]*,?[ \t]*\n[ \t]*"
                        + _NAME + r"[ \t]*(?=\n|$)")
-# ``<name> from <company> is the keynote speaker``, ``<name> (from <company>) will present``.
+# ``<name> from <company> is the keynote speaker``, ``<name> (from <company>) will present``: the name may
+# be one word, the company any 60 characters of its line (``Clausen & Søn A/S``, ``Culi j.d.o.o.``).
 _SPEAKER_FROM = re.compile(
-    r"(?<![\w-])" + _NAME + r"[ \t]+\(?from[ \t]+" + _HYPH + r"(?:[ \t]+" + _HYPH + r"){0,3}\)?[ \t]+"
+    r"(?<![\w-])(?!(?:Someone|Somebody|Anyone|Everyone|Nobody|Greetings|Support|Staff|Team|Sales)\b)"
+    + _NAME.replace("{1,2}", "{0,2}") + r"[ \t]+\(?from[ \t]+[^\W\d_][^\n()]{0,60}?\)?[ \t]+"
     r"(?:(?:is|was|will[ \t]+be)[ \t]+(?:the|a|an|our)[ \t]+(?:(?:keynote|guest|main|featured|opening|"
     r"closing|invited|next)[ \t]+)?(?:speaker|presenter|host|moderator|panell?ist|lecturer|trainer)"
     r"|will[ \t]+(?:present|speak|talk|host|moderate|join|lead|open|close|attend|chair))\b")
