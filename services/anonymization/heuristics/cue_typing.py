@@ -6,8 +6,8 @@ people, and streets it called people.
   ``Hi, this is <name>``, and a run followed by ``works at``/``worked for``.
 - A company has a company's shape: ``Booth LLC``, ``Green Inc``, ``Shelton and Sons`` (a suffix),
   and, after ``at``, ``<name> (from/of``, ``works at/for``, ``on behalf of`` or a ``Company:`` label,
-  ``Robinson, Barker and Poole`` (partners) or ``Palmer-Farley`` (a hyphenated pair): typed ORGANIZATION, the model's pieces inside it removed,
-  and the run before ``from/of/at`` typed PERSON.
+  ``Robinson, Barker and Poole`` (partners) or ``Palmer-Farley`` (a hyphenated pair): typed
+  ORGANIZATION, the model's pieces inside it removed, and the run before ``from/of/at`` typed PERSON.
 - A street has a street's shape after an address cue: ``I live on Allen Road``, ``our office is on
   Davis Road``, ``my address is 412 Martin Lane``, or with a house number anywhere (``12 Slater
   Road``): typed LOCATION.

@@ -10,8 +10,8 @@
 - A place cue before: ``I am in``, ``I'm in``, ``home city``, ``hometown``, ``a trip to``,
   ``takes place in``, ``visiting``, ``turn left onto``, ``continue to`` (never before a possessive: ``I'm in Anna's car``).
 - A company's predicate after (``<X> is a design agency``, ``<X> is the brainchild of``, ``<X> is an
-  investment bank``) or a workplace cue before (``I work for``, ``a year at``, ``employed by``, ``on behalf of``, a ``Company:`` or
-  ``Employer:`` label).
+  investment bank``) or a workplace cue before (``I work for``, ``a year at``, ``employed by``,
+  ``on behalf of``, a ``Company:`` or ``Employer:`` label).
 
 Input and output are the resolution's ``[type, start, end, score]`` lists (see the package docstring);
 only the type changes (and a street's start, over free text), so no span starts to overlap another. Every regular expression is anchored
@@ -46,7 +46,8 @@ _ORG_AFTER = re.compile(
 )
 _ORG_BEFORE = re.compile(
     r"(?i:\b(?:i|we|she|he|they)[ \t]+(?:work|worked|works)[ \t]+(?:for|at)|\bemployed[ \t]+(?:by|at)"
-    r"|\b(?:a|one|two|three|\d+)[ \t]+years?[ \t]+at|\binterned[ \t]+at|\binternship[ \t]+at|\bon[ \t]+behalf[ \t]+of"
+    r"|\b(?:a|one|two|three|\d+)[ \t]+years?[ \t]+at|\binterned[ \t]+at|\binternship[ \t]+at"
+    r"|\bon[ \t]+behalf[ \t]+of"
     r"|\b(?:company|employer|organi[sz]ation|business|firm)[ \t]*:)[ \t]*$"
 )
 

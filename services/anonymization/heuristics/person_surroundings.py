@@ -7,7 +7,9 @@ you back``) or companies. Whatever it called them, a span is a person when:
   admitted``, ``attended``, ``resigned``... (``<X>, who``, ``<X> himself/herself`` too);
 - a person's cue precedes it: ``regards to``, ``dear``, a role in apposition (``Our new manager,
   <X>,``, ``The patient, <X>,``, ``my colleague <X>``), a verb whose object is a person (``hired``,
-  ``promoted``, ``married``, ``ask``, ``tell``, ``thank``);
+  ``promoted``, ``married``, ``ask``, ``tell``, ``thank``), ``name ... to/is/as``;
+- it is asked about as a person: ``Is <X> available``, ``Why is <X> so stubborn?``; a sentence opening
+  with such a name before such a predicate or question gets a PERSON span where the model found none;
 - it heads a postal block: the text's first line is a name of two or three capitalised words and the
   next line holds a number or starts with a unit word (``Elif Palman\\nStorgatan 39``; one word, as in
   ``Rönkkö\\nIlotulitusbulevardi 7``, heads a firm's block as often); it is added when the model found
@@ -21,12 +23,15 @@ you back``) or companies. Whatever it called them, a span is a person when:
 
 and no word of it is in the model lexicon (a place or company name made of English words, ``West
 Connor General``, ``Scale Unlimited``, is left alone; a one-word model span may be a noun, since the
-lexicon's nouns hold first names such as ``rebecca``; ``Smith Analytics`` may not), none is in capitals, and it is not followed by
-``'s`` + a noun (``Gustas's office``). Spans of the shape rules (score 0.87 and up) are never touched.
+lexicon's nouns hold first names such as ``rebecca``; ``Smith Analytics`` may not), none is in
+capitals, and it is not followed by ``'s`` (``Gustas's office``). Spans of the shape rules (score 0.87
+and up) are never touched.
 
-Input and output are the resolution's ``[type, start, end, score]`` lists; only types change, except a
-postal head cut from the block the model ran it into. Every expression is anchored next to a span and
-bounded, so the cost is linear in the number of spans.
+Input and output are the resolution's ``[type, start, end, score]`` lists; besides types, a block's
+head is cut from the line the model ran it into, a name is cut from its owner, and spans are added
+where noted, never over another span. The per-span expressions are anchored next to the span; the
+text-wide ones (sentence openings, contact blocks) are anchored at a line or sentence start and
+bounded, so the cost stays linear in the text.
 """
 
 from __future__ import annotations
@@ -113,7 +118,8 @@ def persons_by_surroundings(text: str, hard: list[list], soft: list[list]) -> li
             continue
         if head and s == head.start("n") and e > head.end("n"):
             e = head.end("n")  # ``Emilian Albu\nJensenskrenten``: the block's head alone
-        if not _SHAPE.fullmatch(text, s, e) or not _unknown(text, s, e, tables, _ALL if " " in text[s:e] else _NOT_NOUN) or text[e:e + 2] in ("'s", "’s"):
+        kinds = _ALL if " " in text[s:e] else _NOT_NOUN
+        if not _SHAPE.fullmatch(text, s, e) or not _unknown(text, s, e, tables, kinds) or text[e:e + 2] in ("'s", "’s"):
             continue
         if ((head and (s, e) == head.span("n")) or _AFTER.match(text, e) or _BEFORE.search(text, max(0, s - 80), s)
                 or (_STATE.match(text, e) and _ASKED.search(text, max(0, s - 16), s))):
