@@ -93,6 +93,18 @@ class CallLimits:
             del counts[identity]
 
 
+class BatchInterrupted(LetheError):
+    """A batch stopped by an interrupt in its leader's thread, or before it ran (UNAVAILABLE);
+    nothing of the caller's items is known to be done: retry (writes must be idempotent)."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "BATCH_INTERRUPTED"
+
+
+class BatchMismatch(LetheError):
+    """A batch returned a different number of results than it had items (INTERNAL)."""
+
+
 class _Ticket(Generic[T, R]):
     def __init__(self, items: list[T]) -> None:
         self.items = items
@@ -107,7 +119,9 @@ class Coalescer(Generic[T, R]):
     own items and those queued after them (up to ``max_items``, never splitting a caller's items),
     runs one batch and answers each caller of it; so no caller runs a batch beyond its own. With
     ``leaders`` = 2 one batch can wait on a downstream call while another commits (``run`` must
-    then be safe to call concurrently). An exception in a batch is raised in each of its callers.
+    then be safe to call concurrently). An exception in a batch is raised in each of its callers
+    (a KeyboardInterrupt or SystemExit in the leader only, :class:`BatchInterrupted` in the others);
+    a batch returning another number of results than items fails them all (:class:`BatchMismatch`).
     """
 
     def __init__(self, run: Callable[[list[T]], list[R]], max_items: int = 128,
@@ -120,19 +134,27 @@ class Coalescer(Generic[T, R]):
         self._leading = 0
 
     def submit(self, items: list[T]) -> list[R]:
-        """Results for ``items``, in order; raises what the batch raised."""
+        """Results for ``items``, in order; raises what the batch raised (as
+        :class:`BatchInterrupted` in the callers whose thread did not run it, when that was not an
+        :class:`Exception`: a KeyboardInterrupt or SystemExit stops the leader's thread only).
+        A caller interrupted while it waits leaves the queue (its batch may still run)."""
         ticket: _Ticket[T, R] = _Ticket(items)
         with self._cond:
             self._queue.append(ticket)
-            while ticket.results is None and ticket.error is None:
-                if self._queue and self._queue[0] is ticket and self._leading < self.leaders:
-                    self._lead()
-                else:
-                    self._cond.wait()
+            try:
+                while ticket.results is None and ticket.error is None:
+                    if self._queue and self._queue[0] is ticket and self._leading < self.leaders:
+                        self._lead()
+                    else:
+                        self._cond.wait()
+            except BaseException:
+                if ticket in self._queue:  # never picked: no ticket of a gone caller at the head
+                    self._queue.remove(ticket)
+                    self._cond.notify_all()
+                raise
         if ticket.error is not None:
             raise ticket.error
-        assert ticket.results is not None
-        return ticket.results
+        return ticket.results  # type: ignore[return-value]
 
     def _lead(self) -> None:
         """Run the batch at the head of the queue (called and returning with the lock held)."""
@@ -142,18 +164,31 @@ class Coalescer(Generic[T, R]):
             batch.append(self._queue.pop(0))
             size += len(batch[-1].items)
         self._leading += 1
-        self._cond.notify_all()  # the new head may lead too
-        self._cond.release()
         try:
-            results = self.run([item for t in batch for item in t.items])
-            start = 0
-            for t in batch:
-                t.results = results[start:start + len(t.items)]
-                start += len(t.items)
-        except BaseException as exc:  # noqa: BLE001 - handed to every caller of the batch
-            for t in batch:
-                t.error = exc
+            self._cond.notify_all()  # the new head may lead too
+            self._cond.release()
+            try:
+                results = self.run([item for t in batch for item in t.items])
+                if not isinstance(results, list) or len(results) != size:
+                    raise BatchMismatch(f"a batch of {size} items returned "
+                                        f"{len(results) if isinstance(results, list) else results!r} results")
+                start = 0
+                for t in batch:
+                    t.results = results[start:start + len(t.items)]
+                    start += len(t.items)
+            except BaseException as exc:  # noqa: BLE001 - handed to every caller of the batch
+                for t in batch:
+                    t.error = exc
+                if not isinstance(exc, Exception):  # the leader's thread was stopped, not theirs
+                    followers = BatchInterrupted(f"the batch was interrupted ({type(exc).__name__}); retry")
+                    followers.__cause__ = exc
+                    for t in batch[1:]:
+                        t.error = followers
+                raise
         finally:
             self._cond.acquire()
             self._leading -= 1
+            for t in batch:  # an interrupt between the pop and the run: nobody waits forever
+                if t.results is None and t.error is None:
+                    t.error = BatchInterrupted("the batch was interrupted before it ran; retry")
             self._cond.notify_all()
