@@ -38,13 +38,14 @@ class SqlStore:
 
     def __init__(self, path: str) -> None:
         self._lock = threading.RLock()
-        self._path = path
+        # Resolved now: readers open the file later, after the working directory may have changed.
+        self._path = path if path in ("", ":memory:") else str(Path(path).resolve())
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
                                    timeout=30)
         for pragma in ("journal_mode=WAL", "secure_delete=ON", "synchronous=FULL"):
             self._db.execute(f"PRAGMA {pragma}")
         self._readers: list[Any] = []  # idle reader connections
-        if path == ":memory:":
+        if path in ("", ":memory:"):
             self.readers = 0  # another connection would open another database
         self._opened = 0
         self._pool = threading.Condition()
@@ -52,7 +53,7 @@ class SqlStore:
 
     def _open_reader(self) -> Any:
         """A read-only connection to the same file."""
-        uri = f"{Path(self._path).resolve().as_uri()}?mode=ro"
+        uri = f"{Path(self._path).as_uri()}?mode=ro"
         return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=30)
 
     def _query(self, reader: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -75,13 +76,15 @@ class SqlStore:
         try:
             reader = reader or self._open_reader()
             rows = self._query(reader, sql, params)
-        except Exception:  # noqa: BLE001 - a reader that fails (read-only volume, lost server) is
-            with self._pool:  # dropped; the writer runs the query and raises its own error
+        except BaseException as exc:  # noqa: BLE001 - a reader that fails (read-only volume, lost
+            with self._pool:  # server) or is interrupted mid-query is dropped, never kept or leaked
                 self._opened -= 1
                 self._pool.notify()
             if reader is not None:
                 reader.close()
-            return self.execute(sql, params)
+            if not isinstance(exc, Exception):
+                raise
+            return self.execute(sql, params)  # the writer runs the query, raises its own error
         with self._pool:
             if self.readers:
                 self._readers.append(reader)
@@ -107,10 +110,13 @@ class SqlStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite rolls back by itself on some errors (I/O, full disk); a failed COMMIT
+                # (deferred constraint, busy) leaves the transaction open: never keep it open.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     @contextmanager
     def _in_transaction(self) -> Iterator[None]:
@@ -143,35 +149,38 @@ class PostgresStore(SqlStore):
     readers = 2  # each is a server process: kept few
 
     def __init__(self, settings: Settings, schema: str) -> None:  # noqa: D107
-        import psycopg
-
         self._lock = threading.RLock()
         self._readers, self._opened, self._pool = [], 0, threading.Condition()
         self._writing = threading.local()
         self._settings, self._schema = settings, schema
-        pg = settings.postgres
-        self._db = psycopg.connect(
+        self._db = self._connect()
+        self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+
+    def _connect(self) -> Any:
+        """A new autocommit connection with the schema on its search path."""
+        import psycopg
+
+        pg = self._settings.postgres
+        db = psycopg.connect(
             host=pg.get("POSTGRES_HOST"), port=pg.get("POSTGRES_PORT"),
             dbname=pg.get("POSTGRES_DBNAME"), user=pg.get("POSTGRES_USER"),
             password=pg.get("POSTGRES_PASSWORD") or None, autocommit=True)
-        self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        self._db.execute(f'SET search_path TO "{schema}"')
-        self._in_tx = False
+        db.execute(f'SET search_path TO "{self._schema}"')
+        return db
+
+    def _writer(self) -> Any:
+        """The writer (lock held); a connection the server dropped is replaced outside transactions
+        (the call that met the loss got its error; nothing is retried)."""
+        if self._db.broken and not getattr(self._writing, "depth", 0):
+            self._db = self._connect()
+        return self._db
 
     @staticmethod
     def _sql(sql: str) -> str:
         return sql.replace("?", "%s")
 
     def _open_reader(self) -> Any:
-        import psycopg
-
-        pg = self._settings.postgres
-        reader = psycopg.connect(
-            host=pg.get("POSTGRES_HOST"), port=pg.get("POSTGRES_PORT"),
-            dbname=pg.get("POSTGRES_DBNAME"), user=pg.get("POSTGRES_USER"),
-            password=pg.get("POSTGRES_PASSWORD") or None, autocommit=True)
-        reader.execute(f'SET search_path TO "{self._schema}"')
-        return reader
+        return self._connect()
 
     def _query(self, reader: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         cur = reader.execute(self._sql(sql), params)
@@ -179,16 +188,16 @@ class PostgresStore(SqlStore):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:  # noqa: D102
         with self._lock:
-            cur = self._db.execute(self._sql(sql), params)
+            cur = self._writer().execute(self._sql(sql), params)
             return cur.fetchall() if cur.description else []
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:  # noqa: D102
-        with self._lock, self._db.cursor() as cur:
+        with self._lock, self._writer().cursor() as cur:
             cur.executemany(self._sql(sql), rows)
 
     @contextmanager
     def transaction(self) -> Iterator[SqlStore]:  # noqa: D102
-        with self._lock, self._in_transaction(), self._db.transaction():
+        with self._lock, self._writer().transaction(), self._in_transaction():
             yield self
 
     def scrub(self) -> None:  # noqa: D102
