@@ -7,6 +7,8 @@
 * A writer that can no longer write (a read-only connection, as on a read-only volume): bound ids
   still answer (a retry passes, another request is refused), a new id fails with the database's
   error, never as bound.
+* PostgreSQL backends (readers, writer, both) killed between binds: another request with a bound
+  id is refused or fails, never bound; the store recovers.
 * 300 threads past the group's 256 items and the reader pool, on SQLite and PostgreSQL: per id
   exactly one digest wins and no group is larger than 256 writes.
 """
@@ -22,13 +24,17 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from shared.config import Settings
+
 from shared.idempotency import IdempotencyStore, RequestIdReused
-from shared.store import SqlStore
-from tests.unit.test_store_readers import store  # noqa: F401 - the SqlStore fixture, both backends
+from shared.store import SqlStore, open_store
+from tests.unit.test_store_readers import PG, store  # noqa: F401 - the SqlStore fixture, both backends
 
 METHOD = "lethe.v1.IngestionService/Ingest"
 REPO = Path(__file__).resolve().parents[2]
@@ -144,3 +150,33 @@ def test_a_crowd_past_the_group_size_and_the_reader_pool_keeps_one_request_per_i
         assert ok == (bound[rid] == digest)
     assert queued[0] >= 260, "the crowd never queued past one group"
     assert max(sizes) == 256  # a full group, and none larger
+
+
+@pytest.mark.parametrize("victims", ["readers", "writer", "both"])
+def test_killed_postgres_backends_never_let_another_request_through(tmp_path: Path, victims: str) -> None:
+    settings = Settings(data_dir=tmp_path / "var", key_dir=tmp_path / "keys", persistence="postgres",
+                        postgres=PG, schema_prefix=f"t{uuid.uuid4().hex[:10]}")
+    sql = open_store(settings, "test", "idempotency")
+    try:
+        idem = IdempotencyStore(sql)
+        for n in range(3):
+            idem.bind("client", METHOD, f"id-{n}", _digest("a"))
+            readers = [r.info.backend_pid for r in sql._readers]
+            with psycopg.connect(host="127.0.0.1", user="postgres", dbname="test", autocommit=True) as db:
+                for pid in {"readers": readers, "writer": [sql._db.info.backend_pid],
+                            "both": [*readers, sql._db.info.backend_pid]}[victims]:
+                    db.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            for _ in range(sql.readers + 1):  # another request: refused or an error, never bound
+                with pytest.raises((RequestIdReused, psycopg.OperationalError)):
+                    idem.bind("client", METHOD, f"id-{n}", _digest("b"))
+            with pytest.raises(RequestIdReused):  # recovered
+                idem.bind("client", METHOD, f"id-{n}", _digest("b"))
+            try:
+                idem.bind("client", METHOD, f"new-{n}", _digest("a"))  # may meet the dead writer
+            except psycopg.OperationalError:
+                idem.bind("client", METHOD, f"new-{n}", _digest("a"))
+            idem.bind("client", METHOD, f"new-{n}", _digest("a"))  # a retry passes
+    finally:
+        sql.close()
+        with psycopg.connect(host="127.0.0.1", user="postgres", dbname="test", autocommit=True) as db:
+            db.execute(f'DROP SCHEMA IF EXISTS "{settings.schema("test")}" CASCADE')
