@@ -5,6 +5,7 @@ batch whose results do not match its items fails its callers instead of answerin
 
 from __future__ import annotations
 
+import random
 import signal
 import threading
 import time
@@ -134,4 +135,40 @@ def test_results_that_do_not_match_the_items_fail_every_caller(
         t.join(HANG)
         assert not t.is_alive()
     assert all(isinstance(o.get("error"), Exception) and "result" not in o for o in outs)
+    assert coalescer._leading == 0 and not coalescer._queue
+
+
+@pytest.mark.parametrize("leaders", [1, 2])
+def test_a_crowd_with_random_interrupts_and_errors_is_answered_whole(leaders: int) -> None:
+    rng = random.Random(leaders)
+    batches: list[tuple[list[int], str]] = []
+    lock = threading.Lock()
+
+    def run(items: list[int]) -> list[int]:
+        time.sleep(rng.random() / 500)
+        fate = "interrupt" if any(i % 13 == 0 for i in items) else (
+            "error" if any(i % 17 == 0 for i in items) else "ok")
+        with lock:
+            batches.append((items, fate))
+        if fate == "interrupt":
+            raise Interrupt("stop")
+        if fate == "error":
+            raise RuntimeError("downstream")
+        return [-i for i in items]
+
+    coalescer: Coalescer[int, int] = Coalescer(run, max_items=256, leaders=leaders)
+    outs = [{} for _ in range(300)]  # type: list[dict[str, object]]
+    threads = [_start(lambda n=n: coalescer.submit([n + 1]), outs[n]) for n in range(300)]
+    for t in threads:
+        t.join(HANG)
+    assert not any(t.is_alive() for t in threads), "a caller hangs"
+    fate = {i: f for items, f in batches for i in items}
+    assert sorted(i for items, _ in batches for i in items) == list(range(1, 301))  # each once
+    for n, out in enumerate(outs):
+        expected = {"ok": (list, "result"), "error": (RuntimeError, "error"),
+                    "interrupt": ((Interrupt, BatchInterrupted), "error")}[fate[n + 1]]
+        assert isinstance(out.get(expected[1]), expected[0]), (n, out)
+    for items, f in batches:  # one leader per interrupted batch gets the interrupt
+        if f == "interrupt":
+            assert sum(isinstance(outs[i - 1]["error"], Interrupt) for i in items) == 1
     assert coalescer._leading == 0 and not coalescer._queue
