@@ -1,6 +1,6 @@
 """The idempotency store's contract under crashes, a read-only database and a crowd.
 
-* A process binding ids from 16 threads (new ids, and shared ids with one of two generated
+* A process binding ids from 16 threads (SQLite and PostgreSQL) (new ids, and shared ids with one of two generated
   digests) is SIGKILLed at a random moment, four times over one file: after each restart every id
   it reported bound is bound to the digest it reported, every id it reported refused is bound to
   another digest, and the file opens again.
@@ -42,9 +42,10 @@ HANG = 60.0  # a liveness guard, not a timing assertion
 BINDER = """
 import os, random, sys, threading
 sys.path.insert(0, {repo!r})
+from shared.config import Settings
 from shared.idempotency import IdempotencyStore, RequestIdReused
-from shared.store import SqlStore
-store = IdempotencyStore(SqlStore({path!r}))
+from shared.store import SqlStore, open_store
+store = IdempotencyStore({opener})
 os.write(1, b"ready\\n")
 def work(n):
     rng = random.Random({seed} * 100 + n)
@@ -65,27 +66,48 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def test_sigkill_during_group_commits_loses_no_reported_binding(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_sigkill_during_group_commits_loses_no_reported_binding(tmp_path: Path, backend: str) -> None:
     path = tmp_path / "idempotency.db"
+    settings = Settings(data_dir=tmp_path / "var", key_dir=tmp_path / "keys", persistence="postgres",
+                        postgres=PG, schema_prefix=f"t{uuid.uuid4().hex[:10]}")
+    opener = (f"SqlStore({str(path)!r})" if backend == "sqlite" else
+              f"open_store(Settings(data_dir={str(tmp_path)!r}, key_dir={str(tmp_path)!r}, "
+              f"persistence='postgres', postgres={PG!r}, schema_prefix={settings.schema_prefix!r}), "
+              "'test', 'idempotency')")
     rng = random.Random(5)
     reported: list[tuple[str, str, str]] = []
-    for seed in range(4):
-        script = BINDER.format(repo=str(REPO), path=str(path), seed=seed, method=METHOD)
-        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=tmp_path)
-        assert proc.stdout is not None
-        assert proc.stdout.readline() == b"ready\n"
-        assert proc.stdout.readline()  # binding under way
-        time.sleep(rng.random() * 0.3)
-        os.kill(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate(timeout=HANG)
-        assert proc.returncode == -signal.SIGKILL
-        lines = [line.split() for line in out.decode().splitlines()]
-        reported.extend((v, rid, digest) for v, rid, digest in lines if v in ("ok", "no"))
-        bound = dict(sqlite3.connect(path).execute("SELECT request_id, digest FROM request_digests"))
-        for verdict, rid, digest in reported:
-            assert rid in bound, f"{rid} was reported {verdict} but is not bound after the kill"
-            assert (bound[rid] == digest) == (verdict == "ok"), (verdict, rid, digest, bound[rid])
-    assert len(reported) > 100
+    try:
+        for seed in range(4):
+            script = BINDER.format(repo=str(REPO), opener=opener, seed=seed, method=METHOD)
+            proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=tmp_path)
+            assert proc.stdout is not None
+            assert proc.stdout.readline() == b"ready\n"
+            assert proc.stdout.readline()  # binding under way
+            time.sleep(rng.random() * 0.3)
+            os.kill(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate(timeout=HANG)
+            assert proc.returncode == -signal.SIGKILL
+            lines = [line.split() for line in out.decode().splitlines()]
+            reported.extend((v, rid, digest) for v, rid, digest in lines if v in ("ok", "no"))
+            bound = _bound(path, backend, settings.schema("test"))
+            for verdict, rid, digest in reported:
+                assert rid in bound, f"{rid} was reported {verdict} but is not bound after the kill"
+                assert (bound[rid] == digest) == (verdict == "ok"), (verdict, rid, digest, bound[rid])
+        assert len(reported) > 100
+    finally:
+        if backend == "postgres":
+            with psycopg.connect(host="127.0.0.1", user="postgres", dbname="test", autocommit=True) as db:
+                db.execute(f'DROP SCHEMA IF EXISTS "{settings.schema("test")}" CASCADE')
+
+
+def _bound(path: Path, backend: str, schema: str) -> dict[str, str]:
+    """request_id -> digest, read by a fresh connection (as after a restart)."""
+    sql = "SELECT request_id, digest FROM request_digests"
+    if backend == "sqlite":
+        return dict(sqlite3.connect(path).execute(sql).fetchall())
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="test", autocommit=True) as db:
+        return dict(db.execute(sql.replace("request_digests", f'"{schema}".request_digests')).fetchall())
 
 
 def test_a_writer_that_cannot_write_fails_new_ids_and_still_answers_bound_ones(tmp_path: Path) -> None:
