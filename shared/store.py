@@ -14,7 +14,9 @@ runs a query on one of up to ``readers`` reader connections (opened on first use
 path (an idempotency binding, a queued id) do not wait behind another call's commit. A reader sees
 what was committed before the query started (SQLite WAL, PostgreSQL autocommit: READ COMMITTED);
 inside a :meth:`SqlStore.transaction` on the same thread ``read`` uses the writer, so the
-transaction sees its own writes.
+transaction sees its own writes. Failures surface as errors, never as another answer: a reader
+that fails or is interrupted is dropped (a failed one's query goes to the writer), a failed COMMIT
+rolls back, and a PostgreSQL writer the server dropped is replaced on its next use.
 """
 
 from __future__ import annotations
