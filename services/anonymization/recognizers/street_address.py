@@ -86,8 +86,9 @@ class LetheStreetAddressRecognizer(LetheRegexRecognizer):
 
     def analyze(self, text, entities, nlp_artifacts=None):  # noqa: D102 - see class docstring
         results = super().analyze(text, entities, nlp_artifacts)
+        lower = bool(results) and not any(c.isupper() for c in text)  # once per text, not per result
         for r in results:
-            r.end = extend_address(text, r.end)
+            r.end = extend_address(text, r.end, lower)
         return results
 
 
@@ -108,9 +109,10 @@ _LOWER_NEXT_LINE = re.compile(
 _LOWER_SAME_LINE = re.compile(r",[ \t]+[^\W\d_][^\W\d_' -]{0,30}(?=$|\n|[.?!;])")
 
 
-def extend_address(text: str, end: int, max_parts: int = 5) -> int:
-    """Extend an address ending at ``end`` over the unit/city/country/postcode parts that follow it."""
-    lower = not any(c.isupper() for c in text)
+def extend_address(text: str, end: int, lower: bool, max_parts: int = 5) -> int:
+    """Extend an address ending at ``end`` over the unit/city/country/postcode parts that follow it
+    (``lower``: the text has no upper-case letter, so lower-case place lines count too). Time is
+    linear in what it reads after ``end``."""
     for _ in range(max_parts):
         m = (_NEXT_LINE.match(text, end) or _SAME_LINE.match(text, end)
              or (lower and (_LOWER_NEXT_LINE.match(text, end) or _LOWER_SAME_LINE.match(text, end))))

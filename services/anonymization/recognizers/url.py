@@ -26,9 +26,14 @@ class LetheUrlRecognizer(LetheRegexRecognizer):
     ]
 
     def shrink(self, text: str, start: int, end: int):  # noqa: D102 - drop trailing punctuation
+        opens, closes = text.count("(", start, end), text.count(")", start, end)  # counted once: linear
         while end > start and text[end - 1] in _TRAILING:
-            if text[end - 1] == ")" and text.count("(", start, end) >= text.count(")", start, end):
-                break
+            if text[end - 1] == ")":
+                if opens >= closes:
+                    break
+                closes -= 1
+            elif text[end - 1] == "(":
+                opens -= 1
             end -= 1
         yield start, end
 
