@@ -447,7 +447,8 @@ def test_a_sentence_initial_subject_that_is_from_somewhere_is_a_person(engine) -
 def test_heuristics_and_ner_passes_are_registered_in_explicit_lists_and_run(engine, monkeypatch):
     from services.anonymization import heuristics, ner
 
-    assert list(heuristics.HEURISTICS)[:3] == ["coordinated_persons", "propagate_person_names", "house_numbers"]
+    assert list(heuristics.HEURISTICS)[:4] == ["partner_firms", "coordinated_persons", "propagate_person_names",
+                                            "house_numbers"]
     assert "label_words" in heuristics.HEURISTICS  # languages other than English
     assert list(ner.NER_PASSES) == ["caps", "lowercase"]
     calls = []

@@ -87,8 +87,11 @@ def engine() -> DetectionEngine:
 
 
 def _with_and_without(engine, cases):
+    """Typed recall/precision without and with the typing heuristics: ``cue_typing`` and
+    ``partner_firms``, which types the cues' partner firms (``Robinson, Barker and Poole``) anywhere."""
     after = _typed(engine, cases)
     saved = heuristics.HEURISTICS.pop("cue_typing")
+    heuristics.HEURISTICS.pop("partner_firms")
     try:
         before = _typed(engine, cases)
     finally:

@@ -17,12 +17,14 @@ from .house_numbers import attach_house_numbers
 from .lexicon_names import org_names_to_persons
 from .name_propagation import propagate_person_names
 from .not_persons import retype_non_persons
+from .partner_firms import partner_firms
 from .person_surroundings import persons_by_surroundings
 from ..languages.label_words import drop_label_words
 
 Heuristic = Callable[[str, list, list], list]
 
 HEURISTICS: dict[str, Heuristic] = {
+    "partner_firms": partner_firms,  # before coordination: a firm's partners are not three people
     "coordinated_persons": coordinated_persons,
     "propagate_person_names": propagate_person_names,
     "house_numbers": attach_house_numbers,

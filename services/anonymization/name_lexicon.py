@@ -1,0 +1,26 @@
+"""English given names and surnames, from Faker's en_US and en_GB person providers (a library's
+lexicon, loaded once on first use): which capitalised words are usually first names and which are
+usually family names. Used where a name's shape alone cannot tell (``heuristics.partner_firms``,
+``ner.lowercase``)."""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+
+_LOCALES = ("en_US", "en_GB")
+
+
+@lru_cache(maxsize=1)
+def english_names() -> tuple[frozenset, frozenset]:
+    """``(first names, surnames)``, capitalised as Faker writes them (``Anna``, ``Hoffman``)."""
+    first: set[str] = set()
+    last: set[str] = set()
+    for locale in _LOCALES:
+        provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+        for attr, into in (("first_names", first), ("first_names_male", first), ("first_names_female", first),
+                           ("last_names", last)):
+            values = provider.__dict__.get(attr)
+            if isinstance(values, (dict, tuple, list, set, frozenset)):
+                into.update(v for v in values if isinstance(v, str))
+    return frozenset(first), frozenset(last)
