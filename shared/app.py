@@ -102,7 +102,8 @@ class ServiceLock:
     application catches up its projections with what other replicas recorded meanwhile.
     """
 
-    def __init__(self, settings: Settings, service: str) -> None:
+    def __init__(self, settings: Settings, service: str, scope: str = "") -> None:
+        """``scope`` names a second lock of the same service (its own advisory lock key)."""
         self._local = threading.RLock()
         self._depth = 0
         self._pg: Any = None
@@ -114,7 +115,8 @@ class ServiceLock:
             self._pg = psycopg.connect(host=pg.get("POSTGRES_HOST"), port=pg.get("POSTGRES_PORT"),
                                        dbname=pg.get("POSTGRES_DBNAME"), user=pg.get("POSTGRES_USER"),
                                        password=pg.get("POSTGRES_PASSWORD") or None, autocommit=True)
-            digest = hashlib.sha256(settings.schema(service).encode()).digest()
+            name = settings.schema(service) + (f"/{scope}" if scope else "")
+            digest = hashlib.sha256(name.encode()).digest()
             self._key = int.from_bytes(digest[:8], "big", signed=True)
 
     def __enter__(self) -> ServiceLock:

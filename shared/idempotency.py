@@ -17,12 +17,26 @@ existed is bound to the first request that asks for it after the upgrade.
 Bindings and first responses of concurrent calls are written by group commit
 (:class:`shared.concurrency.Coalescer`): one transaction, so one fsync, for all the writes that
 arrive while the previous one commits; each call goes on once its own write is durable.
+
+Methods whose effect is idempotent in the application (:data:`APPLICATION_IDEMPOTENT`: running
+the same request twice has the effect of running it once) bind *with* their first response, in
+one commit after the call, instead of one commit before and one after: the id is first claimed
+in memory (:meth:`IdempotencyStore.claim`), so a concurrent call with the same id and another
+request is refused at once and one with the same request waits for the first answer. A retry
+after a crash between the call's effect and that commit runs the call again, which the
+application makes harmless. One limit: replicas sharing one PostgreSQL store do not share
+claims, so two *concurrent* first uses of one id with different requests on two replicas both
+run; the later commit is refused (``REQUEST_ID_REUSED``) although its effect stays (for
+``Ingest``: its interactions stay queued under their content-derived ids).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -40,6 +54,9 @@ PERSONAL_DATA_RESPONSES = frozenset({
     "lethe.v1.VaultService/OpenSessions", "lethe.v1.VaultService/ExportSubject"})
 # Methods whose ``request_id`` names an existing request to read, not this call.
 NOT_IDEMPOTENCY_KEYS = frozenset({"lethe.v1.RightsService/GetRequest"})
+# Running the same request twice has the effect of running it once (Ingest: interaction ids
+# derive from the content, and a queued or stored interaction is not queued again).
+APPLICATION_IDEMPOTENT = frozenset({"lethe.v1.IngestionService/Ingest"})
 _KEY = "caller=? AND method=? AND request_id=?"
 
 
@@ -93,7 +110,10 @@ class IdempotencyStore:
         cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=KEEP_DAYS)).isoformat()
         store.execute("DELETE FROM idempotency WHERE created_at < ?", (cutoff,))
         store.execute("DELETE FROM request_digests WHERE created_at < ?", (cutoff,))
-        self._writes: Coalescer[tuple[str, tuple[Any, ...]], str | None] = Coalescer(self._write, 256)
+        self.deferred = APPLICATION_IDEMPOTENT & self.methods
+        self._writes: Coalescer[tuple[str, tuple[Any, ...]], Any] = Coalescer(self._write, 256)
+        self._claims: dict[tuple[str, str, str], tuple[str, threading.Event]] = {}
+        self._claims_lock = threading.Lock()
 
     def bind(self, caller: str, method: str, request_id: str, digest: str) -> None:
         """Bind the id to the digest on first use; raises RequestIdReused when bound to another."""
@@ -115,16 +135,75 @@ class IdempotencyStore:
         self._writes.submit([("put", (caller, method, request_id, response,
                                       dt.datetime.now(dt.timezone.utc).isoformat()))])
 
-    def _write(self, writes: list[tuple[str, tuple[Any, ...]]]) -> list[str | None]:
-        """Run the writes of one group in one transaction; per write, the digest now bound (bind)
-        or None (put)."""
-        out: list[str | None] = []
+    @contextmanager
+    def claim(self, caller: str, method: str, request_id: str, digest: str) -> Iterator[None]:
+        """Hold the id in this process for the duration of one call.
+
+        A concurrent call with another digest raises RequestIdReused at once; one with the same
+        digest waits until the holder is done (then it finds the first answer by
+        :meth:`lookup`). Claims are memory only: the durable binding is :meth:`record`'s.
+        """
+        key = (caller, method, request_id)
+        while True:
+            with self._claims_lock:
+                held = self._claims.get(key)
+                if held is None:
+                    done = threading.Event()
+                    self._claims[key] = (digest, done)
+                    break
+            if held[0] != digest:
+                raise RequestIdReused("request_id was already used for another request; use a new id")
+            held[1].wait()
+        try:
+            yield
+        finally:
+            with self._claims_lock:
+                del self._claims[key]
+            done.set()
+
+    def lookup(self, caller: str, method: str, request_id: str) -> tuple[str | None, bytes | None]:
+        """(digest bound or None, first response or None), in one read."""
+        key = (caller, method, request_id)
+        digest, response = None, None
+        for kind, value in self.store.read(
+                f"SELECT 'd', digest FROM request_digests WHERE {_KEY} UNION ALL "
+                f"SELECT 'r', response FROM idempotency WHERE {_KEY}", key + key):
+            if kind == "d":
+                digest = value
+            else:
+                response = bytes(value)
+        return digest, response
+
+    def record(self, caller: str, method: str, request_id: str, digest: str,
+               response: bytes | None) -> tuple[str, bytes | None]:
+        """Bind the id and store the first response (None: bind only) in one group commit; returns
+        (the digest now bound, the first response now stored), which an earlier writer may have
+        set (then this call's are not written)."""
+        now = dt.datetime.now(dt.timezone.utc).isoformat()
+        return self._writes.submit([("record", (caller, method, request_id, digest, response, now))])[0]
+
+    def _write(self, writes: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        """Run the writes of one group in one transaction; per write, the digest now bound (bind),
+        None (put) or (digest, first response) (record)."""
+        out: list[Any] = []
         with self.store.transaction() as tx:
             for kind, row in writes:
                 if kind == "put":
                     tx.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", row)
                     out.append(None)
                     continue
-                tx.execute("INSERT INTO request_digests VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", row)
-                out.append(tx.execute(f"SELECT digest FROM request_digests WHERE {_KEY}", row[:3])[0][0])
+                if kind == "bind":
+                    tx.execute("INSERT INTO request_digests VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", row)
+                    out.append(tx.execute(f"SELECT digest FROM request_digests WHERE {_KEY}", row[:3])[0][0])
+                    continue
+                caller, method, request_id, digest, response, now = row
+                key = (caller, method, request_id)
+                tx.execute("INSERT INTO request_digests VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                           (*key, digest, now))
+                bound = tx.execute(f"SELECT digest FROM request_digests WHERE {_KEY}", key)[0][0]
+                if response is not None and bound == digest:
+                    tx.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                               (*key, response, now))
+                first = tx.execute(f"SELECT response FROM idempotency WHERE {_KEY}", key)
+                out.append((bound, bytes(first[0][0]) if first else None))
         return out

@@ -96,11 +96,45 @@ def _guard(method: str, fn: Callable[..., Any], streaming_response: bool, guards
             guards.refused(caller, name, exc.reason)
         return exc
 
+    deferred = replayable and name in store.deferred  # type: ignore[union-attr]
+
+    def call_deferred(request: Any, context: grpc.ServicerContext, caller: str,
+                      request_id: str) -> Any:
+        """Claim the id, answer a retry from the store, else run and bind with the first answer
+        in one commit (the binding is written on an error too)."""
+        digest = request_digest(request)
+        try:
+            with store.claim(caller, name, request_id, digest):  # type: ignore[union-attr]
+                bound_to, first = store.lookup(caller, name, request_id)  # type: ignore[union-attr]
+                if bound_to not in (None, digest):
+                    raise RequestIdReused("request_id was already used for another request; use a new id")
+                if first is None:
+                    try:
+                        response = fn(request, context)
+                    except Exception:
+                        try:
+                            store.record(caller, name, request_id, digest, None)  # type: ignore[union-attr]
+                        except Exception as unbound:  # noqa: BLE001 - the call's own error matters
+                            log.warning("request id not bound after a failed call: %s",
+                                        type(unbound).__name__)
+                        raise
+                    bound_to, first = store.record(  # type: ignore[union-attr]
+                        caller, name, request_id, digest, serialize(response))  # type: ignore[misc]
+                elif bound_to is None:  # a first answer stored before digests existed
+                    bound_to, first = store.record(caller, name, request_id, digest, None)  # type: ignore[union-attr]
+                if bound_to != digest:  # another replica bound it meanwhile
+                    raise RequestIdReused("request_id was already used for another request; use a new id")
+                return first
+        except RequestIdReused as exc:
+            raise refuse(context, exc) from None
+
     def call_once(request: Any, context: grpc.ServicerContext) -> Any:
         request_id = getattr(request, "request_id", "") if bound else ""
         if not request_id:
             return fn(request, context)
         caller = peer_identity(context) or "-"
+        if deferred:
+            return call_deferred(request, context, caller, request_id)
         try:
             store.bind(caller, name, request_id, request_digest(request))  # type: ignore[union-attr]
         except RequestIdReused as exc:

@@ -27,7 +27,8 @@ from services.vault.records import (
     forget_rows,
 )
 from services.vault.releases import ReleaseUseCases
-from shared.app import LetheApplication, event_type
+from services.vault.sessions import SessionUseCases
+from shared.app import LetheApplication, ServiceLock, event_type
 from shared.config import Settings
 from shared.keysource import FileKeySource
 from shared.policy import load_policy
@@ -38,7 +39,7 @@ __all__ = ["DUPLICATE", "ERASED", "STORED", "RecordFacts", "RecordIn", "RecordOu
            "VaultApplication"]
 
 
-class VaultApplication(RecordUseCases, FactUseCases, ReleaseUseCases, ErasureUseCases,
+class VaultApplication(SessionUseCases, RecordUseCases, FactUseCases, ReleaseUseCases, ErasureUseCases,
                        LetheApplication):
     """The vault service's application."""
 
@@ -72,6 +73,9 @@ class VaultApplication(RecordUseCases, FactUseCases, ReleaseUseCases, ErasureUse
         self.groups = KeyGroups(self.policy)  # one DEK per category group (partial erasure)
         self.keyring = KeyHierarchy(keys, self.key_db, buckets=buckets, bucket_source=bucket_source,
                                     transit=transit_bucket_keys(settings))  # LETHE_KEY_SOURCE
+        # Sessions are created under their own lock (services.vault.sessions); erasure takes both.
+        self.session_lock = ServiceLock(settings, self.service, scope="sessions")
+        self.session_lock.on_acquire = self.keyring.sync
         self.reclaim_wanted = threading.Event()
         self.reclaim_wanted.set()  # at start-up: finish what a crash may have left
         self.disclosed_to: dict[str, set[str]] = defaultdict(set)  # subject_ref -> recipient ids
@@ -89,6 +93,7 @@ class VaultApplication(RecordUseCases, FactUseCases, ReleaseUseCases, ErasureUse
 
     def close(self) -> None:  # noqa: D102
         super().close()
+        self.session_lock.close()
         self.db.close()
         self.key_db.close()
 

@@ -27,6 +27,7 @@ class ErasureUseCases:
     keyring: KeyHierarchy
     groups: KeyGroups
     lock: Any
+    session_lock: Any
     save: Any
     disclosed_to: dict[str, set[str]]
     reclaim_wanted: threading.Event
@@ -58,7 +59,7 @@ class ErasureUseCases:
         require(bool(request_id), "request_id is required", "REQUEST_ID_MISSING")
         require(all(c in CATEGORIES for c in keep), "unknown category to keep", "CATEGORY_INVALID")
         kept = self.groups.of_all(keep) | ({ALL} if keep else set())
-        with self.lock:
+        with self.lock, self.session_lock:  # no session is created while its keys go
             touched: dict[str, SubjectKeyring] = {}
             keyring = self._keyring(subject_ref, touched)
             if request_id in keyring.shreds:

@@ -1,4 +1,4 @@
-"""Vault record use cases: open sessions, store, read, export, purge.
+"""Vault record use cases: store, read, export, purge (sessions: :mod:`services.vault.sessions`).
 
 Mixed into :class:`services.vault.application.VaultApplication`, which provides ``db`` (the record
 store), ``keyring`` (:class:`KeyHierarchy`), ``lock``, ``repository`` and ``save``. Ciphertext goes
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
-import os
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +29,6 @@ from services.vault.domain import (
     CATEGORIES,
     FORMS,
     MAX_CONTENT_BYTES,
-    SESSION_CATEGORY,
     KeyGroups,
     SubjectErased,
     SubjectKeyring,
@@ -40,7 +37,7 @@ from services.vault.domain import (
 )
 from services.vault.facts import seal_facts
 from services.vault.keys import KeyDestroyed, KeyHierarchy
-from shared.crypto import DecryptionError, keyed_digest, open_sealed, seal
+from shared.crypto import DecryptionError, open_sealed, seal
 from shared.errors import InvalidArgument, PermissionDenied, require
 from shared.store import SqlStore
 
@@ -119,40 +116,6 @@ class RecordUseCases:
             bucket = self.keyring.create_dek(subject_ref, generation, self.groups.names)
             keyring.create_generation(generation, bucket)
         return keyring.generation
-
-    def open_sessions(self, items: list[tuple[str, str, dt.datetime]]) -> list[tuple[str, bytes] | None]:
-        """Map (subject_ref, session_hint, received_at) to (session_id hex, pseudonym key).
-
-        Returns None for a pair whose subject was erased after ``received_at``.
-        Raises InvalidArgument on a malformed subject_ref or empty hint.
-        """
-        for subject_ref, hint, _ in items:
-            check_subject_ref(subject_ref)
-            require(0 < len(hint) <= 256, "session_hint must be 1..256 characters",
-                    "SESSION_HINT_INVALID")
-        out: list[tuple[str, bytes] | None] = []
-        touched: dict[str, SubjectKeyring] = {}
-        with self.lock:
-            for subject_ref, hint, received_at in items:
-                try:
-                    generation = self._generation_for(subject_ref, received_at, touched)
-                except SubjectErased:
-                    out.append(None)
-                    continue
-                dek = self.keyring.dek(subject_ref, generation, self.groups.of(SESSION_CATEGORY))
-                lookup = keyed_digest(dek, "session", hint)
-                aad = f"session|{lookup}".encode()
-                rows = self.db.execute("SELECT blob FROM sessions WHERE lookup=?", (lookup,))
-                if rows:
-                    session = json.loads(open_sealed(dek, bytes(rows[0][0]), aad))
-                else:
-                    session = {"id": os.urandom(16).hex(), "key": os.urandom(32).hex()}
-                    self.db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)", (
-                        lookup, subject_ref, generation,
-                        seal(dek, json.dumps(session).encode(), aad)))
-                out.append((session["id"], bytes.fromhex(session["key"])))
-            self.save(*touched.values())
-        return out
 
     def store(self, records: list[RecordIn]) -> list[str]:
         """Encrypt and store records; returns "stored", "duplicate" or "erased" per record.

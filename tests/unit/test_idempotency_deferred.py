@@ -1,0 +1,180 @@
+"""Ingest binds its request id with its first answer, in one commit after the call
+(shared/idempotency.py, APPLICATION_IDEMPOTENT). Attempts to break what the binding promised before:
+* a crowd of threads sends one id with a few different requests at the same moment: the servicer
+  runs once, for one request; every caller of that request gets the same first answer, every
+  other caller REQUEST_ID_REUSED (and is recorded as refused);
+* a call that fails binds its id all the same: another request with it is refused later, the same
+  request runs again (nothing was answered);
+* two replicas (two stores on one file, no shared claims) race one id with two requests: one
+  answer wins durably; the other replica's caller is refused, never answered with the winner's;
+* a store that cannot write fails the call (UNAVAILABLE or INTERNAL), leaves nothing bound, and
+  the retry on a writable store runs and binds.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from shared.errors import Unavailable
+from shared.gen.lethe.v1 import ingestion_pb2
+from shared.idempotency import APPLICATION_IDEMPOTENT, IdempotencyStore
+from shared.server import Guards, _guard
+from shared.store import SqlStore
+from tests.unit.test_idempotency import Aborted, FakeContext
+
+INGEST = "lethe.v1.IngestionService/Ingest"
+
+
+def _request(n: int, request_id: str = "req-1") -> ingestion_pb2.IngestRequest:
+    return ingestion_pb2.IngestRequest(request_id=request_id, interactions=[
+        ingestion_pb2.Interaction(account_id=f"acct-{n}", prompt=f"prompt {n}")])
+
+
+class Servicer:
+    """Counts runs per request; answers with the request's first account id."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.runs: list[str] = []
+        self.fail = fail
+        self.lock = threading.Lock()
+
+    def __call__(self, request: Any, context: Any) -> Any:
+        with self.lock:
+            self.runs.append(request.interactions[0].account_id)
+        if self.fail:
+            raise Unavailable("vault is unavailable; retry later")
+        return ingestion_pb2.IngestResponse(results=[ingestion_pb2.IngestResult(
+            interaction_id=request.interactions[0].account_id)])
+
+
+def _guarded(store: IdempotencyStore, servicer: Servicer, refused: list[Any]) -> Any:
+    return _guard(f"/{INGEST}", servicer, False, Guards(idempotency=store,
+                                                       refused=lambda *a: refused.append(a)),
+                  lambda r: r if isinstance(r, bytes) else r.SerializeToString())
+
+
+def _call(guard: Any, request: Any) -> tuple[str, Any]:
+    context = FakeContext("client")
+    try:
+        answer = guard(request, context)
+    except Aborted:
+        return "refused" if context.code == grpc.StatusCode.ALREADY_EXISTS else str(context.code), None
+    return "answered", answer if isinstance(answer, bytes) else answer.SerializeToString()
+
+
+def test_ingest_is_the_deferred_method(tmp_path: Path) -> None:
+    store = IdempotencyStore(SqlStore(str(tmp_path / "i.db")))
+    assert INGEST in APPLICATION_IDEMPOTENT and store.deferred == APPLICATION_IDEMPOTENT
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_crowd_on_one_id_runs_one_request_once(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    store = IdempotencyStore(SqlStore(str(tmp_path / "i.db")))
+    servicer, refused = Servicer(), []
+    guard = _guarded(store, servicer, refused)
+    picks = [rng.randrange(3) for _ in range(48)]
+    outcomes: list[tuple[int, str, Any]] = []
+    start = threading.Barrier(len(picks))
+
+    def one(n: int) -> None:
+        start.wait()
+        outcomes.append((n, *_call(guard, _request(n))))
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in picks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(servicer.runs) == 1
+    winner = int(servicer.runs[0].split("-")[1])
+    answers = {a for n, status, a in outcomes if status == "answered"}
+    assert all(status == "answered" for n, status, _ in outcomes if n == winner)
+    assert all(status == "refused" for n, status, _ in outcomes if n != winner)
+    assert len(answers) == 1 and len(refused) == sum(n != winner for n in picks)
+    assert _call(guard, _request(winner)) == ("answered", answers.pop())  # a later retry
+    assert len(servicer.runs) == 1
+
+
+def test_a_failed_call_binds_its_id(tmp_path: Path) -> None:
+    store = IdempotencyStore(SqlStore(str(tmp_path / "i.db")))
+    failing, refused = Servicer(fail=True), []
+    guard = _guarded(store, failing, refused)
+    assert _call(guard, _request(1))[0] == str(grpc.StatusCode.UNAVAILABLE)
+    assert _call(guard, _request(2))[0] == "refused"
+    assert _call(guard, _request(1))[0] == str(grpc.StatusCode.UNAVAILABLE)  # ran again
+    assert failing.runs == ["acct-1", "acct-1"]
+    working = Servicer()
+    assert _call(_guarded(store, working, refused), _request(1))[0] == "answered"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_two_replicas_racing_one_id_answer_one_request(tmp_path: Path, seed: int) -> None:
+    path = str(tmp_path / "i.db")
+    replicas = [IdempotencyStore(SqlStore(path)), IdempotencyStore(SqlStore(path))]
+    servicers, refused = [Servicer(), Servicer()], []
+    guards = [_guarded(r, s, refused) for r, s in zip(replicas, servicers, strict=True)]
+    results: dict[int, tuple[str, Any]] = {}
+    start = threading.Barrier(2)
+
+    def one(k: int) -> None:
+        start.wait()
+        results[k] = _call(guards[k], _request(k + 10 * seed))
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(s for s, _ in results.values()) == ["answered", "refused"]
+    (winner,) = [k for k, (s, _) in results.items() if s == "answered"]
+    db = sqlite3.connect(path)
+    (digest_rows,) = db.execute("SELECT COUNT(*) FROM request_digests").fetchall()
+    stored = db.execute("SELECT response FROM idempotency").fetchall()
+    assert digest_rows == (1,) and [bytes(r[0]) for r in stored] == [results[winner][1]]
+    # Whatever ran, the loser's caller got no answer, and a retry of the loser stays refused.
+    loser = 1 - winner
+    assert _call(guards[loser], _request(loser + 10 * seed))[0] == "refused"
+
+
+def test_a_read_only_store_fails_the_call_and_binds_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "i.db"
+    IdempotencyStore(SqlStore(str(path)))  # create the tables
+    path.chmod(0o444)
+    try:
+        ro = SqlStore(str(path))
+        ro.execute("PRAGMA query_only=ON")
+        store = IdempotencyStore.__new__(IdempotencyStore)
+        IdempotencyStore.__init__(store, _NoSchema(ro))
+        servicer, refused = Servicer(), []
+        status, _ = _call(_guarded(store, servicer, refused), _request(1))
+        assert status in (str(grpc.StatusCode.UNAVAILABLE), str(grpc.StatusCode.INTERNAL))
+    finally:
+        path.chmod(0o644)
+    fresh = IdempotencyStore(SqlStore(str(path)))
+    assert fresh.lookup("client", INGEST, "req-1") == (None, None)
+    again = Servicer()
+    assert _call(_guarded(fresh, again, []), _request(1))[0] == "answered" and again.runs == ["acct-1"]
+
+
+class _NoSchema:
+    """A store whose schema statements are skipped (they would write), the rest passed on."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+        self.blob = store.blob
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        if sql.lstrip().upper().startswith(("CREATE", "DELETE")):
+            return []
+        return self._store.execute(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)

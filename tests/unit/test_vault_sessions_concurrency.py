@@ -1,0 +1,124 @@
+"""Sessions opened from many threads while stores and erasures run (services/vault/sessions.py).
+
+Sessions that exist are opened without the service lock and new ones under the session lock only,
+so this tries to break what the service lock used to guarantee. Threads open random (subject, hint)
+pairs, for new and known subjects, at random moments, while other threads store records and erase
+subjects; then:
+* between two erasures of a subject, every opener of one hint got one and the same session;
+* a session opened before an erasure is never handed out after it (its key died with the DEK),
+  and no ``sessions`` row of an erased generation is left behind;
+* an open for data received before the erasure answers None (erased), never a live session;
+* every opener got an answer (no deadlock, no error).
+Seeds are fixed per case, so a failure reproduces.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from services.vault.application import RecordIn, VaultApplication
+from services.vault.domain import SubjectKeyring
+from shared.config import Settings
+from shared.keysource import FileKeySource
+
+NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+
+
+def _subject(i: int) -> str:
+    return f"sr_{i:032x}"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sessions_under_concurrent_stores_and_erasures(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    vault = VaultApplication(Settings(data_dir=tmp_path / "var", key_dir=tmp_path / "keys"),
+                             FileKeySource(tmp_path / "keys"), buckets=2)
+    subjects = [_subject(i) for i in range(6)]
+    hints = [f"conv-{i}" for i in range(4)]
+    vault.open_sessions([(subjects[0], hints[0], NOW)])  # one known subject before the race
+    # (subject, hint) -> list of (epoch of erasures seen before and after, session id)
+    seen: dict[tuple[str, str], list[tuple[int, int, str]]] = defaultdict(list)
+    erasures: dict[str, int] = defaultdict(int)
+    erased_before: dict[str, list[dt.datetime]] = defaultdict(list)
+    errors: list[BaseException] = []
+    guard = threading.Lock()
+    start = threading.Barrier(9)
+
+    def opener(k: int) -> None:
+        local = random.Random(seed * 100 + k)
+        start.wait()
+        for _ in range(60):
+            batch = [(local.choice(subjects), local.choice(hints)) for _ in range(local.randint(1, 5))]
+            with guard:
+                before = {s: erasures[s] for s, _ in batch}
+            received = dt.datetime.now(dt.timezone.utc)
+            found = vault.open_sessions([(s, h, received) for s, h in batch])
+            with guard:
+                for (s, h), session in zip(batch, found, strict=True):
+                    if session is not None:
+                        seen[(s, h)].append((before[s], erasures[s], session[0]))
+
+    def storer(k: int) -> None:
+        local = random.Random(seed * 1000 + k)
+        start.wait()
+        for _ in range(25):
+            s = local.choice(subjects)
+            vault.store([RecordIn(str(uuid.uuid4()), s, "user.content", "redacted", "eu",
+                                  b"text", dt.datetime.now(dt.timezone.utc), str(uuid.uuid4()))])
+
+    def eraser() -> None:
+        start.wait()
+        for n in range(8):
+            s = rng.choice(subjects)
+            with guard:
+                erasures[s] += 1  # openers that began before this see the old epoch
+            began = dt.datetime.now(dt.timezone.utc)
+            vault.shred_subject(s, f"req-{seed}-{n}")
+            with guard:
+                erased_before[s].append(began)  # data received before this is covered
+                erasures[s] += 1
+
+    def run(target, *args) -> threading.Thread:  # noqa: ANN001
+        def body() -> None:
+            try:
+                target(*args)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+        thread = threading.Thread(target=body)
+        thread.start()
+        return thread
+
+    threads = [run(opener, k) for k in range(6)] + [run(storer, k) for k in range(2)] + [run(eraser)]
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    assert not errors, errors
+
+    for (s, h), opens in seen.items():
+        by_epoch: dict[int, set[str]] = defaultdict(set)
+        for epoch_before, epoch_after, session_id in opens:
+            if epoch_before == epoch_after and epoch_before % 2 == 0:  # no erasure overlapped the call
+                by_epoch[epoch_before].add(session_id)
+        for epoch, ids in by_epoch.items():
+            assert len(ids) == 1, f"two sessions for one hint between erasures (epoch {epoch})"
+        ids_per_epoch = [next(iter(ids)) for _, ids in sorted(by_epoch.items())]
+        assert len(ids_per_epoch) == len(set(ids_per_epoch)), "a session survived an erasure"
+
+    # Rows left: only of live generations; data received before an erasure is refused.
+    for s in subjects:
+        if not erasures[s]:
+            continue
+        keyring = vault.repository.get(SubjectKeyring.create_id(s))
+        rows = vault.db.execute("SELECT generation FROM sessions WHERE subject_ref=?", (s,))
+        live = keyring.generation if keyring.active else None
+        assert all(int(g) == live for (g,) in rows), "a sessions row of an erased generation is left"
+        last = erased_before[s][-1]
+        assert vault.open_sessions([(s, "conv-0", last)]) == [None]
+    vault.close()
