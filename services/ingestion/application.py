@@ -173,11 +173,10 @@ class IngestionApplication(LetheApplication):
         return [r or IngestResult(REJECTED, "INTERNAL", "not processed") for r in results]
 
     def _enqueue(self, accepted: list[_Accepted], now: dt.datetime) -> None:
-        """Queue what is not queued yet (a retry of a queued item keeps the first entry)."""
-        already = self.queue.queued([str(a.interaction_id) for a in accepted])
+        """Queue the items (a retry of a queued item keeps the first entry: the insert skips ids
+        already queued, :meth:`PendingQueue.add`)."""
         self.queue.add([PendingEntry.sealed(str(a.interaction_id), a.subject_ref, a.hint, now,
-                                            a.session[1], _payload(a.item))
-                        for a in accepted if str(a.interaction_id) not in already])
+                                            a.session[1], _payload(a.item)) for a in accepted])
         if accepted:
             self.queued.set()
 

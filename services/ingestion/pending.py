@@ -113,16 +113,6 @@ class PendingQueue:
                 (e.interaction_id, e.subject_ref, e.session_hint, e.received_at.isoformat(), e.blob)
                 for e in entries])
 
-    def queued(self, interaction_ids: list[str]) -> set[str]:
-        """Which of these ids are queued."""
-        found: set[str] = set()
-        for start in range(0, len(interaction_ids), 500):
-            run = interaction_ids[start:start + 500]
-            marks = ",".join("?" * len(run))
-            found |= {row[0] for row in self.store.read(
-                f"SELECT interaction_id FROM pending WHERE interaction_id IN ({marks})", run)}
-        return found
-
     def oldest(self, limit: int) -> list[PendingEntry]:
         """Up to ``limit`` entries, oldest first."""
         rows: list[tuple[Any, ...]] = self.store.execute(
