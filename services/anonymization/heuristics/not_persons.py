@@ -8,7 +8,9 @@
   followed by its own house number at the end of a clause (``on Peter Zuidhove 188``) or by a region
   code and postcode (``Dusino San Michele, AT 31295``).
 - A place cue before: ``I am in``, ``I'm in``, ``home city``, ``hometown``, ``a trip to``,
-  ``takes place in``, ``visiting``, ``turn left onto``, ``continue to`` (never before a possessive: ``I'm in Anna's car``).
+  ``takes place in``, ``visiting``, ``turn left onto``, ``continue to``, a dwelling verb with ``in``
+  (``lives in``, ``born in``, ``grew up in``) or a journey verb with ``to`` (``coming to``, ``moved to``,
+  ``flew back to``, ``welcome to``); never before a possessive: ``I'm in Anna's car``.
 - A company's predicate after (``<X> is a design agency``, ``<X> is the brainchild of``, ``<X> is an
   investment bank``) or a workplace cue before (``I work for``, ``a year at``, ``employed by``,
   ``on behalf of``, a ``Company:`` or ``Employer:`` label).
@@ -35,7 +37,10 @@ _REGION_POSTCODE = re.compile(r",?[ \t]+[A-Z]{2,3}\.?,?[ \t]+\d{4,6}\b")
 _PLACE_BEFORE = re.compile(
     r"(?i:\b(?:i[ \t]+am|i'm|we[ \t]+are|we're|stay(?:ing|ed)?|takes?[ \t]+place|took[ \t]+place)[ \t]+in"
     r"|\bhome[ \t]+(?:city|town)|\bhometown|\b(?:city|town|village)[ \t]+of|\btrip[ \t]+to|\bvisit(?:ing|ed)?"
-    r"|\bturn(?:ed)?[ \t]+(?:left|right)[ \t]+(?:onto|into|on)|\bcontinue[ \t]+(?:to|on|along))"
+    r"|\bturn(?:ed)?[ \t]+(?:left|right)[ \t]+(?:onto|into|on)|\bcontinue[ \t]+(?:to|on|along)"
+    r"|\b(?:liv(?:e|es|ed|ing)|born|based|raised|grew[ \t]+up|resid(?:e|es|ed|ing))[ \t]+in"
+    r"|\b(?:(?:com|go|mov|travell?|fly|driv|relocat|head|return)ing|moved|relocated|flew|drove|travell?ed"
+    r"|returned|headed|move|relocate|fly|drive|travel|welcome)[ \t]+(?:back[ \t]+)?to)"
     r":?[ \t]+$"
 )
 _ORG_AFTER = re.compile(
