@@ -9,7 +9,9 @@ subjects; then:
   and no ``sessions`` row of an erased generation is left behind;
 * an open for data received before the erasure answers None (erased), never a live session;
 * every opener got an answer (no deadlock, no error).
-Seeds are fixed per case, so a failure reproduces.
+On PostgreSQL the threads are split over two replicas (two vault applications on one schema, each
+with its own locks, which meet only in PostgreSQL's advisory locks). Seeds are fixed per case, so a
+failure reproduces.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import random
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,11 +38,35 @@ def _subject(i: int) -> str:
     return f"sr_{i:032x}"
 
 
+PG = {"POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": "5432", "POSTGRES_USER": "postgres",
+      "POSTGRES_DBNAME": "test", "POSTGRES_PASSWORD": ""}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def replicas(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[list[VaultApplication]]:
+    """One vault on SQLite; two replicas of one vault on PostgreSQL."""
+    settings = Settings(data_dir=tmp_path / "var", key_dir=tmp_path / "keys")
+    if request.param == "postgres":
+        settings = Settings(data_dir=settings.data_dir, key_dir=settings.key_dir,
+                            persistence="postgres", postgres=PG,
+                            schema_prefix=f"t{uuid.uuid4().hex[:10]}")
+    apps = [VaultApplication(settings, FileKeySource(tmp_path / "keys"), buckets=2)
+            for _ in range(2 if request.param == "postgres" else 1)]
+    yield apps
+    for app in apps:
+        app.close()
+    if request.param == "postgres":
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", user="postgres", dbname="test", autocommit=True) as db:
+            db.execute(f'DROP SCHEMA IF EXISTS "{settings.schema("vault")}" CASCADE')
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sessions_under_concurrent_stores_and_erasures(tmp_path: Path, seed: int) -> None:
+def test_sessions_under_concurrent_stores_and_erasures(replicas: list[VaultApplication],
+                                                       seed: int) -> None:
     rng = random.Random(seed)
-    vault = VaultApplication(Settings(data_dir=tmp_path / "var", key_dir=tmp_path / "keys"),
-                             FileKeySource(tmp_path / "keys"), buckets=2)
+    vault = replicas[0]
     subjects = [_subject(i) for i in range(6)]
     hints = [f"conv-{i}" for i in range(4)]
     vault.open_sessions([(subjects[0], hints[0], NOW)])  # one known subject before the race
@@ -59,7 +86,7 @@ def test_sessions_under_concurrent_stores_and_erasures(tmp_path: Path, seed: int
             with guard:
                 before = {s: erasures[s] for s, _ in batch}
             received = dt.datetime.now(dt.timezone.utc)
-            found = vault.open_sessions([(s, h, received) for s, h in batch])
+            found = replicas[k % len(replicas)].open_sessions([(s, h, received) for s, h in batch])
             with guard:
                 for (s, h), session in zip(batch, found, strict=True):
                     if session is not None:
@@ -70,7 +97,7 @@ def test_sessions_under_concurrent_stores_and_erasures(tmp_path: Path, seed: int
         start.wait()
         for _ in range(25):
             s = local.choice(subjects)
-            vault.store([RecordIn(str(uuid.uuid4()), s, "user.content", "redacted", "eu",
+            replicas[k % len(replicas)].store([RecordIn(str(uuid.uuid4()), s, "user.content", "redacted", "eu",
                                   b"text", dt.datetime.now(dt.timezone.utc), str(uuid.uuid4()))])
 
     def eraser() -> None:
@@ -80,7 +107,7 @@ def test_sessions_under_concurrent_stores_and_erasures(tmp_path: Path, seed: int
             with guard:
                 erasures[s] += 1  # openers that began before this see the old epoch
             began = dt.datetime.now(dt.timezone.utc)
-            vault.shred_subject(s, f"req-{seed}-{n}")
+            replicas[n % len(replicas)].shred_subject(s, f"req-{seed}-{n}")
             with guard:
                 erased_before[s].append(began)  # data received before this is covered
                 erasures[s] += 1
@@ -120,5 +147,4 @@ def test_sessions_under_concurrent_stores_and_erasures(tmp_path: Path, seed: int
         live = keyring.generation if keyring.active else None
         assert all(int(g) == live for (g,) in rows), "a sessions row of an erased generation is left"
         last = erased_before[s][-1]
-        assert vault.open_sessions([(s, "conv-0", last)]) == [None]
-    vault.close()
+        assert all(r.open_sessions([(s, "conv-0", last)]) == [None] for r in replicas)
