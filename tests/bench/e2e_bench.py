@@ -10,7 +10,8 @@ For each backend (SQLite, then PostgreSQL when reachable) a fresh deployment is 
    acknowledged once durably queued (``ACKNOWLEDGE_DURABLE``, the default): p50 and p99 latency
    in ms of each, the acknowledgement rate, and the de-identification rate (from the first call
    until the queue is empty, i.e. everything de-identified and stored), in the same run on the
-   same deployment. The load average of the machine is printed with the figures.
+   same deployment. The load average of the machine is printed with the figures;
+4. beside them, the floor: a no-op RPC (health ``Check``) on the same channel by the same 32 clients.
 The ratio e2e rate / in-process anonymization rate shows what the service mesh costs.
 """
 
@@ -108,7 +109,7 @@ def _run_backend(backend: str, stream_items: list[Any], unary_items: list[Any]) 
                     time.sleep(backoff)
                     backoff = min(backoff * 2, 0.08)
 
-        figures: dict[str, float] = {"stream_rate_per_s": stream_rate}
+        figures: dict[str, float] = {"stream_rate_per_s": stream_rate, **_floor(peers.channel("ingestion"))}
         for name, mode, items in (("deidentified", deidentified, unary_items[0]),
                                   ("durable", ingestion_pb2.ACKNOWLEDGE_DURABLE, unary_items[1])):
             with ThreadPoolExecutor(CLIENTS) as pool:
@@ -133,6 +134,27 @@ def _run_backend(backend: str, stream_items: list[Any], unary_items: list[Any]) 
                 for s in ("ingestion", "anonymization", "vault", "retention", "rights"):
                     db.execute(f'DROP SCHEMA IF EXISTS "{env["LETHE_POSTGRES_SCHEMA_PREFIX"]}_{s}" CASCADE')
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _floor(channel: Any) -> dict[str, float]:
+    """The floor under any acknowledgement: a no-op RPC (gRPC health ``Check`` of the ingestion
+    service, same mTLS channel, same 32 client threads, N_UNARY calls): p50 and p99 in ms, calls/s."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    stub = health_pb2_grpc.HealthStub(channel)
+
+    def one(_: int) -> float:
+        t = time.perf_counter()
+        stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=60)
+        return (time.perf_counter() - t) * 1000
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        began = time.perf_counter()
+        latencies = sorted(pool.map(one, range(N_UNARY)))
+        elapsed = time.perf_counter() - began
+    return {"noop_p50_ms": statistics.median(latencies),
+            "noop_p99_ms": latencies[int(0.99 * (len(latencies) - 1))],
+            "noop_rate_per_s": N_UNARY / elapsed}
 
 
 def _queued(backend: str, env: dict[str, str]) -> int:
@@ -188,6 +210,8 @@ def main() -> dict[str, Any]:
                   f"p99 {r[mode + '_p99_ms']:6.1f} ms, acks {r[mode + '_ack_rate_per_s']:6.1f}/s, "
                   f"stored {r[mode + '_rate_per_s']:6.1f}/s ({r[mode + '_retried_calls']:.0f} calls "
                   "over the per-identity cap retried)")
+        print(f"{backend:8} {CLIENTS} unary clients, no-op RPC (floor)  : p50 {r['noop_p50_ms']:6.1f} ms, "
+              f"p99 {r['noop_p99_ms']:6.1f} ms, calls {r['noop_rate_per_s']:6.1f}/s (gRPC + mTLS alone)")
         print(f"{backend:8} durable/deidentified end-to-end throughput: "
               f"{r['durable_vs_deidentified_rate']:.2f}")
     return results
