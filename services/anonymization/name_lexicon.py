@@ -1,11 +1,15 @@
-"""English given names and surnames, from Faker's en_US and en_GB person providers (a library's
-lexicon, loaded once on first use): which capitalised words are usually first names and which are
-usually family names. Used where a name's shape alone cannot tell (``heuristics.partner_firms``,
-``ner.lowercase``)."""
+"""Given names and surnames from Faker's person providers (a library's lexicon, loaded once on first
+use): which capitalised words are usually first names and which are usually family names. Used where a
+name's shape alone cannot tell (``heuristics.partner_firms``, ``heuristics.contact_names``).
+
+- ``english_names``: en_US and en_GB given names and surnames;
+- ``given_names``: the given names of every Faker locale (about 31,000: ``Pekka``, ``Tamás``, ``Трифон``).
+"""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from functools import lru_cache
 
 _LOCALES = ("en_US", "en_GB")
@@ -24,3 +28,21 @@ def english_names() -> tuple[frozenset, frozenset]:
             if isinstance(values, (dict, tuple, list, set, frozenset)):
                 into.update(v for v in values if isinstance(v, str))
     return frozenset(first), frozenset(last)
+
+
+@lru_cache(maxsize=1)
+def given_names() -> frozenset:
+    """The given names of every Faker locale's person provider, as Faker writes them."""
+    import faker.providers.person as person
+
+    names: set[str] = set()
+    for module in pkgutil.iter_modules(person.__path__):
+        try:
+            provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
+        except (ImportError, AttributeError):
+            continue
+        for attr in ("first_names", "first_names_male", "first_names_female"):
+            values = provider.__dict__.get(attr)
+            if isinstance(values, (dict, tuple, list, set, frozenset)):
+                names.update(v for v in values if isinstance(v, str))
+    return frozenset(names)

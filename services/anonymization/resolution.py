@@ -52,6 +52,16 @@ class SpanIndex:
         return [c for c in self._items[lo:hi] if c[1] < end and start < c[2]]
 
 
+def replace_spans(soft: list[list], index: SpanIndex, old: Iterable[list], new: list) -> list:
+    """Take the spans ``old`` out of ``soft`` and ``index`` and put ``new`` in both; returns ``new``."""
+    for c in old:
+        soft.remove(c)
+        index.remove(c)
+    soft.append(new)
+    index.add(new)
+    return new
+
+
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     while start < end and text[start] in _EDGE:
         start += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .contact_names import contact_names
 from .coordination import coordinated_persons
 from .csv_cells import keep_csv_cells
 from .cue_typing import type_names_by_cues
@@ -29,6 +30,7 @@ HEURISTICS: dict[str, Heuristic] = {
     "propagate_person_names": propagate_person_names,
     "house_numbers": attach_house_numbers,
     "org_names_to_persons": org_names_to_persons,
+    "contact_names": contact_names,
     "persons_by_surroundings": persons_by_surroundings,
     "cue_typing": type_names_by_cues,
     "not_persons": retype_non_persons,

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import re
 
+from ..resolution import SpanIndex
+
 _STREET_START = re.compile(r"\d{1,5}[A-Za-z]?[ \t]")
 # What may sit between a street and the town after it: punctuation, numbers, unit words.
 _ADDRESS_GAP = re.compile(r"(?:[ \t,.;/#-]|\d{1,6}|(?i:apt|apartment|suite|ste|unit|flat|floor|box|no)\b)*")
@@ -60,6 +62,7 @@ _ORG_BEFORE = re.compile(
 def retype_non_persons(text: str, hard: list[list], soft: list[list]) -> list[list]:
     """Re-type PERSON spans that their surroundings show to be places or companies (module docstring)."""
     places = sorted((c for c in hard + soft if c[0] == "LOCATION"), key=lambda c: c[1])
+    hard_index = SpanIndex(hard)
     for c in soft:
         if c[0] != "PERSON":
             continue
@@ -69,7 +72,7 @@ def retype_non_persons(text: str, hard: list[list], soft: list[list]) -> list[li
         number = _NUMBER_BEFORE.search(text, max(0, s - 16), s)
         if number and not any(o is not c and o[1] < s and o[2] > number.start("num") for o in hard + soft):
             c[0], c[1] = "LOCATION", number.start("num")  # the house number is part of the street
-        elif (_after_street(text, s, places) or _OWN_NUMBER.match(text, e) or _REGION_POSTCODE.match(text, e)
+        elif (_after_street(text, s, places) or _own_number(text, e, hard_index) or _REGION_POSTCODE.match(text, e)
               or _UNTYPED_STREET.search(text, max(text.rfind("\n", 0, s) + 1, s - 60), s)):
             c[0] = "LOCATION"
         elif _PLACE_BEFORE.search(text, max(0, s - 30), s):
@@ -77,6 +80,13 @@ def retype_non_persons(text: str, hard: list[list], soft: list[list]) -> list[li
         elif _ORG_AFTER.match(text, e, min(len(text), e + 80)) or _ORG_BEFORE.search(text, max(0, s - 40), s):
             c[0] = "ORGANIZATION"
     return soft
+
+
+def _own_number(text: str, end: int, hard_index: SpanIndex) -> bool:
+    """A house number after the span, not the start of a pattern-validated entity (``Pekka Ojanen
+    286.307.5002`` is a name and a phone number)."""
+    m = _OWN_NUMBER.match(text, end)
+    return bool(m) and not hard_index.overlapping(m.end() - 1, m.end())
 
 
 def _after_street(text: str, start: int, places: list[list]) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 
 from ..name_lexicon import english_names
-from ..resolution import SpanIndex
+from ..resolution import SpanIndex, replace_spans
 
 _NAMED = frozenset({"PERSON", "ORGANIZATION", "LOCATION", "NRP"})
 _CAP = r"[A-Z][a-z]{1,20}(?:-[A-Z][a-z]{1,20})?"
@@ -63,10 +63,5 @@ def partner_firms(text: str, hard: list[list], soft: list[list]) -> list[list]:
         clash = soft_index.overlapping(s, e)
         if hard_index.overlapping(s, e) or any(c[0] not in _NAMED or c[1] < s or c[2] > e for c in clash):
             continue
-        for c in clash:
-            soft.remove(c)
-            soft_index.remove(c)
-        firm = ["ORGANIZATION", s, e, 0.87]
-        soft.append(firm)
-        soft_index.add(firm)
+        replace_spans(soft, soft_index, clash, ["ORGANIZATION", s, e, 0.87])
     return soft
