@@ -93,11 +93,12 @@ def test_a_crowd_on_one_id_runs_one_request_once(tmp_path: Path, seed: int) -> N
         t.start()
     for t in threads:
         t.join(60)
-    assert len(servicer.runs) == 1
+    summary = sorted({(n, status) for n, status, _ in outcomes})
+    assert len(servicer.runs) == 1, (servicer.runs, summary)
     winner = int(servicer.runs[0].split("-")[1])
     answers = {a for n, status, a in outcomes if status == "answered"}
-    assert all(status == "answered" for n, status, _ in outcomes if n == winner)
-    assert all(status == "refused" for n, status, _ in outcomes if n != winner)
+    assert all(status == "answered" for n, status, _ in outcomes if n == winner), (winner, summary)
+    assert all(status == "refused" for n, status, _ in outcomes if n != winner), (winner, summary)
     assert len(answers) == 1 and len(refused) == sum(n != winner for n in picks)
     assert _call(guard, _request(winner)) == ("answered", answers.pop())  # a later retry
     assert len(servicer.runs) == 1
