@@ -164,15 +164,10 @@ class IdempotencyStore:
     def lookup(self, caller: str, method: str, request_id: str) -> tuple[str | None, bytes | None]:
         """(digest bound or None, first response or None), in one read."""
         key = (caller, method, request_id)
-        digest, response = None, None
-        for kind, value in self.store.read(
-                f"SELECT 'd', digest FROM request_digests WHERE {_KEY} UNION ALL "
-                f"SELECT 'r', response FROM idempotency WHERE {_KEY}", key + key):
-            if kind == "d":
-                digest = value
-            else:
-                response = bytes(value)
-        return digest, response
+        ((digest, response),) = self.store.read(
+            f"SELECT (SELECT digest FROM request_digests WHERE {_KEY}), "
+            f"(SELECT response FROM idempotency WHERE {_KEY})", key + key)
+        return digest, None if response is None else bytes(response)
 
     def record(self, caller: str, method: str, request_id: str, digest: str,
                response: bytes | None) -> tuple[str, bytes | None]:

@@ -9,13 +9,15 @@
   answer wins durably; the other replica's caller is refused, never answered with the winner's;
 * a store that cannot write fails the call (UNAVAILABLE or INTERNAL), leaves nothing bound, and
   the retry on a writable store runs and binds.
+The crowd and the replicas run on SQLite and on PostgreSQL (one schema per case, dropped after).
 """
 
 from __future__ import annotations
 
 import random
-import sqlite3
 import threading
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,10 @@ from shared.errors import Unavailable
 from shared.gen.lethe.v1 import ingestion_pb2
 from shared.idempotency import APPLICATION_IDEMPOTENT, IdempotencyStore
 from shared.server import Guards, _guard
-from shared.store import SqlStore
+from shared.config import Settings
+from shared.store import SqlStore, open_store
 from tests.unit.test_idempotency import Aborted, FakeContext
+from tests.unit.test_store_readers import PG
 
 INGEST = "lethe.v1.IngestionService/Ingest"
 
@@ -69,15 +73,30 @@ def _call(guard: Any, request: Any) -> tuple[str, Any]:
     return "answered", answer if isinstance(answer, bytes) else answer.SerializeToString()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def opener(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[[], SqlStore]]:
+    """Opens a connection set to one idempotency store (call it twice: two replicas)."""
+    if request.param == "sqlite":
+        yield lambda: SqlStore(str(tmp_path / "i.db"))
+        return
+    settings = Settings(data_dir=tmp_path / "var", key_dir=tmp_path / "keys", persistence="postgres",
+                        postgres=PG, schema_prefix=f"t{uuid.uuid4().hex[:10]}")
+    yield lambda: open_store(settings, "test", "idempotency")
+    import psycopg
+
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="test", autocommit=True) as db:
+        db.execute(f'DROP SCHEMA IF EXISTS "{settings.schema("test")}" CASCADE')
+
+
 def test_ingest_is_the_deferred_method(tmp_path: Path) -> None:
     store = IdempotencyStore(SqlStore(str(tmp_path / "i.db")))
     assert INGEST in APPLICATION_IDEMPOTENT and store.deferred == APPLICATION_IDEMPOTENT
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_a_crowd_on_one_id_runs_one_request_once(tmp_path: Path, seed: int) -> None:
+def test_a_crowd_on_one_id_runs_one_request_once(opener: Callable[[], SqlStore], seed: int) -> None:
     rng = random.Random(seed)
-    store = IdempotencyStore(SqlStore(str(tmp_path / "i.db")))
+    store = IdempotencyStore(opener())
     servicer, refused = Servicer(), []
     guard = _guarded(store, servicer, refused)
     picks = [rng.randrange(3) for _ in range(48)]
@@ -117,9 +136,8 @@ def test_a_failed_call_binds_its_id(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_two_replicas_racing_one_id_answer_one_request(tmp_path: Path, seed: int) -> None:
-    path = str(tmp_path / "i.db")
-    replicas = [IdempotencyStore(SqlStore(path)), IdempotencyStore(SqlStore(path))]
+def test_two_replicas_racing_one_id_answer_one_request(opener: Callable[[], SqlStore], seed: int) -> None:
+    replicas = [IdempotencyStore(opener()), IdempotencyStore(opener())]
     servicers, refused = [Servicer(), Servicer()], []
     guards = [_guarded(r, s, refused) for r, s in zip(replicas, servicers, strict=True)]
     results: dict[int, tuple[str, Any]] = {}
@@ -136,10 +154,10 @@ def test_two_replicas_racing_one_id_answer_one_request(tmp_path: Path, seed: int
         t.join(60)
     assert sorted(s for s, _ in results.values()) == ["answered", "refused"]
     (winner,) = [k for k, (s, _) in results.items() if s == "answered"]
-    db = sqlite3.connect(path)
-    (digest_rows,) = db.execute("SELECT COUNT(*) FROM request_digests").fetchall()
-    stored = db.execute("SELECT response FROM idempotency").fetchall()
-    assert digest_rows == (1,) and [bytes(r[0]) for r in stored] == [results[winner][1]]
+    sql = replicas[0].store
+    assert sql.execute("SELECT COUNT(*) FROM request_digests")[0][0] == 1
+    stored = sql.execute("SELECT response FROM idempotency")
+    assert [bytes(r[0]) for r in stored] == [results[winner][1]]
     # Whatever ran, the loser's caller got no answer, and a retry of the loser stays refused.
     loser = 1 - winner
     assert _call(guards[loser], _request(loser + 10 * seed))[0] == "refused"
