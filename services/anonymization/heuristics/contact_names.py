@@ -40,13 +40,14 @@ _PLACE_OPENINGS = frozenset({"Saint", "Sainte", "Santa", "Santo", "San", "Sankt"
 _CONTACTS = frozenset({"PHONE_NUMBER", "EMAIL_ADDRESS"})
 _MODEL_TYPES = frozenset({"ORGANIZATION", "LOCATION", "NRP"})
 _NOT_NAME_WORD = ("stop", "verb", "adj", "adv")
+_GIVEN = given_names()  # loaded with the engine (about 0.1 s), not in the first text's time
 
 
 def _name_start(words: list[str], tables: dict) -> int | None:
     """The index of the first word of a name run ending with ``words``, or None."""
     for i in range(len(words) - 1):
         rest = words[i:]
-        if len(rest) > 3 or rest[0] not in given_names() or rest[0] in _PLACE_OPENINGS:
+        if len(rest) > 3 or rest[0] not in _GIVEN or rest[0] in _PLACE_OPENINGS:
             continue
         if any(known(p.lower(), tables, _NOT_NAME_WORD) for w in rest[1:] for p in w.split("-")):
             continue

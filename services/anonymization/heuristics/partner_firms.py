@@ -35,9 +35,11 @@ _NOT_FIRM_BEFORE = re.compile(
     r"|(?i:\b(?:friends|founders|children|kids|sons|daughters|siblings|guests|players|colleagues|authors|"
     r"parents|neighbou?rs|brothers|sisters|cousins|students|team[ \t]?mates)\b[^.!?\n]{0,12}))$")
 
+_FIRST, _LAST = english_names()  # loaded with the engine, not in the first text's time
+
 
 def _is_firm(names: list[str]) -> bool:
-    first, last = english_names()
+    first, last = _FIRST, _LAST
     parts = [p for n in names for p in n.split("-")]
     surnames = sum(any(p in last for p in n.split("-")) for n in names)
     return surnames >= 2 and sum(p in first for p in parts) <= 1
