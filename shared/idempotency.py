@@ -178,27 +178,38 @@ class IdempotencyStore:
         return self._writes.submit([("record", (caller, method, request_id, digest, response, now))])[0]
 
     def _write(self, writes: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
-        """Run the writes of one group in one transaction; per write, the digest now bound (bind),
-        None (put) or (digest, first response) (record)."""
-        out: list[Any] = []
+        """Run the writes of one group in one transaction, in bulk (a few statements per group, not
+        per write: on PostgreSQL each is a round trip); per write, the digest now bound (bind),
+        None (put) or (digest, first response) (record). Within a group the earlier write of a key
+        wins, as if they had run one after the other."""
+        puts = [row for kind, row in writes if kind == "put"]
+        binding = [row[:4] + row[-1:] if kind == "record" else row
+                   for kind, row in writes if kind != "put"]  # (caller, method, id, digest, time)
         with self.store.transaction() as tx:
-            for kind, row in writes:
-                if kind == "put":
-                    tx.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", row)
-                    out.append(None)
-                    continue
-                if kind == "bind":
-                    tx.execute("INSERT INTO request_digests VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", row)
-                    out.append(tx.execute(f"SELECT digest FROM request_digests WHERE {_KEY}", row[:3])[0][0])
-                    continue
-                caller, method, request_id, digest, response, now = row
-                key = (caller, method, request_id)
-                tx.execute("INSERT INTO request_digests VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                           (*key, digest, now))
-                bound = tx.execute(f"SELECT digest FROM request_digests WHERE {_KEY}", key)[0][0]
-                if response is not None and bound == digest:
-                    tx.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                               (*key, response, now))
-                first = tx.execute(f"SELECT response FROM idempotency WHERE {_KEY}", key)
-                out.append((bound, bytes(first[0][0]) if first else None))
-        return out
+            if puts:
+                tx.executemany("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", puts)
+            if binding:
+                tx.executemany("INSERT INTO request_digests VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                               binding)
+            bound = _by_key(tx, "digest", "request_digests", [r[:3] for r in binding])
+            records = [row for kind, row in writes if kind == "record"]
+            answers = [(*r[:3], r[4], r[5]) for r in records if r[4] is not None and bound[r[:3]] == r[3]]
+            if answers:
+                tx.executemany("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                               answers)
+            first = _by_key(tx, "response", "idempotency", [r[:3] for r in records])
+        return [None if kind == "put" else bound[row[:3]] if kind == "bind"
+                else (bound[row[:3]], bytes(first[row[:3]]) if row[:3] in first else None)
+                for kind, row in writes]
+
+
+def _by_key(tx: SqlStore, column: str, table: str,
+            keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Any]:
+    """``column`` of ``table`` for each (caller, method, request_id) present, in one query."""
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return {}
+    where = " OR ".join(f"({_KEY})" for _ in keys)
+    rows = tx.execute(f"SELECT caller, method, request_id, {column} FROM {table} WHERE {where}",
+                      [v for k in keys for v in k])
+    return {(r[0], r[1], r[2]): r[3] for r in rows}

@@ -54,21 +54,22 @@ class SessionUseCases:
             check_subject_ref(subject_ref)
             require(0 < len(hint) <= 256, "session_hint must be 1..256 characters",
                     "SESSION_HINT_INVALID")
-        out: list[tuple[str, bytes] | None] = [self._open_existing(*item) for item in items]
+        read: dict[str, SubjectKeyring | None] = {}  # one read of each subject's keyring per call
+        out: list[tuple[str, bytes] | None] = [self._open_existing(*item, read) for item in items]
         missing = [i for i, found in enumerate(out) if found is _CREATE]
         if missing:
             for i, session in zip(missing, self._open_locked([items[i] for i in missing]), strict=True):
                 out[i] = session
         return out
 
-    def _open_existing(self, subject_ref: str, hint: str,
-                       received_at: dt.datetime) -> tuple[str, bytes] | None | Any:
+    def _open_existing(self, subject_ref: str, hint: str, received_at: dt.datetime,
+                       read: dict[str, SubjectKeyring | None]) -> tuple[str, bytes] | None | Any:
         """The session if it exists, None if erased after ``received_at``, else :data:`_CREATE`.
 
         Read-only, so safe without the lock: a concurrent erasure either came first (None) or
         after (the session of data received before it, which the erasure then covers).
         """
-        keyring = self._live_keyring(subject_ref, received_at)
+        keyring = self._live_keyring(subject_ref, received_at, read)
         if not isinstance(keyring, SubjectKeyring):
             return keyring
         try:
@@ -88,7 +89,8 @@ class SessionUseCases:
         generation must be created (a store may create one too). Erasure holds both locks, so a
         generation seen live under the session lock stays live until the sessions are written."""
         with self.session_lock:
-            if not any(self._needs_generation(ref, at) for ref, _, at in items):
+            read: dict[str, SubjectKeyring | None] = {}  # read again: under the lock now
+            if not any(self._live_keyring(ref, at, read) is _CREATE for ref, _, at in items):
                 return self._create_sessions(items, {})
         touched: dict[str, SubjectKeyring] = {}
         with self.lock, self.session_lock:
@@ -96,18 +98,21 @@ class SessionUseCases:
             self.save(*touched.values())
         return out
 
-    def _needs_generation(self, subject_ref: str, received_at: dt.datetime) -> bool:
-        """True when storing for this subject now would create a key generation (or its keyring)."""
-        return self._live_keyring(subject_ref, received_at) is _CREATE
-
-    def _live_keyring(self, subject_ref: str, received_at: dt.datetime) -> SubjectKeyring | None | Any:
+    def _live_keyring(self, subject_ref: str, received_at: dt.datetime,
+                      read: dict[str, SubjectKeyring | None]) -> SubjectKeyring | None | Any:
         """The subject's keyring with a live generation; None when erased after ``received_at``;
-        :data:`_CREATE` when there is no keyring or no live generation yet."""
-        try:
-            keyring = self.repository.get(SubjectKeyring.create_id(subject_ref))
-            keyring.check_can_store(received_at)
-        except AggregateNotFoundError:
+        :data:`_CREATE` when there is no keyring or no live generation yet. ``read`` keeps the
+        keyrings read so far in one call (None: not found)."""
+        if subject_ref not in read:
+            try:
+                read[subject_ref] = self.repository.get(SubjectKeyring.create_id(subject_ref))
+            except AggregateNotFoundError:
+                read[subject_ref] = None
+        keyring = read[subject_ref]
+        if keyring is None:
             return _CREATE
+        try:
+            keyring.check_can_store(received_at)
         except SubjectErased:
             return None
         return _CREATE if keyring.needs_generation() else keyring
