@@ -1,6 +1,7 @@
 """Words that are never a person's or a place's name in German, French, Spanish, Portuguese, Italian
 and Dutch: function words (spaCy's stop-word lists for each language, which need no model),
-greetings, and the labels of form fields and identifiers (``Name``, ``Geburtsdatum``,
+greetings and sign-offs (``Buongiorno``, ``Cordiali saluti``, ``Mit freundlichen Grüßen``,
+``Met vriendelijke groet``), and the labels of form fields and identifiers (``Name``, ``Geburtsdatum``,
 ``Kontoinhaber``, ``Steuer-ID``, ``adresse``, ``titular``, ``BSN``...).
 
 German writes nouns with a capital and compounds them, so a German word also counts as a label when
@@ -21,34 +22,34 @@ _LABELS = {
         reisepass staatsangehörigkeit nationalität beruf unterschrift kunde kundin kundennummer
         rechnung rechnungsnummer bestellung bestellnummer vertrag vertragsnummer überweisung zahlung
         betrag empfänger absender betreff anfrage antwort termin hallo servus moin grüße gruß liebe lieber
-        sehr geehrte geehrter""",
+        sehr geehrte geehrter guten freundlichen freundliche herzliche herzlichen grüßen grüssen""",
     "fr": """nom prénom prenom adresse domicile ville pays téléphone telephone portable courriel email
         date naissance âge sexe titulaire compte iban bic banque nir numéro numero sécurité securite
         sociale carte identité passeport nationalité profession signature client cliente facture
         commande contrat virement paiement montant destinataire expéditeur objet demande réponse
-        rendez-vous bonjour bonsoir salut merci cordialement cher chère""",
+        rendez-vous bonjour bonsoir salut merci cordialement cher chère salutations amicalement""",
     "es": """nombre apellido apellidos dirección direccion domicilio ciudad país pais teléfono telefono móvil
         movil correo fecha nacimiento edad sexo titular cuenta iban bic banco dni nie nif documento
         identidad pasaporte nacionalidad profesión firma cliente factura pedido contrato
         transferencia pago importe destinatario remitente asunto solicitud respuesta cita hola gracias
-        saludos estimado estimada querido querida""",
+        saludos estimado estimada querido querida atentamente cordiales cordial saludo buenos buenas""",
     "pt": """nome apelido sobrenome morada endereço endereco cidade país pais telefone telemóvel telemovel
         celular correio email data nascimento idade sexo titular conta iban bic banco nif contribuinte
         cartão cartao cidadão cidadao passaporte nacionalidade profissão assinatura cliente fatura
         encomenda pedido contrato transferência transferencia pagamento montante destinatário
         remetente assunto pedido resposta olá ola obrigado obrigada cumprimentos prezado prezada caro
-        cara""",
+        cara atenciosamente cordialmente bom boa""",
     "it": """nome cognome indirizzo residenza città citta paese telefono cellulare email data nascita età
         sesso intestatario titolare conto iban bic banca codice fiscale carta identità passaporto
         nazionalità professione firma cliente fattura ordine contratto bonifico pagamento importo
         destinatario mittente oggetto richiesta risposta appuntamento ciao salve grazie saluti gentile
-        egregio caro cara""",
+        egregio caro cara cordiali distinti buongiorno buonasera arrivederci""",
     "nl": """naam voornaam achternaam adres woonplaats straat postcode plaats land telefoon mobiel e-mail
         email datum geboortedatum geboorteplaats leeftijd geslacht rekeninghouder rekening
         rekeningnummer iban bic bank bsn burgerservicenummer paspoort identiteitskaart nationaliteit
         beroep handtekening klant factuur bestelling contract overschrijving betaling bedrag
         ontvanger afzender onderwerp aanvraag antwoord afspraak hallo hoi bedankt groeten beste geachte
-        heer mevrouw""",
+        heer mevrouw vriendelijke hartelijke groet goedemorgen goedemiddag goedenavond""",
 }
 _CLITICS = frozenset("m' j' t' s' n' c' m’ j’ t’ s’ n’ c’".split())
 # Units and currencies: a number's unit is never a name or a place (``14 Tagen``, ``77,50 EUR``).

@@ -57,13 +57,13 @@ _GREETING = (
     r"hallo|liebe|lieber|sehr[ \t]+geehrter?(?:[ \t]+(?:frau|herr))?|guten[ \t]+tag|moin|servus|"
     r"bonjour|bonsoir|salut|cher|chère|hola|estimad[oa]|querid[oa]|buenos[ \t]+días|olá|ola|"
     r"prezad[oa]|car[oa]|ciao|salve|gentile|egregio|buongiorno|beste|geachte(?:[ \t]+(?:heer|mevrouw))?|"
-    r"hoi|dag|goedemorgen"
+    r"hoi|dag|goedemorgen|goedemiddag|goedenavond|buonasera|buenas[ \t]+tardes|bom[ \t]+dia|boa[ \t]+tarde"
 )
 _SIGN_OFF = (
     r"(?:viele|liebe|beste|herzliche|freundliche)[ \t]+grüße|mit[ \t]+freundlichen[ \t]+grüßen|grüße|"
     r"(?:bien[ \t]+)?cordialement|bien[ \t]+à[ \t]+vous|amicalement|bises|salutations|"
     r"(?:un[ \t]+)?saludos?(?:[ \t]+cordiales)?|atentamente|un[ \t]+abrazo|"
-    r"(?:com[ \t]+os[ \t]+melhores[ \t]+)?cumprimentos|atenciosamente|abraços|beijos|"
+    r"(?:com[ \t]+os[ \t]+melhores[ \t]+)?cumprimentos|atenciosamente|cordialmente|abraços|beijos|"
     r"cordiali[ \t]+saluti|distinti[ \t]+saluti|saluti|un[ \t]+saluto|"
     r"met[ \t]+vriendelijke[ \t]+groet(?:en)?|(?:hartelijke[ \t]+|vriendelijke[ \t]+)?groet(?:en)?"
 )
