@@ -182,7 +182,21 @@ def national_id(lang: str, fake: Faker, rng: random.Random, valid: bool = True) 
 
 def _address(lang: str, fake: Faker) -> str:
     street = f"{fake.building_number()} {fake.street_name()}" if lang == "fr" else fake.street_address()
-    return f"{street}, {fake.postcode()} {fake.city()}"
+    return f"{street}, {fake.postcode()} {_city(fake)}"
+
+
+_SORTED_CITIES: dict[type, list[str]] = {}
+
+
+def _city(fake: Faker) -> str:
+    """``fake.city()``, but drawn from the locale's cities in sorted order: Faker's it_IT builds its
+    list from a set, whose order (and so the seeded draw) changes with PYTHONHASHSEED."""
+    for provider in fake.providers:
+        cities = getattr(provider, "cities", None)
+        if isinstance(cities, list) and cities:
+            ordered = _SORTED_CITIES.setdefault(type(provider), sorted(cities))
+            return str(fake.random_element(ordered))
+    return str(fake.city())
 
 
 def _fill(frame: str, lang: str, fake: Faker, rng: random.Random) -> dict:
@@ -220,4 +234,6 @@ def language_negatives(lang: str, n: int = 50, seed: int = 2026) -> list[str]:
     from .languages.templates import NEGATIVE
 
     rng = random.Random(f"neg:{lang}:{seed}")
-    return [_fill(rng.choice(NEGATIVE[lang]), lang, Faker(LOCALES[lang]), rng)["full_text"] for _ in range(n)]
+    fake = Faker(LOCALES[lang])
+    fake.seed_instance(seed)  # the same texts for the same seed, as language_set
+    return [_fill(rng.choice(NEGATIVE[lang]), lang, fake, rng)["full_text"] for _ in range(n)]
