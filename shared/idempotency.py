@@ -66,6 +66,10 @@ class RequestIdReused(LetheError):
     code = grpc.StatusCode.ALREADY_EXISTS
     reason = "REQUEST_ID_REUSED"
 
+    def __init__(self, message: str = "request_id was already used for another request; "
+                                      "use a new id") -> None:
+        super().__init__(message)
+
 
 def request_id_methods() -> frozenset[str]:
     """Full names (``pkg.Service/Method``) of unary RPCs whose ``request_id`` is an idempotency key."""
@@ -122,7 +126,7 @@ class IdempotencyStore:
         bound = rows[0][0] if rows else self._writes.submit([
             ("bind", (*key, digest, dt.datetime.now(dt.timezone.utc).isoformat()))])[0]
         if bound != digest:
-            raise RequestIdReused("request_id was already used for another request; use a new id")
+            raise RequestIdReused()
 
     def get(self, caller: str, method: str, request_id: str) -> bytes | None:
         """The stored first response, or None."""
@@ -152,7 +156,7 @@ class IdempotencyStore:
                     self._claims[key] = (digest, done)
                     break
             if held[0] != digest:
-                raise RequestIdReused("request_id was already used for another request; use a new id")
+                raise RequestIdReused()
             held[1].wait()
         try:
             yield

@@ -107,7 +107,7 @@ def _guard(method: str, fn: Callable[..., Any], streaming_response: bool, guards
             with store.claim(caller, name, request_id, digest):  # type: ignore[union-attr]
                 bound_to, first = store.lookup(caller, name, request_id)  # type: ignore[union-attr]
                 if bound_to not in (None, digest):
-                    raise RequestIdReused("request_id was already used for another request; use a new id")
+                    raise RequestIdReused()
                 if first is None:
                     try:
                         response = fn(request, context)
@@ -123,7 +123,7 @@ def _guard(method: str, fn: Callable[..., Any], streaming_response: bool, guards
                 elif bound_to is None:  # a first answer stored before digests existed
                     bound_to, first = store.record(caller, name, request_id, digest, None)  # type: ignore[union-attr]
                 if bound_to != digest:  # another replica bound it meanwhile
-                    raise RequestIdReused("request_id was already used for another request; use a new id")
+                    raise RequestIdReused()
                 return first
         except RequestIdReused as exc:
             raise refuse(context, exc) from None

@@ -9,6 +9,8 @@
   answer wins durably; the other replica's caller is refused, never answered with the winner's;
 * a store that cannot write fails the call (UNAVAILABLE or INTERNAL), leaves nothing bound, and
   the retry on a writable store runs and binds.
+* a failure at each write step (the effect's commit, the binding's commit after the effect) and a
+  SIGKILL between them: the effect exists once, the retry with the same id is answered and binds it.
 The crowd and the replicas run on SQLite and on PostgreSQL (one schema per case, dropped after).
 """
 
@@ -197,3 +199,91 @@ class _NoSchema:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
+
+
+class EffectServicer:
+    """Ingest's shape: an effect idempotent by content (a row keyed by the request's content), then
+    an answer. ``fail_effect`` makes the effect's write raise before it commits."""
+
+    def __init__(self, effects: SqlStore, fail_effect: bool = False) -> None:
+        self.effects = effects
+        self.fail_effect = fail_effect
+        effects.execute("CREATE TABLE IF NOT EXISTS effects (content TEXT PRIMARY KEY)")
+
+    def __call__(self, request: Any, context: Any) -> Any:
+        content = request.interactions[0].account_id
+        with self.effects.transaction() as tx:
+            tx.execute("INSERT INTO effects VALUES (?) ON CONFLICT DO NOTHING", (content,))
+            if self.fail_effect:
+                raise OSError("disk full")
+        return ingestion_pb2.IngestResponse(results=[ingestion_pb2.IngestResult(interaction_id=content)])
+
+
+@pytest.mark.parametrize("step", ["effect", "binding"])
+def test_a_failure_at_each_write_step_leaves_one_effect_and_a_working_retry(
+        tmp_path: Path, step: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The effect's commit fails, or the binding's commit after the effect fails: the caller gets
+    an error, the retry with the same id is answered, the effect exists once, and later the id
+    answers its first answer and refuses another request."""
+    effects = SqlStore(str(tmp_path / "effects.db"))
+    store = IdempotencyStore(SqlStore(str(tmp_path / "i.db")))
+    servicer = EffectServicer(effects, fail_effect=step == "effect")
+    if step == "binding":
+        real = store._writes.run
+        failed: list[bool] = []
+
+        def fail_once(writes: Any) -> Any:
+            if not failed:
+                failed.append(True)
+                raise OSError("read-only file system")
+            return real(writes)
+        monkeypatch.setattr(store._writes, "run", fail_once)
+    guard = _guarded(store, servicer, [])
+    status, _ = _call(guard, _request(1))
+    assert status in (str(grpc.StatusCode.INTERNAL), str(grpc.StatusCode.UNAVAILABLE))
+    servicer.fail_effect = False
+    status, first = _call(guard, _request(1))
+    assert status == "answered"
+    assert effects.execute("SELECT content FROM effects") == [("acct-1",)]
+    assert _call(guard, _request(1)) == ("answered", first)
+    assert _call(guard, _request(2))[0] == "refused"
+    assert effects.execute("SELECT COUNT(*) FROM effects")[0][0] == 1
+
+
+_KILLED_CALLER = """
+import os, sys
+sys.path.insert(0, {repo!r})
+from shared.gen.lethe.v1 import ingestion_pb2
+from shared.idempotency import IdempotencyStore
+from shared.store import SqlStore
+from tests.unit.test_idempotency_deferred import EffectServicer, _call, _guarded, _request
+effects = SqlStore({effects!r})
+store = IdempotencyStore(SqlStore({idem!r}))
+servicer = EffectServicer(effects)
+def killed(writes):
+    os.kill(os.getpid(), 9)  # SIGKILL after the effect committed, before the binding
+store._writes.run = killed
+_call(_guarded(store, servicer, []), _request(1))
+"""
+
+
+def test_sigkill_between_the_effect_and_the_binding(tmp_path: Path) -> None:
+    """The process dies after the effect's commit and before the binding's: after the restart the
+    retry runs again (the effect stays single), is answered, and binds the id."""
+    import subprocess
+    import sys
+
+    repo = str(Path(__file__).resolve().parents[2])
+    effects, idem = str(tmp_path / "effects.db"), str(tmp_path / "i.db")
+    done = subprocess.run([sys.executable, "-c", _KILLED_CALLER.format(repo=repo, effects=effects, idem=idem)],
+                          cwd=repo, capture_output=True, timeout=120)
+    assert done.returncode == -9, done.stderr.decode()[-500:]
+    store = IdempotencyStore(SqlStore(idem))
+    effect_store = SqlStore(effects)
+    assert effect_store.execute("SELECT content FROM effects") == [("acct-1",)]
+    assert store.lookup("client", INGEST, "req-1") == (None, None)
+    guard = _guarded(store, EffectServicer(effect_store), [])
+    status, first = _call(guard, _request(1))
+    assert status == "answered" and effect_store.execute("SELECT COUNT(*) FROM effects")[0][0] == 1
+    assert _call(guard, _request(1)) == ("answered", first)
+    assert _call(guard, _request(2))[0] == "refused"
