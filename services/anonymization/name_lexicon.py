@@ -13,21 +13,15 @@ import pkgutil
 from functools import lru_cache
 
 _LOCALES = ("en_US", "en_GB")
+_FIRST = ("first_names", "first_names_male", "first_names_female")
 
 
 @lru_cache(maxsize=1)
 def english_names() -> tuple[frozenset, frozenset]:
     """``(first names, surnames)``, capitalised as Faker writes them (``Anna``, ``Hoffman``)."""
-    first: set[str] = set()
-    last: set[str] = set()
-    for locale in _LOCALES:
-        provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
-        for attr, into in (("first_names", first), ("first_names_male", first), ("first_names_female", first),
-                           ("last_names", last)):
-            values = provider.__dict__.get(attr)
-            if isinstance(values, (dict, tuple, list, set, frozenset)):
-                into.update(v for v in values if isinstance(v, str))
-    return frozenset(first), frozenset(last)
+    providers = [importlib.import_module(f"faker.providers.person.{locale}").Provider for locale in _LOCALES]
+    return (frozenset(n for p in providers for n in _names(p, _FIRST)),
+            frozenset(n for p in providers for n in _names(p, ("last_names",))))
 
 
 @lru_cache(maxsize=1)
@@ -41,8 +35,15 @@ def given_names() -> frozenset:
             provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
         except (ImportError, AttributeError):
             continue
-        for attr in ("first_names", "first_names_male", "first_names_female"):
-            values = provider.__dict__.get(attr)
-            if isinstance(values, (dict, tuple, list, set, frozenset)):
-                names.update(v for v in values if isinstance(v, str))
+        names.update(_names(provider, _FIRST))
     return frozenset(names)
+
+
+def _names(provider: type, attrs: tuple[str, ...]) -> set[str]:
+    """The strings of a person provider's own name lists (tuples, or dicts of name to weight)."""
+    found: set[str] = set()
+    for attr in attrs:
+        values = provider.__dict__.get(attr)
+        if isinstance(values, (dict, tuple, list, set, frozenset)):
+            found.update(v for v in values if isinstance(v, str))
+    return found

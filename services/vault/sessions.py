@@ -47,8 +47,8 @@ class SessionUseCases:
         Raises InvalidArgument on a malformed subject_ref or empty hint.
 
         Sessions that exist are opened without the service lock (:meth:`_open_existing`), so an
-        acknowledgement never waits behind a store or an erasure in flight; creating a session or
-        a key generation takes the lock.
+        acknowledgement never waits behind a store or an erasure in flight; creating a session
+        takes the session lock, and the service lock too when a key generation must be created.
         """
         for subject_ref, hint, _ in items:
             check_subject_ref(subject_ref)
