@@ -21,8 +21,9 @@ arrive while the previous one commits; each call goes on once its own write is d
 Methods whose effect is idempotent in the application (:data:`APPLICATION_IDEMPOTENT`: running
 the same request twice has the effect of running it once) bind *with* their first response, in
 one commit after the call, instead of one commit before and one after: the id is first claimed
-in memory (:meth:`IdempotencyStore.claim`), so a concurrent call with the same id and another
-request is refused at once and one with the same request waits for the first answer. A retry
+in memory (:meth:`IdempotencyStore.claim`), so concurrent calls with one id run one at a time:
+the first runs the call, and each later one then reads the binding (the same request gets the
+first answer, another is refused). A retry
 after a crash between the call's effect and that commit runs the call again, which the
 application makes harmless. One limit: replicas sharing one PostgreSQL store do not share
 claims, so two *concurrent* first uses of one id with different requests on two replicas both
@@ -116,7 +117,7 @@ class IdempotencyStore:
         store.execute("DELETE FROM request_digests WHERE created_at < ?", (cutoff,))
         self.deferred = APPLICATION_IDEMPOTENT & self.methods
         self._writes: Coalescer[tuple[str, tuple[Any, ...]], Any] = Coalescer(self._write, 256)
-        self._claims: dict[tuple[str, str, str], tuple[str, threading.Event]] = {}
+        self._claims: dict[tuple[str, str, str], threading.Event] = {}
         self._claims_lock = threading.Lock()
 
     def bind(self, caller: str, method: str, request_id: str, digest: str) -> None:
@@ -140,12 +141,14 @@ class IdempotencyStore:
                                       dt.datetime.now(dt.timezone.utc).isoformat()))])
 
     @contextmanager
-    def claim(self, caller: str, method: str, request_id: str, digest: str) -> Iterator[None]:
+    def claim(self, caller: str, method: str, request_id: str) -> Iterator[None]:
         """Hold the id in this process for the duration of one call.
 
-        A concurrent call with another digest raises RequestIdReused at once; one with the same
-        digest waits until the holder is done (then it finds the first answer by
-        :meth:`lookup`). Claims are memory only: the durable binding is :meth:`record`'s.
+        A concurrent call with the same id waits until the holder is done, whatever its digest,
+        then reads the binding by :meth:`lookup`. (Refusing another digest at once would be wrong
+        when the holder is itself a refused latecomer: a retry of the bound request, waiting
+        behind it, would then be refused.) Claims are memory only: the durable binding is
+        :meth:`record`'s.
         """
         key = (caller, method, request_id)
         while True:
@@ -153,11 +156,9 @@ class IdempotencyStore:
                 held = self._claims.get(key)
                 if held is None:
                     done = threading.Event()
-                    self._claims[key] = (digest, done)
+                    self._claims[key] = done
                     break
-            if held[0] != digest:
-                raise RequestIdReused()
-            held[1].wait()
+            held.wait()
         try:
             yield
         finally:

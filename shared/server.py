@@ -104,7 +104,7 @@ def _guard(method: str, fn: Callable[..., Any], streaming_response: bool, guards
         in one commit (the binding is written on an error too)."""
         digest = request_digest(request)
         try:
-            with store.claim(caller, name, request_id, digest):  # type: ignore[union-attr]
+            with store.claim(caller, name, request_id):  # type: ignore[union-attr]
                 bound_to, first = store.lookup(caller, name, request_id)  # type: ignore[union-attr]
                 if bound_to not in (None, digest):
                     raise RequestIdReused()

@@ -221,12 +221,13 @@ def test_slow_calls_of_one_identity_over_its_cap_are_refused_and_others_still_an
         while vault.waiting < MAX_CALLS_PER_IDENTITY and time.monotonic() < deadline:
             time.sleep(0.05)  # until every held call runs (and holds a worker thread)
         assert vault.waiting == MAX_CALLS_PER_IDENTITY
-        refused_at = time.perf_counter()
         with pytest.raises(grpc.RpcError) as exc:
             disclose(slow, timeout=10)
-        refusal = time.perf_counter() - refused_at
+        # At once, not queued: a queued call would wait behind the held ones, whose gate is still
+        # closed, and end DEADLINE_EXCEEDED. (No time ratio here: the first refusal of a window
+        # writes its event synchronously, so its latency is a disk write's, not a queue's.)
         assert exc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert refusal < SLOWER * max(baseline, 1e-3), (baseline, refusal)  # at once, not queued
+        assert vault.waiting == MAX_CALLS_PER_IDENTITY and not any(c.done() for c in held)
         loaded = _latency(lambda: check(health_pb2.HealthCheckRequest(), timeout=10))
         assert loaded < SLOWER * max(baseline, 1e-3), (baseline, loaded)
     finally:

@@ -3,6 +3,8 @@
 * a crowd of threads sends one id with a few different requests at the same moment: the servicer
   runs once, for one request; every caller of that request gets the same first answer, every
   other caller REQUEST_ID_REUSED (and is recorded as refused);
+* a retry of the bound request that arrives while a refused latecomer holds the id's claim still
+  gets the first answer (the latecomer's claim is no evidence of a binding);
 * a call that fails binds its id all the same: another request with it is refused later, the same
   request runs again (nothing was answered);
 * two replicas (two stores on one file, no shared claims) race one id with two requests: one
@@ -93,6 +95,35 @@ def opener(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[
 def test_ingest_is_the_deferred_method(tmp_path: Path) -> None:
     store = IdempotencyStore(SqlStore(str(tmp_path / "i.db")))
     assert INGEST in APPLICATION_IDEMPOTENT and store.deferred == APPLICATION_IDEMPOTENT
+
+
+def test_a_retry_waiting_behind_a_refused_latecomer_gets_the_first_answer(tmp_path: Path) -> None:
+    store = IdempotencyStore(SqlStore(str(tmp_path / "i.db")))
+    servicer, refused = Servicer(), []
+    guard = _guarded(store, servicer, refused)
+    assert _call(guard, _request(1))[0] == "answered"  # request 1 is bound
+    in_lookup, go_on = threading.Event(), threading.Event()
+    lookup = store.lookup
+
+    def slow_lookup(*key: str) -> Any:  # the latecomer holds the claim while it reads
+        in_lookup.set()
+        go_on.wait(10)
+        return lookup(*key)
+
+    store.lookup = slow_lookup  # type: ignore[method-assign]
+    outcomes: dict[str, tuple[str, Any]] = {}
+    late = threading.Thread(target=lambda: outcomes.update(late=_call(guard, _request(2))))
+    late.start()
+    assert in_lookup.wait(10)
+    store.lookup = lookup  # type: ignore[method-assign]
+    retry = threading.Thread(target=lambda: outcomes.update(retry=_call(guard, _request(1))))
+    retry.start()
+    retry.join(0.3)  # it reaches the claim the latecomer holds
+    go_on.set()
+    late.join(10)
+    retry.join(10)
+    assert outcomes["late"] == ("refused", None)
+    assert outcomes["retry"][0] == "answered" and servicer.runs == ["acct-1"]
 
 
 @pytest.mark.parametrize("seed", range(4))
