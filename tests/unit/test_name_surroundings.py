@@ -124,15 +124,26 @@ def test_places_and_companies_are_not_made_people(engine, seed):
     texts = [t for t, _ in cases]
     before = _without_ours(lambda: engine.analyze_batch(texts))
     after = engine.analyze_batch(texts)
-    made, total = 0, 0
-    for (_, spans), b, a in zip(cases, before, after):
+    def made_person(b, a, s, e) -> bool:
+        return (not any(d.type == "PERSON" and d.start < e and s < d.end for d in b)
+                and any(d.type == "PERSON" and d.start < e and s < d.end for d in a))
+
+    made, total, flagged = [], 0, 0
+    for (text, spans), b, a in zip(cases, before, after):
         for slot in ("city", "english_co", "company"):
             for s, e in spans.get(slot, []):
                 total += 1
-                made += (not any(d.type == "PERSON" and d.start < e and s < d.end for d in b)
-                         and any(d.type == "PERSON" and d.start < e and s < d.end for d in a))
-    print(f"\nplaces/companies made PERSON by the heuristics, seed {seed}: {made} of {total}")
-    assert made == 0
+                if made_person(b, a, s, e):
+                    flagged += 1
+                    # Checked again alone: the heuristics act per text, so their effect reproduces;
+                    # a flip of the statistical NER between two batch runs (CI saw one in 640 once,
+                    # not reproducible) does not.
+                    alone_b = _without_ours(lambda: engine.analyze_batch([text]))[0]
+                    if made_person(alone_b, engine.analyze_batch([text])[0], s, e):
+                        made.append((text, slot))
+    print(f"\nplaces/companies made PERSON by the heuristics, seed {seed}: {len(made)} of {total} "
+          f"({flagged} flagged in the batch run)")
+    assert made == []
 
 
 def test_a_company_by_its_words_or_what_follows_stays_a_company(engine):
