@@ -29,6 +29,7 @@ from services.vault.records import (
 from services.vault.releases import ReleaseUseCases
 from services.vault.sessions import SessionUseCases
 from shared.app import LetheApplication, ServiceLock, event_type
+from shared.concurrency import Coalescer
 from shared.config import Settings
 from shared.keysource import FileKeySource
 from shared.policy import load_policy
@@ -76,6 +77,9 @@ class VaultApplication(SessionUseCases, RecordUseCases, FactUseCases, ReleaseUse
         # Sessions are created under their own lock (services.vault.sessions); erasure takes both.
         self.session_lock = ServiceLock(settings, self.service, scope="sessions")
         self.session_lock.on_acquire = self.keyring.sync
+        # Concurrent creations run as one batch (group commit): a burst of new subjects takes the
+        # locks once and writes in one transaction, instead of queueing one creation per call.
+        self.session_creations = Coalescer(self._open_locked, 256)
         self.reclaim_wanted = threading.Event()
         self.reclaim_wanted.set()  # at start-up: finish what a crash may have left
         self.disclosed_to: dict[str, set[str]] = defaultdict(set)  # subject_ref -> recipient ids

@@ -36,6 +36,7 @@ class SessionUseCases:
     groups: KeyGroups
     lock: Any
     session_lock: Any
+    session_creations: Any  # a Coalescer over _open_locked (concurrent creations in one batch)
     repository: Any
     save: Any
     _generation_for: Any
@@ -48,7 +49,8 @@ class SessionUseCases:
 
         Sessions that exist are opened without the service lock (:meth:`_open_existing`), so an
         acknowledgement never waits behind a store or an erasure in flight; creating a session
-        takes the session lock, and the service lock too when a key generation must be created.
+        takes the session lock, and the service lock too when a key generation must be created;
+        concurrent calls' creations run as one batch (:class:`shared.concurrency.Coalescer`).
         """
         for subject_ref, hint, _ in items:
             check_subject_ref(subject_ref)
@@ -58,7 +60,8 @@ class SessionUseCases:
         out: list[tuple[str, bytes] | None] = [self._open_existing(*item, read) for item in items]
         missing = [i for i, found in enumerate(out) if found is _CREATE]
         if missing:
-            for i, session in zip(missing, self._open_locked([items[i] for i in missing]), strict=True):
+            created = self.session_creations.submit([items[i] for i in missing])
+            for i, session in zip(missing, created, strict=True):
                 out[i] = session
         return out
 

@@ -148,3 +148,34 @@ def test_sessions_under_concurrent_stores_and_erasures(replicas: list[VaultAppli
         assert all(int(g) == live for (g,) in rows), "a sessions row of an erased generation is left"
         last = erased_before[s][-1]
         assert all(r.open_sessions([(s, "conv-0", last)]) == [None] for r in replicas)
+
+
+def test_a_burst_of_new_subjects_is_created_in_few_batches(replicas: list[VaultApplication]) -> None:
+    """32 threads open sessions of 32 new subjects at once: each gets its own session, the same one
+    when it opens it again, and the creations run as a few batches (each takes the session lock once),
+    not one lock and one commit per caller. The first batch is held 50 ms so that the others queue."""
+    app = replicas[0]
+    acquired, sync = [], app.session_lock.on_acquire
+
+    def counted() -> None:
+        acquired.append(1)
+        if len(acquired) == 1:
+            threading.Event().wait(0.05)
+        sync()
+
+    app.session_lock.on_acquire = counted
+    subjects = [_subject(10_000 + i) for i in range(32)]
+    start, got = threading.Barrier(len(subjects)), {}
+
+    def one(ref: str) -> None:
+        start.wait()
+        got[ref] = app.open_sessions([(ref, "hint-1", NOW)])[0]
+
+    threads = [threading.Thread(target=one, args=(ref,)) for ref in subjects]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len({got[ref][0] for ref in subjects}) == len(subjects)
+    assert app.open_sessions([(ref, "hint-1", NOW) for ref in subjects]) == [got[ref] for ref in subjects]
+    assert len(acquired) <= len(subjects) // 4, len(acquired)
