@@ -164,10 +164,12 @@ class LetheApplication(Application[uuid.UUID]):
         self._projected = 0
         self.recorded_position = 0  # log position of the event on_recorded is handed
         self._projection_lock = threading.Lock()
+        self.closed = False  # set by close(): background threads stop quietly then
         cipher_key = keys.get_or_create(f"event-cipher/{self.service}")
         super().__init__(env=persistence_env(settings, self.service, cipher_key))
 
     def close(self) -> None:  # noqa: D102
+        self.closed = True
         super().close()
         self.lock.close()
 

@@ -279,7 +279,9 @@ class TransparencyLog:
                 try:
                     if self.app.max_position() > self._size:
                         self.extend()
-                except Exception as exc:  # noqa: BLE001 - keep signing; store may be closing
+                except Exception as exc:  # noqa: BLE001 - keep signing while the store is open
+                    if getattr(self.app, "closed", False):
+                        return  # the application closed its stores: nothing left to sign
                     log.warning("audit: signing failed: %s", type(exc).__name__)
         threading.Thread(target=run, name=f"audit-{self.service}", daemon=True).start()
         return self

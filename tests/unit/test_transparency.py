@@ -409,3 +409,23 @@ def test_random_tree_inclusion_round_trip() -> None:
     root = merkle.root_from_leaf_hashes(leaves)
     for i in rng.sample(range(300), 30):
         assert merkle.verify_inclusion(leaves[i], i, 300, merkle.inclusion_proof(leaves, i), root)
+
+
+def test_the_signing_thread_stops_quietly_when_its_application_closes(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A log whose application closed its stores stops signing without a warning (the shutdown of
+    every service and test used to print ``audit: signing failed: ...``)."""
+    import logging
+    import threading
+
+    settings = Settings(data_dir=tmp_path / "var", key_dir=tmp_path / "keys")
+    keys = FileKeySource(settings.key_dir)
+    app = NotesApp(settings, keys)
+    tlog = TransparencyLog(app, keys, interval=0.02).start()
+    app.write(3)
+    with caplog.at_level(logging.WARNING, logger="lethe"):
+        app.write(2)  # new events for the thread to sign after the close
+        app.close()
+        threading.Event().wait(0.3)
+    tlog.stop()
+    assert not [r for r in caplog.records if "signing failed" in r.getMessage()]
