@@ -48,6 +48,14 @@ _REFERENCE_CUE = re.compile(
     r"transaction|shipment|parcel|job|run|commit|issue|pr|version|port|ts|timestamp|epoch)\b"
     r"[\s#:=.nNoO°-]*$"
 )
+# A person's document or account number named a few words before: ``My driver's license number is
+# 5130634``, ``Passport no.: 5130634``, ``the booking reference was 48213577``.
+_DOCUMENT_BEFORE = re.compile(
+    r"(?i)\b(?:passport|licen[cs]e|permit|registration|social[ \t]+security|ssn|national[ \t]+(?:id|insurance)|"
+    r"tax|vat|nhs|student|employee|badge|booking|reservation|confirmation|voucher|coupon|certificate|"
+    r"serial|order|invoice|account|customer|policy|ticket|tracking|membership|member|case|claim|"
+    r"reference|application|file)\b[^\n\d]{0,20}$"
+)
 # ``1 250 000 EUR``, ``$ 2 500 000``: thousands groups next to a currency are an amount.
 _THOUSANDS = re.compile(r"^[1-9]\d{0,2}(?:[ .,]\d{3})+$")
 _CURRENCY_AFTER = re.compile(r"(?i)[ \t]?(?:EUR|USD|GBP|CHF|JPY|SEK|NOK|DKK|PLN|CAD|AUD|€|\$|£|¥|kr\b|zł|"
@@ -102,6 +110,7 @@ class LethePhoneRecognizer(LetheRegexRecognizer):
         phone_cue = (has_cue(text, start, _PHONE_CUE, 40) or _AFTER_CUE.match(text, end) is not None
                      or _LABEL_CUE.search(text, max(0, start - 12), start) is not None)
         reference = (_REFERENCE_CUE.search(text, max(0, start - 24), start) is not None
+                     or _DOCUMENT_BEFORE.search(text, max(0, start - 48), start) is not None
                      or reference_before(text, start))  # ``numéro de commande``, ``Bestellnummer``
         cue = phone_cue or (has_cue(text, start, _CUE, 40) and not reference)
         grouped = bool(re.search(r"\d[ .()/-]+\d", core))
