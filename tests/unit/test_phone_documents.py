@@ -1,7 +1,8 @@
 """A number named as a person's document or account number a few words before it is not a phone
 number (``recognizers.phone``, ``_DOCUMENT_BEFORE``), attacked with generated numbers (7 to 10 digits,
 bare or in two groups) in generated frames; telephone numbers in telephone frames, some of which
-name an account too, stay PHONE_NUMBER as often as without the rule (a ratio in the same test).
+name an account too, stay PHONE_NUMBER as often as without the rule (a ratio in the same test);
+Portuguese telephone words (``telemóvel``, ``telefone``, ``ligue``) are telephone cues.
 """
 
 from __future__ import annotations
@@ -74,3 +75,23 @@ def test_telephone_numbers_stay_phone_numbers(engine, seed, monkeypatch):  # noq
     without = share()
     print(f"\ntelephone numbers found, seed {seed}: {without:.3f} without the rule, {with_rule:.3f} with")
     assert with_rule >= without and with_rule >= 0.95
+
+
+@pytest.mark.parametrize("seed", [7, 77])
+def test_portuguese_telephone_words_are_telephone_cues(engine, seed):  # noqa: F811
+    """``telemóvel``, ``telefone``, ``ligue``: Faker pt_PT numbers after them are PHONE_NUMBER (bare
+    nine-digit numbers need a cue, which these words were not)."""
+    fake = Faker("pt_PT")
+    fake.seed_instance(seed)
+    rng = random.Random(seed)
+    frames = ["{name}, {street}, telemóvel {value}.", "Telefone: {value}", "Ligue para o {value} amanhã.",
+              "O meu telemovel é {value}", "{name}\ntelefone {value}"]
+    cases = []
+    for _ in range(150):
+        value = fake.phone_number()
+        cases.append((rng.choice(frames).format(name=fake.name(), street=fake.street_address(),
+                                                value=value), value))
+    found = engine.analyze_batch([t for t, _ in cases])
+    share = sum(_phones_at(f, t, v) for (t, v), f in zip(cases, found)) / len(cases)
+    print(f"\nPortuguese telephone numbers found, seed {seed}: {share:.3f}")
+    assert share >= 0.97

@@ -20,10 +20,11 @@ _CUE = cue_regex([
     "phone", "phones", "tel", "telephone", "mobile", "cell", "cellphone", "call", "called", "calling",
     "fax", "ring", "reach", "contact", "number", "no", "whatsapp", "text", "sms", "dial", "landline",
     "hotline", "extension", "ext", "voicemail", "signal", "telegram", "#",
-    # Other languages' cues: ``Ruf mich an``, ``Handy``, ``llámame``, ``téléphone``, ``chiamami``.
+    # Other languages' cues: ``Ruf mich an``, ``Handy``, ``llámame``, ``téléphone``, ``chiamami``, ``telemóvel``.
     "ruf", "rufen", "anrufen", "telefon", "telefonnummer", "handy", "mobil", "mobilnummer", "festnetz",
     "llámame", "llamame", "llamar", "teléfono", "telefono", "móvil", "movil", "celular", "téléphone",
     "portable", "appelle", "appelez", "numéro", "chiamami", "cellulare", "numero", "bel", "telefoon",
+    "telemóvel", "telemovel", "telefone", "ligue", "liga-me",
 ])
 # Cues that name a telephone, as opposed to ``number``/``no``/``#``, which also label order numbers.
 _PHONE_CUE = cue_regex([
@@ -32,6 +33,7 @@ _PHONE_CUE = cue_regex([
     "ruf", "rufen", "anrufen", "telefon", "telefonnummer", "handy", "mobil",
     "mobilnummer", "festnetz", "llámame", "llamame", "llamar", "teléfono", "telefono", "móvil", "movil",
     "celular", "téléphone", "portable", "appelle", "appelez", "chiamami", "cellulare", "bel", "telefoon",
+    "telemóvel", "telemovel", "telefone", "ligue", "liga-me",
 ])
 # ``Desk: 5403926876``, ``Office\,3660170548``: a line label right before the number.
 _LABEL_CUE = re.compile(r"(?i)\b(?:office|desk|home|work|direct)\b[^\w\n]{1,3}$")
