@@ -22,6 +22,7 @@ import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,44 @@ def test_a_burst_of_new_subjects_is_created_in_few_batches(replicas: list[VaultA
     assert len({got[ref][0] for ref in subjects}) == len(subjects)
     assert app.open_sessions([(ref, "hint-1", NOW) for ref in subjects]) == [got[ref] for ref in subjects]
     assert len(acquired) <= len(subjects) // 4, len(acquired)
+
+
+def test_a_failing_batch_of_creations_fails_its_callers_writes_nothing_and_the_retry_works(
+        replicas: list[VaultApplication]) -> None:
+    """A write failure in the batched creation (its sessions transaction, then its keyring save)
+    reaches every caller of that batch as an error, never a hang or a session that was not written;
+    no ``sessions`` row is left for a caller that got an error, and the retry gets one session per
+    subject that stays the same."""
+    app = replicas[0]
+    for step, target in enumerate(("db.transaction", "save")):
+        owner, name = (app.db, "transaction") if target == "db.transaction" else (app, "save")
+        real = getattr(owner, name)
+
+        def failing(*args: Any, **kwargs: Any) -> Any:
+            raise OSError("injected write failure")
+
+        setattr(owner, name, failing)
+        subjects = [_subject(20_000 + 100 * step + i) for i in range(16)]
+        start, outcomes = threading.Barrier(len(subjects)), {}
+
+        def one(ref: str) -> None:
+            start.wait()
+            try:
+                outcomes[ref] = app.open_sessions([(ref, "hint-1", NOW)])[0]
+            except Exception as exc:  # noqa: BLE001 - the injected failure, as each caller sees it
+                outcomes[ref] = exc
+
+        threads = [threading.Thread(target=one, args=(ref,)) for ref in subjects]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        setattr(owner, name, real)
+        assert len(outcomes) == len(subjects), "a caller of the failed batch hung"
+        assert all(isinstance(o, OSError) for o in outcomes.values()), (target, outcomes)
+        rows = app.db.read(f"SELECT COUNT(*) FROM sessions WHERE subject_ref IN "
+                           f"({','.join('?' * len(subjects))})", subjects)
+        assert rows[0][0] == 0 or target == "save", "a session row was left for a failed caller"
+        retry = app.open_sessions([(ref, "hint-1", NOW) for ref in subjects])
+        assert None not in retry and len({s[0] for s in retry}) == len(subjects)
+        assert app.open_sessions([(ref, "hint-1", NOW) for ref in subjects]) == retry

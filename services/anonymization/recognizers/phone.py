@@ -43,20 +43,21 @@ _VERSION = re.compile(r"^\d{1,2}(?:\.\d{1,4}){1,3}$")
 _VERSION_CUE = re.compile(r"(?i)(?:\bv|\bversion|\brelease|\bfrom|\bto|\bupgrad\w*|\bbump\w*)[ \t:]*$")
 # ``030 901820``, ``0170 1234567``: a trunk-prefixed area code, then the subscriber number.
 _TRUNK_GROUPS = re.compile(r"^\(?0\d{2,4}\)?[ /.-]\d{4,8}$")
+# Words naming a person's account or case reference, in both cues below.
+_ACCOUNT_WORDS = ("reference|order|invoice|account|customer|policy|case|ticket|serial|member|membership|file|"
+                  "claim|tracking")
 # What makes a two-group number a reference rather than a phone: ``ID 0123 456789``, ``order no.``.
 _REFERENCE_CUE = re.compile(
-    r"(?i)\b(?:id|ref|reference|order|invoice|account|acct|customer|policy|case|ticket|serial|iban|bic|"
-    r"card|member|membership|patient|file|claim|contract|tracking|batch|build|pid|sku|product|item|"
+    rf"(?i)\b(?:{_ACCOUNT_WORDS}|id|ref|acct|iban|bic|card|patient|contract|batch|build|pid|sku|product|item|"
     r"transaction|shipment|parcel|job|run|commit|issue|pr|version|port|ts|timestamp|epoch)\b"
     r"[\s#:=.nNoO°-]*$"
 )
 # A person's document or account number named a few words before: ``My driver's license number is
 # 5130634``, ``Passport no.: 5130634``, ``the booking reference was 48213577``.
 _DOCUMENT_BEFORE = re.compile(
-    r"(?i)\b(?:passport|licen[cs]e|permit|registration|social[ \t]+security|ssn|national[ \t]+(?:id|insurance)|"
-    r"tax|vat|nhs|student|employee|badge|booking|reservation|confirmation|voucher|coupon|certificate|"
-    r"serial|order|invoice|account|customer|policy|ticket|tracking|membership|member|case|claim|"
-    r"reference|application|file)\b[^\n\d]{0,20}$"
+    rf"(?i)\b(?:{_ACCOUNT_WORDS}|passport|licen[cs]e|permit|registration|social[ \t]+security|ssn|"
+    r"national[ \t]+(?:id|insurance)|tax|vat|nhs|student|employee|badge|booking|reservation|confirmation|"
+    r"voucher|coupon|certificate|application)\b[^\n\d]{0,20}$"
 )
 # ``1 250 000 EUR``, ``$ 2 500 000``: thousands groups next to a currency are an amount.
 _THOUSANDS = re.compile(r"^[1-9]\d{0,2}(?:[ .,]\d{3})+$")
