@@ -3,7 +3,8 @@ use): which capitalised words are usually first names and which are usually fami
 name's shape alone cannot tell (``heuristics.partner_firms``, ``heuristics.contact_names``).
 
 - ``english_names``: en_US and en_GB given names and surnames;
-- ``given_names``: the given names of every Faker locale (about 31,000: ``Pekka``, ``Tamás``, ``Трифон``).
+- ``given_names``: the given names of every Faker locale (about 31,000: ``Pekka``, ``Tamás``, ``Трифон``);
+- ``surnames``: the surnames of every Faker locale (about 28,000).
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ def english_names() -> tuple[frozenset, frozenset]:
 @lru_cache(maxsize=1)
 def given_names() -> frozenset:
     """The given names of every Faker locale's person provider, as Faker writes them."""
+    return _every_locale(_FIRST)
+
+
+@lru_cache(maxsize=1)
+def surnames() -> frozenset:
+    """The surnames of every Faker locale's person provider, as Faker writes them."""
+    return _every_locale(("last_names",))
+
+
+def _every_locale(attrs: tuple[str, ...]) -> frozenset:
     import faker.providers.person as person
 
     names: set[str] = set()
@@ -35,7 +46,7 @@ def given_names() -> frozenset:
             provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
         except (ImportError, AttributeError):
             continue
-        names.update(_names(provider, _FIRST))
+        names.update(_names(provider, attrs))
     return frozenset(names)
 
 

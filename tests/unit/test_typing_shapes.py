@@ -108,14 +108,20 @@ def _share(engine, cases, slots, wrong) -> float:
     return bad / total
 
 
-def _without_not_persons(measure):
+def without_heuristics(measure, *names: str):
+    """``measure()`` run with the named heuristics left out of the list, then the list restored."""
     saved = dict(heuristics.HEURISTICS)
-    heuristics.HEURISTICS.pop("not_persons")
+    for name in names:
+        heuristics.HEURISTICS.pop(name)
     try:
         return measure()
     finally:
         heuristics.HEURISTICS.clear()
         heuristics.HEURISTICS.update(saved)
+
+
+def _without_not_persons(measure):
+    return without_heuristics(measure, "not_persons")
 
 
 @pytest.mark.parametrize("seed", [11, 1111])

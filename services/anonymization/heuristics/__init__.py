@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .contact_names import contact_names
+from .common_words import drop_common_words
 from .coordination import coordinated_persons
 from .csv_cells import keep_csv_cells
 from .cue_typing import type_names_by_cues
@@ -34,6 +35,7 @@ HEURISTICS: dict[str, Heuristic] = {
     "persons_by_surroundings": persons_by_surroundings,
     "cue_typing": type_names_by_cues,
     "not_persons": retype_non_persons,
+    "common_words": drop_common_words,  # after the cues: a word they made a name stays one
     "label_words": drop_label_words,  # languages other than English: labels are never names
     "csv_cells": keep_csv_cells,  # last: cuts what the others made at CSV cell edges
 }
