@@ -19,7 +19,7 @@ from faker import Faker
 
 from services.anonymization.heuristics.common_words import COMMON_ZIPF, drop_common_words
 from services.anonymization.name_lexicon import given_names, surnames
-from tests.unit.test_name_surroundings import LOCALES
+from tests.unit.test_name_surroundings import seeded_fakers
 from tests.unit.test_typing_shapes import _render, engine, without_heuristics  # noqa: F401 - engine: the fixture
 
 WORD_FRAMES = (
@@ -98,9 +98,7 @@ def test_capitalised_common_words_are_not_people(engine, seed):
 @pytest.mark.parametrize("seed", [7, 707])
 def test_people_are_found_as_often_with_the_heuristic(engine, seed):
     rng = random.Random(seed)
-    fakers = [Faker(loc) for loc in LOCALES]
-    for i, f in enumerate(fakers):
-        f.seed_instance(seed * 100 + i)
+    fakers = seeded_fakers(seed)
     cases = []
     for _ in range(300):
         fake = rng.choice(fakers)

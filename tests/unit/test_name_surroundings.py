@@ -57,10 +57,16 @@ FRAMES = {
 def _cases(frames: tuple[str, ...], seed: int, n: int, values) -> list[tuple[str, dict]]:
     """``n`` texts from ``frames`` filled by ``values(fake, rng)``, with their slots' spans."""
     rng = random.Random(seed)
+    fakers = seeded_fakers(seed)
+    return [_render(rng.choice(frames), values(rng.choice(fakers), rng)) for _ in range(n)]
+
+
+def seeded_fakers(seed: int) -> list[Faker]:
+    """One Faker per locale of ``LOCALES``, each seeded from ``seed``."""
     fakers = [Faker(loc) for loc in LOCALES]
     for i, f in enumerate(fakers):
         f.seed_instance(seed * 100 + i)
-    return [_render(rng.choice(frames), values(rng.choice(fakers), rng)) for _ in range(n)]
+    return fakers
 
 
 def _values(fake: Faker, rng: random.Random) -> dict[str, str]:

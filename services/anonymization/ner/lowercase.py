@@ -1,36 +1,51 @@
 """NER pass: names in text written entirely in lower case (``ask silvana about it``).
 
-Every word the model's lexicon does not know gets a capital first letter in a copy (one code point for
-one, so offsets carry over); the copy's PERSON entities over such words are added as ``LC_PERSON``
-spans, with the other one-word items of a lower-case list they belong to. No list of names: the
-lexicon only says which words are common English.
+Every word that may be a name gets a capital first letter in a copy (one code point for one, so offsets
+carry over); the copy's PERSON entities over such words are added as ``LC_PERSON`` spans, with the
+other one-word items of a lower-case list they belong to. A word may be a name when:
+- the model's lexicon does not know it (``silvana``);
+- it is a given name or surname of some Faker locale that the lexicon knows as a noun only, and either
+  rare in English (Zipf < 3.5 in wordfreq's list: ``selma``) or next to another such word, across at
+  most one initial (``benjamin a seiler``, ``codey m ross``): common words that are also names
+  (``hunter``, ``max``, ``will``) are left alone by themselves;
+- it is a rare noun right after a given name (``eva kleist``: the lexicon holds famous surnames as nouns);
+- it is a single letter between two of them (a middle initial).
+The copy's entities of other types that cover a given name and one or two more such words, nothing else,
+are people too (the small model calls ``Andrei Nistor`` an organisation).
 """
 
 from __future__ import annotations
 
 import re
 
+from ..name_lexicon import given_names, surnames
 from ..resolution import overlaps as _overlaps
 
 def add_lower_variants(nlp, disabled: list[str], texts: list[str], ner: list[list], batch_size: int) -> None:
     """Re-run NER on a case-restored copy of each text written entirely in lower case.
 
-    Every word the model's lexicon does not know (not a stop word, not an English noun, verb,
-    adjective or adverb, nor an inflection of one) gets a capital first letter, one code point for
+    Every word that may be a name (module docstring) gets a capital first letter, one code point for
     one, so offsets carry over. The copy's PERSON entities that cover such a word are added as
-    ``LC_PERSON`` spans (no list of names: the lexicon only says which words are common English).
+    ``LC_PERSON`` spans.
     """
     jobs = []
     for i, text in enumerate(texts):
         if len(text) > _LOWER_MAX or any(c.isupper() for c in text):
             continue
         chars, titled = list(text), []
-        for m in _LOWER_WORDS.finditer(text):
-            w = m.group()
-            if len(w) < 2 or _known_word(nlp, w):
+        words = list(_LOWER_WORDS.finditer(text))
+        named = [len(m.group()) > 1 and (_name_like(nlp, m.group()) or _name_pair(nlp, words, k, text))
+                 for k, m in enumerate(words)]
+        for k in range(len(words) - 1):  # the surname after a given name (``eva kleist``)
+            if named[k] and _surname_after(nlp, words, k, text):
+                named[k + 1] = True
+        for k, m in enumerate(words):
+            initial = (len(m.group()) == 1 and 0 < k < len(words) - 1 and named[k - 1] and named[k + 1]
+                       and _GAP.fullmatch(text, words[k - 1].end(), words[k + 1].start()) is not None)
+            if not (named[k] or initial):  # an initial between two names: ``benjamin a seiler``
                 continue
-            up = w[0].upper()
-            if len(up) == 1 and up != w[0]:
+            up = m.group()[0].upper()
+            if len(up) == 1 and up != m.group()[0]:
                 chars[m.start()] = up
                 titled.append(m.start())
         if titled:
@@ -43,7 +58,8 @@ def add_lower_variants(nlp, disabled: list[str], texts: list[str], ner: list[lis
         places = [(s, e) for label, s, e in ner[i] if label in _PLACE_LABELS]
         for e in doc.ents:
             s, t = e.start_char, e.end_char
-            if (e.label_ in ("PERSON", "PER") and any(s <= c < t for c in titled)
+            person = e.label_ in ("PERSON", "PER") or _given_name_run(text, s, t, titled)
+            if (person and any(s <= c < t for c in titled)
                     and not any(ch.isdigit() for ch in e.text)
                     and not _NUMBER_BEFORE.search(text, 0, s) and not _NUMBER_AFTER.match(text, t)
                     and not any(_overlaps((s, t), p) for p in places)):
@@ -57,7 +73,70 @@ _PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
 _NUMBER_BEFORE = re.compile(r"\d[ \t,.]*$")
 _NUMBER_AFTER = re.compile(r"[ \t,]*\d")
 _LOWER_WORDS = re.compile(r"[^\W\d_]+")
+_GAP = re.compile(r"[ \t]+(?:[^\W\d_]\.?[ \t]+)?")  # between a first name and a surname
 _LEXICON: dict = {}
+
+
+def _given_name_run(text: str, start: int, end: int, titled: list[int]) -> bool:
+    """An entity of any type over a given name and one or two more name words, every one of them
+    titled in the copy (``andrei nistor``, ``gordana d hrvojić``, which the small model calls
+    organisations): a person."""
+    words = list(_LOWER_WORDS.finditer(text, start, end))
+    return (2 <= len([w for w in words if len(w.group()) > 1]) <= 3
+            and words[0].group().capitalize() in given_names()
+            and all(w.start() in titled for w in words)
+            and all(_GAP.fullmatch(text, a.end(), b.start()) for a, b in zip(words, words[1:])))
+
+
+def _name_like(nlp, word: str) -> bool:
+    """True when ``word`` (lower case) may be a name by itself: 2+ letters, and unknown to the lexicon,
+    or a rare English word (Zipf < 3.5) that is a given name or surname (:func:`_lexicon_name`)."""
+    if len(word) < 2:
+        return False
+    if not _known_word(nlp, word):
+        return True
+    from wordfreq import zipf_frequency
+
+    return _lexicon_name(nlp, word) and zipf_frequency(word, "en", wordlist="small") < 3.5
+
+
+def _lexicon_name(nlp, word: str) -> bool:
+    """A given name or surname of some Faker locale that the lexicon knows as a noun only (``benjamin``,
+    ``ross``, ``eva``; never a stop word, verb, adjective or adverb: ``will``, ``mark``, ``grant``)."""
+    name = word.capitalize()
+    return (name in given_names() or name in surnames()) and word not in (_LEXICON.get("pos") or _pos_words(nlp))
+
+
+def _name_pair(nlp, words: list, k: int, text: str) -> bool:
+    """A lexicon name next to another name-like word, across spaces and at most one initial
+    (``benjamin franklin``, ``codey m ross``): a first name and a surname, however common each is."""
+    if not _lexicon_name(nlp, words[k].group()):
+        return False
+    for j in (k - 1, k + 1, k - 2, k + 2):
+        if not 0 <= j < len(words) or len(words[j].group()) < 2:
+            continue
+        a, b = sorted((k, j))
+        other = words[j].group()
+        if _GAP.fullmatch(text, words[a].end(), words[b].start()) and (
+                _name_like(nlp, other) or _lexicon_name(nlp, other)):
+            return True
+    return _surname_after(nlp, words, k, text)
+
+
+def _surname_after(nlp, words: list, k: int, text: str) -> bool:
+    """``words[k]`` is a given name and the next word, across spaces, a rare noun (:func:`_rare_noun`)."""
+    return (k + 1 < len(words) and words[k].group().capitalize() in given_names()
+            and len(words[k + 1].group()) > 1 and _rare_noun(nlp, words[k + 1].group())
+            and _GAP.fullmatch(text, words[k].end(), words[k + 1].start()) is not None)
+
+
+def _rare_noun(nlp, word: str) -> bool:
+    """A word the lexicon knows as a noun only and English rarely uses (Zipf < 3.5): after a given
+    name, a surname that the lexicon holds as a proper noun (``eva kleist``, not ``anna cake``)."""
+    from wordfreq import zipf_frequency
+
+    return (word not in (_LEXICON.get("pos") or _pos_words(nlp))
+            and zipf_frequency(word, "en", wordlist="small") < 3.5)
 
 
 def _known_word(nlp, word: str) -> bool:
