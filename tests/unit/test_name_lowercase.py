@@ -2,7 +2,8 @@
 names and words in frames written for this test:
 
 - full names of many locales, with and without a middle initial, are found more often with the
-  name-lexicon rules than with the old rule (unknown words only, PERSON entities only), a ratio
+  name-lexicon rules and the context cues than with the old rule (unknown words only, PERSON entities
+  only), a ratio
   measured in the same test;
 - lower-case texts without a name (common words in the same frames, and the names that are common
   words by themselves: ``hunter``, ``max``, ``will``) get no more PERSON alarms with the rules than
@@ -49,10 +50,12 @@ def _name(fake: Faker, rng: random.Random) -> str:
 
 def _old_rule(measure):
     """``measure()`` with only the old rule: a word may be a name when the lexicon does not know it."""
-    names = ("_name_like", "_name_pair", "_surname_after", "_given_name_run")
+    names = ("_name_like", "_name_pair", "_surname_after", "_given_name_run", "_cued_people")
     saved = [getattr(lowercase, n) for n in names]
     lowercase._name_like = lambda nlp, w: len(w) > 1 and not lowercase._known_word(nlp, w)
-    lowercase._name_pair = lowercase._surname_after = lowercase._given_name_run = lambda *_: False
+    lowercase._name_pair = lowercase._surname_after = lambda *_: False
+    lowercase._given_name_run = lambda *_: None
+    lowercase._cued_people = lambda *_: []
     try:
         return measure()
     finally:

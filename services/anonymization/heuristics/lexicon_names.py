@@ -7,7 +7,7 @@ none. So a model ORGANIZATION span (score below the shape rules' 0.87) of two or
 (a hyphenated pair counts as one word, an initial such as ``A.`` may stand between them) is PERSON when
 no word is in the model lexicon's tables (stop words, nouns, verbs, adjectives, adverbs), no word is
 written in capitals, and it is not the owner in ``<X>'s <name>`` (``Kragh's Hege``: the owner may be a
-firm) nor followed by a word in capitals (``Bakken BA``), a partner join or a number (a town before its
+firm) unless it starts with a given name of some Faker locale (``Edi Živković's Cautionary Tales``), nor followed by a word in capitals (``Bakken BA``), a partner join or a number (a town before its
 postcode).
 
 The lexicon is the one ``recognizers.spacy_ner`` loads from the model (``_word_tables``); without one the
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+from ..name_lexicon import given_names
 from ..recognizers import spacy_ner
 
 _WORD = r"[^\W\d_a-z][^\W\d_A-Z]{1,30}(?:-[^\W\d_a-z][^\W\d_A-Z]{1,30})?"
@@ -38,7 +39,9 @@ def org_names_to_persons(text: str, hard: list[list], soft: list[list]) -> list[
     for c in soft:
         if c[0] != "ORGANIZATION" or c[3] >= 0.87 or not _FULL_NAME.fullmatch(text, c[1], c[2]):
             continue
-        if _OWNER.match(text, c[2]) or _NOT_NAME_NEXT.match(text, c[2]):
+        if _NOT_NAME_NEXT.match(text, c[2]):
+            continue
+        if _OWNER.match(text, c[2]) and _LETTERS.match(text, c[1]).group() not in given_names():
             continue
         if any(known(w.lower(), tables) for w in _LETTERS.findall(text, c[1], c[2]) if len(w) > 1):
             continue

@@ -11,12 +11,14 @@ other one-word items of a lower-case list they belong to. A word may be a name w
 - it is a rare noun right after a given name (``eva kleist``: the lexicon holds famous surnames as nouns);
 - it is a single letter between two of them (a middle initial).
 The copy's entities of other types that cover a given name and one or two more such words, nothing else,
-are people too (the small model calls ``Andrei Nistor`` an organisation).
+are people too (the small model calls ``Andrei Nistor`` an organisation), and so are the people that the
+context recognizer's cues find in the copy (``sophie: remember me?``, ``she named him frederik``).
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ..name_lexicon import given_names, surnames
 from ..resolution import overlaps as _overlaps
@@ -53,14 +55,18 @@ def add_lower_variants(nlp, disabled: list[str], texts: list[str], ner: list[lis
     if not jobs:
         return
     variants = nlp.pipe([v for *_, v in jobs], disable=disabled, batch_size=batch_size)
-    for (i, titled, _), doc in zip(jobs, variants):
+    for (i, titled, variant), doc in zip(jobs, variants):
         text = texts[i]
         places = [(s, e) for label, s, e in ner[i] if label in _PLACE_LABELS]
-        for e in doc.ents:
-            s, t = e.start_char, e.end_char
-            person = e.label_ in ("PERSON", "PER") or _given_name_run(text, s, t, titled)
-            if (person and any(s <= c < t for c in titled)
-                    and not any(ch.isdigit() for ch in e.text)
+        spans = [(e.start_char, e.end_char) if e.label_ in ("PERSON", "PER")
+                 else _given_name_run(text, e.start_char, e.end_char, titled) for e in doc.ents]
+        spans += _cued_people(variant)
+        for span in spans:
+            if span is None:
+                continue
+            s, t = span
+            if (any(s <= c < t for c in titled)
+                    and not any(ch.isdigit() for ch in text[s:t])
                     and not _NUMBER_BEFORE.search(text, 0, s) and not _NUMBER_AFTER.match(text, t)
                     and not any(_overlaps((s, t), p) for p in places)):
                 ner[i].append(("LC_PERSON", s, t))
@@ -77,15 +83,44 @@ _GAP = re.compile(r"[ \t]+(?:[^\W\d_]\.?[ \t]+)?")  # between a first name and a
 _LEXICON: dict = {}
 
 
-def _given_name_run(text: str, start: int, end: int, titled: list[int]) -> bool:
-    """An entity of any type over a given name and one or two more name words, every one of them
-    titled in the copy (``andrei nistor``, ``gordana d hrvojić``, which the small model calls
-    organisations): a person."""
-    words = list(_LOWER_WORDS.finditer(text, start, end))
-    return (2 <= len([w for w in words if len(w.group()) > 1]) <= 3
-            and words[0].group().capitalize() in given_names()
-            and all(w.start() in titled for w in words)
-            and all(_GAP.fullmatch(text, a.end(), b.start()) for a, b in zip(words, words[1:])))
+def _cued_people(variant: str) -> list[tuple[int, int]]:
+    """The people that ``recognizers.person_context``'s cues find in the case-restored copy (a dialogue
+    speaker, a vocative, ``named``, ``the assistant to``...): its rules read capitals, which the copy has."""
+    return [(r.start, r.end) for r in _cue_recognizer().find(variant)]
+
+
+@lru_cache(maxsize=1)
+def _cue_recognizer():
+    from ..recognizers.person_context import LethePersonContextRecognizer
+
+    return LethePersonContextRecognizer()
+
+
+def _given_name_run(text: str, start: int, end: int, titled: list[int]) -> tuple[int, int] | None:
+    """In an entity of any type, on its first line and after a leading article, a given name and one or
+    two more name words, every one titled in the copy (``andrei nistor``, ``the codey m ross version``,
+    ``emidio p lombardo\ngarcia-smith``, which the small model calls organisations): the person's
+    ``(start, end)``, else None."""
+    line_end = text.find("\n", start, end)
+    words = list(_LOWER_WORDS.finditer(text, start, end if line_end < 0 else line_end))
+    while words and words[0].group() in _ARTICLES:
+        words.pop(0)
+    if not words or words[0].group().capitalize() not in given_names():
+        return None
+    run = [words[0]]
+    for w in words[1:]:
+        if w.start() not in titled or not _GAP.fullmatch(text, run[-1].end(), w.start()) or len(run) == 4:
+            break
+        run.append(w)
+    names = [w for w in run if len(w.group()) > 1]
+    while run and len(run[-1].group()) == 1:
+        run.pop()  # never ends on an initial
+    if not 2 <= len(names) <= 3 or not all(w.start() in titled for w in run):
+        return None
+    return run[0].start(), run[-1].end()
+
+
+_ARTICLES = frozenset({"the", "a", "an"})
 
 
 def _name_like(nlp, word: str) -> bool:

@@ -31,7 +31,7 @@ from presidio_analyzer import RecognizerResult
 
 from .base import LetheRuleRecognizer
 from .names import STOP, scan_name
-from .spacy_ner import _word_tables, ner_spans
+from .spacy_ner import ROLE_NOUNS, _word_tables, ner_spans
 
 _CAP = r"[^\W\d_a-z]"  # an upper-case (or caseless) letter, any script
 _NAME = _CAP + r"[^\W\d_]*(?:(?:['’]" + _CAP + r"|-[^\W\d_])[^\W\d_]*)*"
@@ -178,7 +178,8 @@ def _known_words(nlp_artifacts) -> frozenset:
 
 
 def _clean(text: str, start: int, end: int) -> tuple[int, int] | None:
-    """Trim a candidate to a name: no leading stop word, possessive cut, 2+ letters, not a field label."""
+    """Trim a candidate to a name: no leading stop word, possessive cut, 2+ letters, not a field label,
+    not ending in a role noun (``spacy_ner.ROLE_NOUNS``)."""
     value = text[start:end]
     if value.endswith(("'s", "’s")):
         end -= 2
@@ -191,6 +192,8 @@ def _clean(text: str, start: int, end: int) -> tuple[int, int] | None:
         words = value.split()
     if not words or words[0].lower() in _FIELD_WORDS or words[0].lower() in _PRONOUNS:
         return None
+    if words[-1].lower().strip(".,;:!?") in ROLE_NOUNS:
+        return None  # ``speak to a REAL PERSON``, ``talk to a human agent``: a role, not a name
     if len(value) < 2 or value.isupper() and len(words) == 1:
         return None
     if _ORG_WORD.search(value):

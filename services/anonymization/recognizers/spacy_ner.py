@@ -31,7 +31,8 @@ _NOT_NAMES = frozenset(
     mobile zip postcode passport dl vat tin nhs mrn otp sms pan iban_code n/a""".split()
 )
 # A span ending in one of these names a role, not someone (``SPEAK TO A REAL PERSON``).
-_ROLE_NOUNS = frozenset("person people human agent representative somebody someone operator".split())
+# A role, not a name, when it ends a span: ``A REAL PERSON``, ``HUMAN AGENT`` (also ``names.py``'s cues).
+ROLE_NOUNS = frozenset("person people human agent representative somebody someone operator".split())
 _EDGE = " \t\n\r.,;:!?\"'()[]{}<>-–—/|*\\"
 # Words after which a name is a place: ``grew up in``, ``flew to``, ``based in``, ``originally from``.
 # The small model often calls such places ORG (``grew up in HELSINKI``) or PERSON (``flew to Coles``).
@@ -223,7 +224,7 @@ class LetheSpacyNerRecognizer(EntityRecognizer):
                 continue
             if value.lower() in _NOT_NAMES:
                 continue
-            if etype == "PERSON" and value.rsplit(None, 1)[-1].lower() in _ROLE_NOUNS:
+            if etype == "PERSON" and value.rsplit(None, 1)[-1].lower() in ROLE_NOUNS:
                 continue  # ``A REAL PERSON``, ``HUMAN AGENT``: a role, not a name
             if etype in ("PERSON", "ORGANIZATION", "LOCATION", "NRP") and not _WORD_NOT_UNIT.search(value):
                 continue  # ``30799ms``, ``81547621,686``: a number with a unit, not a name
