@@ -19,7 +19,8 @@ REGIONS = (
 _CUE = cue_regex([
     "phone", "phones", "tel", "telephone", "mobile", "cell", "cellphone", "call", "called", "calling",
     "fax", "ring", "reach", "contact", "number", "no", "whatsapp", "text", "sms", "dial", "landline",
-    "hotline", "extension", "ext", "voicemail", "signal", "telegram", "#",
+    "hotline", "extension", "ext", "voicemail", "signal", "telegram", "#", "message", "messages",
+    "texts", "texting", "answering",
     # Other languages' cues: ``Ruf mich an``, ``Handy``, ``llámame``, ``téléphone``, ``chiamami``, ``telemóvel``.
     "ruf", "rufen", "anrufen", "telefon", "telefonnummer", "handy", "mobil", "mobilnummer", "festnetz",
     "llámame", "llamame", "llamar", "teléfono", "telefono", "móvil", "movil", "celular", "téléphone",
@@ -42,7 +43,7 @@ _DOTTED_IP = re.compile(r"^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4
 _VERSION = re.compile(r"^\d{1,2}(?:\.\d{1,4}){1,3}$")
 _VERSION_CUE = re.compile(r"(?i)(?:\bv|\bversion|\brelease|\bfrom|\bto|\bupgrad\w*|\bbump\w*)[ \t:]*$")
 # ``030 901820``, ``0170 1234567``: a trunk-prefixed area code, then the subscriber number.
-_TRUNK_GROUPS = re.compile(r"^\(?0\d{2,4}\)?[ /.-]\d{4,8}$")
+_TRUNK_GROUPS = re.compile(r"^(?:\(0\d{2,4}\)[ /.-]?|0\d{2,4}[ /.-])\d{4,8}$")
 # Words naming a person's account or case reference, in both cues below.
 _ACCOUNT_WORDS = ("reference|order|invoice|account|customer|policy|case|ticket|serial|member|membership|file|"
                   "claim|tracking")
@@ -66,7 +67,7 @@ _CURRENCY_AFTER = re.compile(r"(?i)[ \t]?(?:EUR|USD|GBP|CHF|JPY|SEK|NOK|DKK|PLN|
 _CURRENCY_BEFORE = re.compile(r"(?i)(?:EUR|USD|GBP|CHF|€|\$|£|¥|paid|pay|cost|costs|price|total|amount|sum)"
                               r"[ \t:]*$")
 _AFTER_CUE = re.compile(
-    r"(?i)[ \t]*[(\[]?(?:phone|tel|mobile|cell|fax|office|desk|home|work|landline|direct)\b"
+    r"(?i)[ \t]*[-(\[]?(?:phone|tel|mobile|cell|fax|office|desk|home|work|landline|direct)\b"
 )
 _DATE_SHAPE = re.compile(
     r"^(?:\d{4}[-. ](?:0?[1-9]|1[0-2])[-. ](?:0?[1-9]|[12]\d|3[01])"
@@ -83,7 +84,7 @@ class LethePhoneRecognizer(LetheRegexRecognizer):
     PATTERNS = [
         (
             "phone",
-            r"(?<![\w+/.,-])(?P<v>(?:(?:\+|00)\d{1,3}+[ .-]?)?(?:\(\d{1,5}+\)|\d{1,5}+)"
+            r"(?<![\w+/.-])(?<!\d,)(?P<v>(?:(?:\+|00)\d{1,3}+[ .-]?|\+\(\d{1,3}+\)[ .-]?)?(?:\(\d{1,5}+\)/?|\d{1,5}+)"
             r"(?:[ .-]?\(?\d{1,6}+\)?){1,6}(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?)"
             r"(?![\w]|[.,/:-]\d)",
             0.55,
