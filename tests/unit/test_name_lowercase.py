@@ -100,3 +100,29 @@ def test_lower_case_texts_without_a_name_get_no_more_alarms(engine, seed):
           f"with the lexicon (of {len(texts)})")
     assert after <= before
     assert after <= 0.02 * len(texts)
+
+
+CUE_FRAMES = (
+    "ms. {last} flew to the coast on friday morning.",
+    "what's your last name? {last}",
+    "{first}: who are you?\nsam: i'm your neighbour.",
+    "she named him {first}",
+    "the assistant to {first} {last} called twice",
+)
+
+
+@pytest.mark.parametrize("seed", [25, 2525])
+def test_lower_case_names_after_cues_are_found(engine, seed):
+    rng = random.Random(seed)
+    fakers = seeded_fakers(seed)
+    cases = []
+    for _ in range(200):
+        fake = rng.choice(fakers)
+        cases.append(_render(rng.choice(CUE_FRAMES), {"first": fake.first_name().lower(),
+                                                      "last": fake.last_name().lower()}))
+    texts = [t for t, _ in cases]
+    after = _person_share(engine.analyze_batch(texts), cases, ("first", "last"))
+    before = _person_share(_old_rule(lambda: engine.analyze_batch(texts)), cases, ("first", "last"))
+    print(f"\nlower-case names after cues found, seed {seed}: {before:.3f} old rule -> {after:.3f}")
+    assert after >= before + 0.1
+    assert after >= 0.8

@@ -12,7 +12,8 @@ other one-word items of a lower-case list they belong to. A word may be a name w
 - it is a single letter between two of them (a middle initial).
 The copy's entities of other types that cover a given name and one or two more such words, nothing else,
 are people too (the small model calls ``Andrei Nistor`` an organisation), and so are the people that the
-context recognizer's cues find in the copy (``sophie: remember me?``, ``she named him frederik``).
+cue recognizers find in the copy (``sophie: remember me?``, ``she named him frederik``, ``ms. orlov``,
+``what's your last name? gintalas``).
 """
 
 from __future__ import annotations
@@ -84,16 +85,19 @@ _LEXICON: dict = {}
 
 
 def _cued_people(variant: str) -> list[tuple[int, int]]:
-    """The people that ``recognizers.person_context``'s cues find in the case-restored copy (a dialogue
-    speaker, a vocative, ``named``, ``the assistant to``...): its rules read capitals, which the copy has."""
-    return [(r.start, r.end) for r in _cue_recognizer().find(variant)]
+    """The people that the cue recognizers find in the case-restored copy: ``person_context`` (a dialogue
+    speaker, a vocative, ``named``, ``the assistant to``...), ``titled_name`` (``ms. orlov``) and
+    ``labelled_name`` (``what's your last name? gintalas``); their rules read capitals, which the copy has."""
+    return [(r.start, r.end) for recognizer in _cue_recognizers() for r in recognizer.find(variant)]
 
 
 @lru_cache(maxsize=1)
-def _cue_recognizer():
+def _cue_recognizers() -> tuple:
+    from ..recognizers.labelled_name import LetheLabelledNameRecognizer
     from ..recognizers.person_context import LethePersonContextRecognizer
+    from ..recognizers.titled_name import LetheTitledNameRecognizer
 
-    return LethePersonContextRecognizer()
+    return LethePersonContextRecognizer(), LetheTitledNameRecognizer(), LetheLabelledNameRecognizer()
 
 
 def _given_name_run(text: str, start: int, end: int, titled: list[int]) -> tuple[int, int] | None:
