@@ -19,7 +19,7 @@ from faker import Faker
 
 from services.anonymization.ner import lowercase
 from tests.unit.test_name_common_words import _person_share
-from tests.unit.test_name_surroundings import seeded_fakers
+from tests.unit.test_name_surroundings import _cases
 from tests.unit.test_typing_shapes import _render, engine  # noqa: F401 - the module's engine fixture
 
 NAME_FRAMES = (
@@ -65,14 +65,9 @@ def _old_rule(measure):
 
 @pytest.mark.parametrize("seed", [21, 2121])
 def test_lower_case_full_names_are_found_more_often(engine, seed):
-    rng = random.Random(seed)
-    fakers = seeded_fakers(seed)
-    cases = []
-    for _ in range(240):
-        fake = rng.choice(fakers)
-        cases.append(_render(rng.choice(NAME_FRAMES), {
-            "name": _name(fake, rng), "number": str(rng.randint(1, 999)),
-            "street": fake.street_name().lower(), "company": fake.company().lower()}))
+    cases = _cases(NAME_FRAMES, seed, 240, lambda fake, rng: {
+        "name": _name(fake, rng), "number": str(rng.randint(1, 999)),
+        "street": fake.street_name().lower(), "company": fake.company().lower()})
     texts = [t for t, _ in cases]
     after = _person_share(engine.analyze_batch(texts), cases, ("name",))
     before = _person_share(_old_rule(lambda: engine.analyze_batch(texts)), cases, ("name",))
@@ -113,13 +108,8 @@ CUE_FRAMES = (
 
 @pytest.mark.parametrize("seed", [25, 2525])
 def test_lower_case_names_after_cues_are_found(engine, seed):
-    rng = random.Random(seed)
-    fakers = seeded_fakers(seed)
-    cases = []
-    for _ in range(200):
-        fake = rng.choice(fakers)
-        cases.append(_render(rng.choice(CUE_FRAMES), {"first": fake.first_name().lower(),
-                                                      "last": fake.last_name().lower()}))
+    cases = _cases(CUE_FRAMES, seed, 200, lambda fake, _rng: {"first": fake.first_name().lower(),
+                                                              "last": fake.last_name().lower()})
     texts = [t for t, _ in cases]
     after = _person_share(engine.analyze_batch(texts), cases, ("first", "last"))
     before = _person_share(_old_rule(lambda: engine.analyze_batch(texts)), cases, ("first", "last"))
