@@ -5,7 +5,10 @@ the English model reads as people.
 
 A model-based PERSON span in an English passage is dropped when every word of it is common in English
 (Zipf frequency >= :data:`COMMON_ZIPF`, i.e. at least once per 300,000 words of running text, from the
-``wordfreq`` library's small English list, 18 MB in memory: Speer, *wordfreq* v3, data CC BY-SA 4.0) and none is a given name
+``wordfreq`` library's small lists, 27 MB in memory: Speer, *wordfreq* v3, data CC BY-SA 4.0), at least
+ten times as frequent in English as in German, French, Spanish, Italian, Dutch and Portuguese (a
+famous person's name is written alike in every language's text: ``Putin``, ``Einstein``, ``Biden``
+stay people), and none is a given name
 or a surname in any of Faker's person locales (:mod:`services.anonymization.name_lexicon`): ``Grace``,
 ``Baker``, ``Hope``, ``Victoria``, ``White`` and ``Will`` stay people. A span after a person cue
 (a title such as ``Mr.``, ``named``, ``called``, ``name is``) is kept whatever its words: the cue says
@@ -25,6 +28,8 @@ from ..languages.identify import language_at, plainly_english
 from ..name_lexicon import given_names, surnames
 
 COMMON_ZIPF = 3.5
+ENGLISH_MARGIN = 1.0  # Zipf units: at least 10x more frequent in English than in any language below
+OTHER_LANGUAGES = ("de", "fr", "es", "it", "nl", "pt")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 _POSSESSIVE = re.compile(r"['’]s[ \t]+(?=\S)")
 _PERSON_CUE = re.compile(
@@ -44,7 +49,12 @@ def _common_non_name(word: str) -> bool:
     name = word[:1].upper() + word[1:].lower()
     if name in given_names() or name in surnames():
         return False
-    return zipf_frequency(word, "en", wordlist="small") >= COMMON_ZIPF
+    english = zipf_frequency(word, "en", wordlist="small")
+    if english < COMMON_ZIPF:
+        return False
+    # A famous person's name is written alike in every language's text (``Putin``, ``Einstein``,
+    # ``Biden``); an English word is far more frequent in English than in the other six.
+    return english - max(zipf_frequency(word, lang, wordlist="small") for lang in OTHER_LANGUAGES) >= ENGLISH_MARGIN
 
 
 def drop_common_words(text: str, hard: list, soft: list) -> list:
